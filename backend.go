@@ -1,0 +1,88 @@
+// Package jawbone is a Vault secrets engine that brokers OAuth 2.0 tokens for
+// the Jawbone UP API: it holds the client config and each grant's refresh
+// token sealed in Vault, runs the authorization-code flow, and hands out
+// access tokens that it refreshes before they expire.
+package jawbone
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+	"golang.org/x/sync/singleflight"
+)
+
+// Version is stamped at build time with -ldflags "-X <module>.Version=vX.Y.Z"
+// and reported to Vault as the plugin's running version.
+var Version = "v0.0.0-dev"
+
+const backendHelp = `
+The Jawbone secrets engine brokers OAuth 2.0 tokens for the Jawbone UP API.
+
+Configure the app's client credentials at "config", send the user to the URL
+from "auth-url", paste the URL the browser lands on into "exchange", then read
+fresh access tokens from "creds/<name>". Refresh tokens and the client secret
+are kept seal-wrapped in Vault storage and are never returned by any read.
+`
+
+// Factory is what Vault calls to create the backend.
+func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	b := newBackend()
+	if err := b.Setup(ctx, conf); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+type backend struct {
+	*framework.Backend
+
+	// now is the clock; tests replace it to move time without sleeping.
+	now func() time.Time
+	// jitter spreads background refreshes; tests make it zero.
+	jitter func() time.Duration
+	// transport carries provider requests; nil means http.DefaultTransport.
+	transport http.RoundTripper
+	// newProvider builds the Jawbone client from the stored config.
+	newProvider func(cfg *jawboneConfig) provider
+
+	// refreshes makes concurrent refreshes of one creds entry share one
+	// token call; entries of other names proceed independently.
+	refreshes singleflight.Group
+	// states serialises spending a state so that it can be used only once.
+	states stateSpender
+}
+
+func newBackend() *backend {
+	b := &backend{now: time.Now, jitter: randomJitter}
+	b.newProvider = func(cfg *jawboneConfig) provider { return newJawboneClient(cfg, b.transport) }
+	b.Backend = &framework.Backend{
+		Help:        strings.TrimSpace(backendHelp),
+		BackendType: logical.TypeLogical,
+		PathsSpecial: &logical.Paths{
+			// Everything that holds a secret or a token is seal-wrapped.
+			SealWrapStorage: []string{configStoragePath, credsStoragePrefix, stateStoragePrefix},
+		},
+		Paths: framework.PathAppend(
+			[]*framework.Path{b.pathConfig(), b.pathAuthURL(), b.pathExchange()},
+			b.pathCreds(),
+		),
+		PeriodicFunc:   b.periodic,
+		RunningVersion: Version,
+	}
+	return b
+}
+
+// forwardedWrite marks an operation that writes storage (and may call
+// Jawbone first): on a performance standby or secondary, Vault forwards it to
+// the node that can write, rather than running it where the result is lost.
+func forwardedWrite(cb framework.OperationFunc) *framework.PathOperation {
+	return &framework.PathOperation{
+		Callback:                    cb,
+		ForwardPerformanceStandby:   true,
+		ForwardPerformanceSecondary: true,
+	}
+}

@@ -1,0 +1,183 @@
+package jawbone
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+func TestConfigWriteRead(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	got := e.mustOK(logical.ReadOperation, "config", nil).Data
+	want := map[string]any{
+		keyClientID: testClientID, keySecretSet: true, keyRedirectURI: testRedirectURI,
+		keyScopes: []string{"basic_read"}, keyAuthURL: e.fake.AuthURL(e.base),
+		keyTokenURL: e.fake.TokenURL(e.base), keyAPIURL: e.fake.APIURL(e.base),
+		keyRefreshAhead: int64(7 * 24 * 3600), keyRequestTimeout: int64(30),
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("config read:\n got %#v\nwant %#v", got, want)
+	}
+	if _, ok := got[keyClientSecret]; ok {
+		t.Fatal("config read returned client_secret")
+	}
+}
+
+func TestConfigDefaultsToJawboneEndpoints(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{
+		keyClientID: "id", keyClientSecret: "s", keyRedirectURI: testRedirectURI,
+	})
+	got := e.mustOK(logical.ReadOperation, "config", nil).Data
+	for key, want := range map[string]string{keyAuthURL: defaultAuthURL, keyTokenURL: defaultTokenURL, keyAPIURL: defaultAPIURL} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %s", key, got[key], want)
+		}
+	}
+}
+
+func TestConfigPartialUpdateKeepsOtherFields(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyScopes: "sleep_read,move_read", keyRefreshAhead: "48h"})
+	cfg, err := getConfig(context.Background(), e.storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ClientSecret != testClientSecret || cfg.ClientID != testClientID || cfg.TokenURL != e.fake.TokenURL(e.base) {
+		t.Fatalf("partial update lost fields: %+v", cfg)
+	}
+	if !reflect.DeepEqual(cfg.Scopes, []string{"sleep_read", "move_read"}) || cfg.RefreshAhead.Hours() != 48 {
+		t.Fatalf("partial update not applied: scopes %v refresh_ahead %s", cfg.Scopes, cfg.RefreshAhead)
+	}
+}
+
+func TestConfigRejectsBadInputAndKeepsStoredConfig(t *testing.T) {
+	cases := []struct {
+		name  string
+		data  map[string]any
+		wants []string
+	}{
+		{"http redirect on a public host", map[string]any{keyRedirectURI: "http://example.com/cb"}, []string{"redirect_uri must use https", "loopback", "http://example.com/cb"}},
+		{"relative redirect", map[string]any{keyRedirectURI: "/cb"}, []string{"redirect_uri must be an absolute http(s) URL"}},
+		{"javascript redirect", map[string]any{keyRedirectURI: "javascript:alert(1)"}, []string{"redirect_uri"}},
+		{"redirect with fragment", map[string]any{keyRedirectURI: "https://app.example/cb#x"}, []string{"redirect_uri must not have a #fragment"}},
+		{"unknown scope", map[string]any{keyScopes: "basic_read,steps_read"}, []string{`"steps_read" is not a Jawbone scope`, "move_read", "cardiac_write"}},
+		{"scope and scopes together", map[string]any{keyScopes: "basic_read", keyScope: "move_read"}, []string{"scopes or scope"}},
+		{"ftp token url", map[string]any{keyTokenURL: "ftp://jawbone.com/token"}, []string{"token_url must be an absolute http(s) URL"}},
+		{"http auth url on a public host", map[string]any{keyAuthURL: "http://jawbone.com/auth"}, []string{"auth_url must use https"}},
+		{"api url with credentials", map[string]any{keyAPIURL: "https://u:p@jawbone.com/api"}, []string{"api_url must not carry user:password", "REDACTED"}},
+		{"negative refresh_ahead", map[string]any{keyRefreshAhead: "-1h"}, []string{"refresh_ahead", "negative"}},
+		{"refresh_ahead of a year", map[string]any{keyRefreshAhead: "8760h"}, []string{"refresh_ahead must be between 0"}},
+		{"tiny timeout", map[string]any{keyRequestTimeout: "0s"}, []string{"request_timeout must be between 1s"}},
+		{"empty client_id", map[string]any{keyClientID: ""}, []string{"client_id is required"}},
+		{"client_id with spaces", map[string]any{keyClientID: "a b"}, []string{"client_id must not contain spaces"}},
+		{"wrong type", map[string]any{keyRefreshAhead: "soon"}, []string{"refresh_ahead"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.configure()
+			before, _ := e.storage.Get(context.Background(), configStoragePath)
+			e.mustFail(logical.UpdateOperation, "config", tc.data, 400, tc.wants...)
+			after, _ := e.storage.Get(context.Background(), configStoragePath)
+			if !reflect.DeepEqual(before, after) {
+				t.Fatal("a rejected write changed the stored config")
+			}
+		})
+	}
+}
+
+func TestConfigFirstWriteRequiresClientFields(t *testing.T) {
+	for _, missing := range []string{keyClientID, keyClientSecret, keyRedirectURI} {
+		t.Run(missing, func(t *testing.T) {
+			e := newTestEnv(t)
+			data := e.configData()
+			delete(data, missing)
+			e.mustFail(logical.UpdateOperation, "config", data, 400, missing+" is required")
+			if cfg, _ := getConfig(context.Background(), e.storage); cfg != nil {
+				t.Fatal("a rejected first write stored a config")
+			}
+		})
+	}
+}
+
+func TestConfigAllowsHTTPOnLoopback(t *testing.T) {
+	for _, uri := range []string{"http://127.0.0.1:8250/cb", "http://localhost/cb", "http://[::1]:9/cb"} {
+		e := newTestEnv(t)
+		data := e.configData()
+		data[keyRedirectURI] = uri
+		e.mustOK(logical.UpdateOperation, "config", data)
+	}
+}
+
+// A kiefer config file, written as-is: "scope" is a list, and its tokens are
+// imported as the creds named "me".
+func TestConfigImportsKieferFile(t *testing.T) {
+	e := newTestEnv(t)
+	access, refresh := e.fake.IssueTokens([]string{"basic_read", "move_read"})
+	kiefer := e.configData()
+	kiefer[keyScope] = []any{"basic_read", "move_read"}
+	kiefer[keyAccessToken] = access
+	kiefer[keyRefreshToken] = refresh
+	resp := e.mustOK(logical.UpdateOperation, "config", kiefer)
+	if !strings.Contains(strings.Join(resp.Warnings, "\n"), `imported the file's tokens as creds "me"`) {
+		t.Fatalf("import not reported: %v", resp.Warnings)
+	}
+	cfg, _ := getConfig(context.Background(), e.storage)
+	if !reflect.DeepEqual(cfg.Scopes, []string{"basic_read", "move_read"}) {
+		t.Fatalf("scope list not taken as scopes: %v", cfg.Scopes)
+	}
+	me := e.stored("me")
+	if me == nil || me.RefreshToken != refresh {
+		t.Fatalf("kiefer refresh token not imported: %+v", me)
+	}
+	if !e.fake.TokenValid(e.accessToken("me")) {
+		t.Fatal("imported creds do not hold a working access token")
+	}
+}
+
+func TestConfigKieferImportFailureKeepsConfig(t *testing.T) {
+	e := newTestEnv(t)
+	data := e.configData()
+	data[keyRefreshToken] = "not-a-real-refresh-token"
+	e.mustFail(logical.UpdateOperation, "config", data, 400, "config saved", `creds "me"`, "invalid_grant")
+	if cfg, _ := getConfig(context.Background(), e.storage); cfg == nil || cfg.ClientID != testClientID {
+		t.Fatal("config not kept after a failed token import")
+	}
+	if e.stored("me") != nil {
+		t.Fatal("a failed import stored creds")
+	}
+}
+
+func TestConfigDeleteKeepsCreds(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	e.authorize("me")
+	e.mustOK(logical.DeleteOperation, "config", nil)
+	if resp, _ := e.request(logical.ReadOperation, "config", nil); resp != nil {
+		t.Fatalf("config still readable after delete: %#v", resp)
+	}
+	if e.stored("me") == nil {
+		t.Fatal("deleting the config deleted creds")
+	}
+	e.mustFail(logical.ReadOperation, "creds/me", nil, 400, "write jawbone/config first")
+}
+
+func TestStorageIsSealWrapped(t *testing.T) {
+	e := newTestEnv(t)
+	special := e.b.SpecialPaths().SealWrapStorage
+	for _, p := range []string{configStoragePath, credsStoragePrefix, stateStoragePrefix} {
+		found := false
+		for _, s := range special {
+			found = found || s == p
+		}
+		if !found {
+			t.Errorf("%q not in SealWrapStorage %v", p, special)
+		}
+	}
+}

@@ -1,0 +1,55 @@
+package jawbone
+
+import (
+	"context"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const pathCredsRefreshSynopsis = "Refresh a grant's access token now (kiefer's refresh_access_token)."
+
+const pathCredsRefreshHelp = `
+Refreshes the access token of the named creds at once, whatever its expiry,
+and returns it like a read of jawbone/creds/<name>:
+
+    $ vault write -f jawbone/creds/me/refresh
+
+Jawbone invalidates the previous access token when it issues a new one, so
+anything still holding the old token must read the new one. A forced refresh
+ignores any backoff and, when it succeeds, clears needs_reauthorization.
+Unlike a read, a failed forced refresh is always an error.
+`
+
+func (b *backend) pathCredsRefresh(nameField *framework.FieldSchema) *framework.Path {
+	return &framework.Path{
+		Pattern: "creds/" + framework.MatchAllRegex(keyName) + "/refresh$",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: "jawbone", OperationVerb: "refresh", OperationSuffix: "creds",
+		},
+		Fields: map[string]*framework.FieldSchema{keyName: nameField},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.UpdateOperation: forwardedWrite(b.handleCredsRefresh),
+		},
+		HelpSynopsis:    pathCredsRefreshSynopsis,
+		HelpDescription: strings.TrimSpace(pathCredsRefreshHelp),
+	}
+}
+
+func (b *backend) handleCredsRefresh(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	cfg, name, err := credsTarget(ctx, req, d)
+	if err != nil {
+		return respondError(err)
+	}
+	res := b.refreshCreds(ctx, req.Storage, cfg, name, true)
+	switch {
+	case res.entry == nil && res.err == nil:
+		return respondError(missingCreds(name))
+	case res.entry == nil:
+		return nil, res.err
+	case res.err != nil:
+		return respondError(providerFailure(res.err, fixReauthFor(name)))
+	}
+	return b.credsResponse(res.entry, cfg, b.now()), nil
+}

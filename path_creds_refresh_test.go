@@ -1,0 +1,57 @@
+package jawbone
+
+import (
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
+)
+
+func TestForcedRefreshReplacesAFreshToken(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	old := e.authorize("me")
+	kept := e.stored("me").RefreshToken
+	resp := e.mustOK(logical.UpdateOperation, "creds/me/refresh", nil)
+	fresh := resp.Data[keyAccessToken].(string)
+	if fresh == old || e.fake.TokenValid(old) || !e.fake.TokenValid(fresh) {
+		t.Fatal("forced refresh did not replace the token at Jawbone")
+	}
+	if stored := e.stored("me"); stored.AccessToken != fresh || stored.RefreshToken != kept {
+		t.Fatalf("forced refresh not persisted: %+v", stored)
+	}
+}
+
+func TestForcedRefreshIgnoresBackoffAndClearsReauth(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	e.authorize("me")
+	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_client"}`, Times: 1})
+	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, 400, "invalid_client", "auth-url name=me")
+	if !e.stored("me").NeedsReauth {
+		t.Fatal("a permanent failure did not mark the creds")
+	}
+	e.mustOK(logical.UpdateOperation, "creds/me/refresh", nil)
+	if e.stored("me").NeedsReauth {
+		t.Fatal("a successful forced refresh did not clear needs_reauth")
+	}
+}
+
+func TestForcedRefreshTransientFailureIsBadGateway(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	old := e.authorize("me")
+	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 500, Times: 1})
+	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, 502, "HTTP 500")
+	if e.stored("me").AccessToken != old {
+		t.Fatal("a failed forced refresh changed the token")
+	}
+}
+
+func TestForcedRefreshOfUnknownCreds(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	e.mustFail(logical.UpdateOperation, "creds/ghost/refresh", nil, 404, `no creds named "ghost"`)
+	e.mustFail(logical.UpdateOperation, "creds/a..b/refresh", nil, 400, "is not allowed")
+}
