@@ -55,8 +55,8 @@ func refreshAllowed(c *credsEntry, now time.Time) bool {
 
 // refreshResult is what one shared refresh hands to every waiting reader.
 type refreshResult struct {
-	entry *credsEntry // the entry as stored afterwards (nil: no such creds)
-	err   error       // the refresh failure, if the refresh failed
+	entry *credsEntry // the entry as stored afterwards
+	err   error       // with entry: why the refresh failed; without: an internal error
 }
 
 // refreshCreds refreshes the creds named name if (still) needed. Concurrent
@@ -98,8 +98,11 @@ func (b *backend) refreshIfNeeded(ctx context.Context, s logical.Storage, cfg *j
 	}
 	fresh := b.newEntry(tok, entry.RefreshToken, entry.Scopes)
 	if err := putCreds(ctx, s, name, fresh); err != nil {
+		// Not a provider failure: no entry, so callers answer with a 500. The
+		// stored grant is intact and, as refresh tokens do not rotate, the
+		// next attempt can refresh again.
 		b.Logger().Error("refreshed token could not be stored", "name", name, "error", err)
-		return refreshResult{entry: entry, err: fmt.Errorf("refreshed creds %q but could not store the result: %w", name, err)}
+		return refreshResult{err: fmt.Errorf("refreshed creds %q but could not store the result: %w", name, err)}
 	}
 	b.Logger().Info("creds refreshed", "name", name, "expires_at", fresh.ExpiresAt, "forced", force)
 	return refreshResult{entry: fresh}

@@ -1,0 +1,113 @@
+package fakejawbone
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strings"
+)
+
+// meta is the status half of Jawbone's API envelope.
+type meta struct {
+	UserXID     string `json:"user_xid,omitempty"`
+	Message     string `json:"message"`
+	Code        int    `json:"code"`
+	Time        int64  `json:"time"`
+	ErrorType   string `json:"error_type,omitempty"`
+	ErrorDetail string `json:"error_detail,omitempty"`
+}
+
+// envelope is every API reply: {"meta":{…},"data":{…}}.
+type envelope struct {
+	Meta meta `json:"meta"`
+	Data any  `json:"data"`
+}
+
+// user is the data of GET /users/@me: the one user of the fake.
+type user struct {
+	XID    string  `json:"xid"`
+	First  string  `json:"first"`
+	Last   string  `json:"last"`
+	Image  string  `json:"image"`
+	Weight float64 `json:"weight"`
+	Height float64 `json:"height"`
+}
+
+// handleRefreshToken serves POST /users/@me/refreshToken: the refresh token
+// of the grant an access token belongs to, for apps that kept only the
+// access token. The client secret in the form proves it is the app asking.
+func (s *Server) handleRefreshToken(w http.ResponseWriter, r *http.Request) {
+	if !s.requireMethod(w, r, http.MethodPost) {
+		return
+	}
+	refreshToken, ok := s.authenticateBearer(w, r)
+	if !ok {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.writeAPIError(w, http.StatusBadRequest, "invalid_request", "the request body is not a readable form")
+		return
+	}
+	// Only the body counts: a secret in a query string ends up in logs.
+	secret := r.PostForm.Get("secret")
+	if subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.ClientSecret)) != 1 {
+		s.writeAPIError(w, http.StatusBadRequest, "invalid_request", "secret is missing or is not the app's client secret")
+		return
+	}
+	s.writeAPI(w, map[string]string{"refresh_token": refreshToken})
+}
+
+// handleMe serves GET /users/@me, which tests use to prove a token works.
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+	if !s.requireMethod(w, r, http.MethodGet) {
+		return
+	}
+	if _, ok := s.authenticateBearer(w, r); !ok {
+		return
+	}
+	s.writeAPI(w, user{XID: s.userXID, First: "Jane", Last: "Doe", Weight: 62.5, Height: 1.68})
+}
+
+// authenticateBearer finds the grant of the request's bearer token, or
+// answers 401 and returns false.
+func (s *Server) authenticateBearer(w http.ResponseWriter, r *http.Request) (refreshToken string, ok bool) {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="jawbone"`)
+		s.writeAPIError(w, http.StatusUnauthorized, "authentication_error", "a bearer access token is required")
+		return "", false
+	}
+	refreshToken, ok = s.grantFor(strings.TrimSpace(token))
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="jawbone", error="invalid_token"`)
+		s.writeAPIError(w, http.StatusUnauthorized, "authentication_error",
+			"the access token is invalid, expired or was replaced by a refresh")
+	}
+	return refreshToken, ok
+}
+
+func (s *Server) requireMethod(w http.ResponseWriter, r *http.Request, method string) bool {
+	if r.Method == method {
+		return true
+	}
+	w.Header().Set("Allow", method)
+	s.writeAPIError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use "+method)
+	return false
+}
+
+// writeAPI answers 200 with data in the envelope.
+func (s *Server) writeAPI(w http.ResponseWriter, data any) {
+	writeJSON(w, http.StatusOK, envelope{
+		Meta: meta{UserXID: s.userXID, Message: "OK", Code: http.StatusOK, Time: s.cfg.Now().Unix()},
+		Data: data,
+	})
+}
+
+// writeAPIError answers status with Jawbone's error_type and error_detail.
+func (s *Server) writeAPIError(w http.ResponseWriter, status int, errorType, detail string) {
+	writeJSON(w, status, envelope{
+		Meta: meta{Message: http.StatusText(status), Code: status, Time: s.cfg.Now().Unix(),
+			ErrorType: errorType, ErrorDetail: detail},
+		Data: struct{}{},
+	})
+}

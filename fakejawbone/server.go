@@ -1,0 +1,184 @@
+// Package fakejawbone is a stand-in for the Jawbone UP OAuth 2.0 service and
+// the two API endpoints the plugin uses. Jawbone went offline in 2017, so the
+// unit tests, the end-to-end suite and the local demo all talk to this
+// instead. It follows Jawbone's wire behaviour where it is known (credentials
+// only as parameters, refresh tokens that do not rotate, the meta/data API
+// envelope) and lets tests inject faults per endpoint.
+//
+// The Server keeps everything in memory, is safe for concurrent use, and
+// never logs: its requests and replies carry client secrets and tokens.
+package fakejawbone
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Endpoint names, as used by Calls and InjectFault.
+const (
+	EndpointAuth         = "auth"         // /auth/oauth2/auth
+	EndpointToken        = "token"        // /auth/oauth2/token
+	EndpointRefreshToken = "refreshToken" // /nudge/api/v.1.1/users/@me/refreshToken
+	EndpointMe           = "me"           // /nudge/api/v.1.1/users/@me
+)
+
+const (
+	authPath         = "/auth/oauth2/auth"
+	tokenPath        = "/auth/oauth2/token"
+	apiPath          = "/nudge/api/v.1.1"
+	mePath           = apiPath + "/users/@me"
+	refreshTokenPath = mePath + "/refreshToken"
+)
+
+// routes maps a request path to its endpoint name.
+var routes = map[string]string{
+	authPath:         EndpointAuth,
+	tokenPath:        EndpointToken,
+	refreshTokenPath: EndpointRefreshToken,
+	mePath:           EndpointMe,
+}
+
+// DefaultTokenLifetime is Jawbone's access token lifetime: one year.
+const DefaultTokenLifetime = 365 * 24 * time.Hour
+
+// Config describes the one app registered at the fake.
+type Config struct {
+	ClientID, ClientSecret string
+	RedirectURIPrefix      string           // registered redirect URI; "" accepts any
+	TokenLifetime          time.Duration    // default DefaultTokenLifetime
+	ConsentPage            bool             // render an Allow/Deny page instead of auto-approving
+	Now                    func() time.Time // default time.Now
+}
+
+// Server is the fake Jawbone, an http.Handler. Create it with New.
+type Server struct {
+	cfg     Config // read-only after New
+	userXID string // the one user who approves every grant
+
+	mu        sync.Mutex
+	deny      bool
+	lifetime  time.Duration
+	calls     map[string]int
+	faults    map[string][]*queuedFault
+	codes     map[string]*authCode
+	byRefresh map[string]*grant
+	byAccess  map[string]*grant
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// New returns a fake Jawbone for the app described by cfg.
+func New(cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.TokenLifetime <= 0 {
+		cfg.TokenLifetime = DefaultTokenLifetime
+	}
+	return &Server{
+		cfg:       cfg,
+		userXID:   randomString(12),
+		lifetime:  cfg.TokenLifetime,
+		calls:     map[string]int{},
+		faults:    map[string][]*queuedFault{},
+		codes:     map[string]*authCode{},
+		byRefresh: map[string]*grant{},
+		byAccess:  map[string]*grant{},
+		closed:    make(chan struct{}),
+	}
+}
+
+// ServeHTTP counts the request, lets a queued fault answer it if one is
+// due, and otherwise hands it to the endpoint's handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	endpoint, ok := routes[r.URL.Path]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	s.countCall(endpoint)
+	if f, ok := s.nextFault(endpoint); ok && s.applyFault(w, r, f) {
+		return
+	}
+	switch endpoint {
+	case EndpointAuth:
+		s.handleAuth(w, r)
+	case EndpointToken:
+		s.handleToken(w, r)
+	case EndpointRefreshToken:
+		s.handleRefreshToken(w, r)
+	case EndpointMe:
+		s.handleMe(w, r)
+	}
+}
+
+// SetDeny makes every valid authorization request end in access_denied (the
+// user said no), or restores normal approval.
+func (s *Server) SetDeny(deny bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deny = deny
+}
+
+func (s *Server) denying() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deny
+}
+
+// SetTokenLifetime changes the lifetime of access tokens issued from now on;
+// d <= 0 restores the default of one year.
+func (s *Server) SetTokenLifetime(d time.Duration) {
+	if d <= 0 {
+		d = DefaultTokenLifetime
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lifetime = d
+}
+
+// Calls reports how many requests the endpoint received since New or the
+// last ResetCalls, including those a fault answered.
+func (s *Server) Calls(endpoint string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[endpoint]
+}
+
+// ResetCalls sets every endpoint's call count back to zero.
+func (s *Server) ResetCalls() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.calls)
+}
+
+func (s *Server) countCall(endpoint string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls[endpoint]++
+}
+
+// Close releases every request waiting in a fault's Delay or DripInterval.
+// It does not stop an http.Server; close that too (after this, so that its
+// Close does not wait for the delayed handlers).
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closed) })
+}
+
+// AuthURL, TokenURL and APIURL build the plugin's auth_url, token_url and
+// api_url from the base URL the fake is served at.
+func AuthURL(base string) string  { return strings.TrimRight(base, "/") + authPath }
+func TokenURL(base string) string { return strings.TrimRight(base, "/") + tokenPath }
+func APIURL(base string) string   { return strings.TrimRight(base, "/") + apiPath }
+
+// AuthURL is the package function AuthURL, for callers holding a Server.
+func (s *Server) AuthURL(base string) string { return AuthURL(base) }
+
+// TokenURL is the package function TokenURL, for callers holding a Server.
+func (s *Server) TokenURL(base string) string { return TokenURL(base) }
+
+// APIURL is the package function APIURL, for callers holding a Server.
+func (s *Server) APIURL(base string) string { return APIURL(base) }

@@ -1,0 +1,140 @@
+package fakejawbone
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"slices"
+	"time"
+)
+
+// codeLifetime is how long Jawbone honours an authorization code.
+const codeLifetime = 10 * time.Minute
+
+// authCode is what an authorization code stands for until it is redeemed.
+type authCode struct {
+	clientID    string
+	redirectURI string
+	scopes      []string
+	expires     time.Time
+}
+
+// grant is one user's authorization of the app. Its refresh token never
+// changes; its access token is replaced on every refresh.
+type grant struct {
+	refreshToken  string
+	accessToken   string
+	accessExpires time.Time
+	scopes        []string
+}
+
+// issued is what a token endpoint reply reports.
+type issued struct {
+	accessToken  string
+	refreshToken string
+	lifetime     time.Duration
+}
+
+// oauthError is an RFC 6749 error reply from the token endpoint.
+type oauthError struct {
+	Code        string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+func invalidGrant(why string) *oauthError { return &oauthError{"invalid_grant", why} }
+
+// randomString returns n random bytes, base64url-encoded.
+func randomString(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails: crypto/rand crashes the program instead
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// newCode records an authorization code for an approved request.
+func (s *Server) newCode(clientID, redirectURI string, scopes []string) string {
+	code := randomString(24)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.codes[code] = &authCode{
+		clientID:    clientID,
+		redirectURI: redirectURI,
+		scopes:      slices.Clone(scopes),
+		expires:     s.cfg.Now().Add(codeLifetime),
+	}
+	return code
+}
+
+// redeemCode trades a code for a new grant. The code is spent by the first
+// attempt, failed or not, as RFC 6749 asks of a code presented twice.
+// redirectURI is checked only when the client sent one.
+func (s *Server) redeemCode(code, clientID, redirectURI string, sentRedirect bool) (issued, *oauthError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.codes[code]
+	if !ok {
+		return issued{}, invalidGrant("the authorization code is unknown or was already used")
+	}
+	delete(s.codes, code)
+	switch {
+	case !s.cfg.Now().Before(c.expires):
+		return issued{}, invalidGrant("the authorization code has expired")
+	case c.clientID != clientID:
+		return issued{}, invalidGrant("the authorization code was issued to another client")
+	case sentRedirect && redirectURI != c.redirectURI:
+		return issued{}, invalidGrant("redirect_uri does not match the one the code was issued for")
+	}
+	return s.newGrantLocked(c.scopes), nil
+}
+
+// refresh gives the grant of refreshToken a new access token, retiring the
+// old one. The refresh token itself stays the same, as at Jawbone.
+func (s *Server) refresh(refreshToken string) (issued, *oauthError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.byRefresh[refreshToken]
+	if !ok {
+		return issued{}, invalidGrant("the refresh token is unknown")
+	}
+	return s.renewAccessLocked(g), nil
+}
+
+// IssueTokens creates a grant out of band, as if the user had authorized the
+// app before the test began, and returns its tokens.
+func (s *Server) IssueTokens(scopes []string) (accessToken, refreshToken string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	iss := s.newGrantLocked(slices.Clone(scopes))
+	return iss.accessToken, iss.refreshToken
+}
+
+// TokenValid reports whether the API would accept accessToken now: it was
+// issued here, has not been superseded by a refresh and has not expired.
+func (s *Server) TokenValid(accessToken string) bool {
+	_, ok := s.grantFor(accessToken)
+	return ok
+}
+
+// grantFor returns the refresh token of the grant whose current, unexpired
+// access token is accessToken.
+func (s *Server) grantFor(accessToken string) (refreshToken string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.byAccess[accessToken]
+	if !ok || !s.cfg.Now().Before(g.accessExpires) {
+		return "", false
+	}
+	return g.refreshToken, true
+}
+
+func (s *Server) newGrantLocked(scopes []string) issued {
+	g := &grant{refreshToken: randomString(32), scopes: scopes}
+	s.byRefresh[g.refreshToken] = g
+	return s.renewAccessLocked(g)
+}
+
+func (s *Server) renewAccessLocked(g *grant) issued {
+	delete(s.byAccess, g.accessToken)
+	g.accessToken = randomString(32)
+	g.accessExpires = s.cfg.Now().Add(s.lifetime)
+	s.byAccess[g.accessToken] = g
+	return issued{accessToken: g.accessToken, refreshToken: g.refreshToken, lifetime: s.lifetime}
+}

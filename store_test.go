@@ -1,0 +1,166 @@
+package jawbone
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
+)
+
+// faultyStorage fails Put or Get on demand, to prove failures never leave a
+// half-written entry behind.
+type faultyStorage struct {
+	logical.Storage
+	mu      sync.Mutex
+	failPut bool
+	failGet bool
+}
+
+var errDiskFull = errors.New("disk full")
+
+func (f *faultyStorage) set(put, get bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failPut, f.failGet = put, get
+}
+
+func (f *faultyStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
+	f.mu.Lock()
+	fail := f.failPut
+	f.mu.Unlock()
+	if fail {
+		return errDiskFull
+	}
+	return f.Storage.Put(ctx, e)
+}
+
+func (f *faultyStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	f.mu.Lock()
+	fail := f.failGet
+	f.mu.Unlock()
+	if fail {
+		return nil, errDiskFull
+	}
+	return f.Storage.Get(ctx, key)
+}
+
+// withFaultyStorage swaps the env's storage for a failing wrapper around it.
+func withFaultyStorage(e *testEnv) *faultyStorage {
+	fs := &faultyStorage{Storage: e.storage}
+	e.storage = fs
+	return fs
+}
+
+func snapshot(t *testing.T, s logical.Storage) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, prefix := range []string{"", credsStoragePrefix, stateStoragePrefix} {
+		keys, err := s.List(context.Background(), prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			if strings.HasSuffix(k, "/") {
+				continue
+			}
+			e, err := s.Get(context.Background(), prefix+k)
+			if err != nil || e == nil {
+				t.Fatalf("get %s: %v", prefix+k, err)
+			}
+			out[prefix+k] = string(e.Value)
+		}
+	}
+	return out
+}
+
+func TestStorageFailuresKeepTheOldEntries(t *testing.T) {
+	cases := []struct {
+		name    string
+		prepare func(e *testEnv) // runs with working storage
+		op      logical.Operation
+		path    string
+		data    func(e *testEnv) map[string]any
+		failPut bool
+		failGet bool
+	}{
+		{"config write, put fails", nil, logical.UpdateOperation, "config",
+			func(*testEnv) map[string]any { return map[string]any{keyScopes: "move_read"} }, true, false},
+		{"config write, get fails", nil, logical.UpdateOperation, "config",
+			func(*testEnv) map[string]any { return map[string]any{keyScopes: "move_read"} }, false, true},
+		{"due refresh, put fails", func(e *testEnv) { e.clock.Advance(year) }, logical.ReadOperation, "creds/me", nil, true, false},
+		{"forced refresh, put fails", nil, logical.UpdateOperation, "creds/me/refresh", nil, true, false},
+		{"import, put fails", nil, logical.UpdateOperation, "creds/me",
+			func(e *testEnv) map[string]any {
+				_, r := e.fake.IssueTokens(nil)
+				return map[string]any{keyRefreshToken: r}
+			}, true, false},
+		{"exchange, put fails", nil, logical.UpdateOperation, "exchange",
+			func(e *testEnv) map[string]any {
+				auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: "other"})
+				return map[string]any{keyRedirectURL: e.visit(auth.Data[keyURL].(string))}
+			}, true, false},
+		{"creds read, get fails", nil, logical.ReadOperation, "creds/me", nil, false, true},
+		{"auth-url, put fails", nil, logical.ReadOperation, "auth-url", nil, true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.configure()
+			e.authorize("me")
+			if tc.prepare != nil {
+				tc.prepare(e)
+			}
+			var data map[string]any
+			if tc.data != nil {
+				data = tc.data(e)
+			}
+			fs := withFaultyStorage(e)
+			before := snapshot(t, fs)
+			fs.set(tc.failPut, tc.failGet)
+			resp, err := e.request(tc.op, tc.path, data)
+			fs.set(false, false)
+			if status, msg := statusOf(resp, err); status != 500 || !strings.Contains(msg, "disk full") {
+				t.Fatalf("status %d (%s), want a 500 naming the storage error", status, msg)
+			}
+			// A spent state is the one change allowed: it is spent on the first try.
+			after := snapshot(t, fs)
+			for k := range before {
+				if strings.HasPrefix(k, stateStoragePrefix) {
+					delete(before, k)
+					delete(after, k)
+				}
+			}
+			if !reflect.DeepEqual(before, after) {
+				t.Fatalf("storage changed:\nbefore %v\nafter  %v", before, after)
+			}
+		})
+	}
+}
+
+// After a refresh whose result could not be stored, the grant still works:
+// refresh tokens do not rotate, so the next read refreshes again.
+func TestRefreshAfterFailedStoreRecovers(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	e.authorize("me")
+	e.clock.Advance(year - time.Hour)
+	fs := withFaultyStorage(e)
+	fs.set(true, false)
+	if resp, err := e.request(logical.ReadOperation, "creds/me", nil); err == nil && !resp.IsError() {
+		t.Fatal("a read whose refresh could not be stored succeeded")
+	}
+	fs.set(false, false)
+	if tok := e.accessToken("me"); !e.fake.TokenValid(tok) {
+		t.Fatal("the next read did not recover a working token")
+	}
+	if n := e.fake.Calls(fakejawbone.EndpointToken); n != 3 {
+		t.Fatalf("token calls %d, want 3 (exchange, failed store, recovery)", n)
+	}
+}
