@@ -202,14 +202,32 @@ func (e *testEnv) accessToken(name string) string {
 	return e.mustOK(logical.ReadOperation, "creds/"+name, nil).Data[keyAccessToken].(string)
 }
 
-// stored reads a creds entry straight from storage.
+// stored reads a creds entry straight from storage, past the cache.
 func (e *testEnv) stored(name string) *credsEntry {
 	e.t.Helper()
-	c, err := getCreds(context.Background(), e.storage, name)
+	var c credsEntry
+	found, err := getJSON(context.Background(), e.storage, credsStoragePrefix+name, &c)
 	if err != nil {
 		e.t.Fatalf("reading creds %q from storage: %v", name, err)
 	}
-	return c
+	if !found {
+		return nil
+	}
+	return &c
+}
+
+// storedConfig reads the config straight from storage, past the cache.
+func (e *testEnv) storedConfig() *jawboneConfig {
+	e.t.Helper()
+	var c jawboneConfig
+	found, err := getJSON(context.Background(), e.storage, configStoragePath, &c)
+	if err != nil {
+		e.t.Fatalf("reading config from storage: %v", err)
+	}
+	if !found {
+		return nil
+	}
+	return &c
 }
 
 // assertNoSecretsLeaked checks every response of the test for the client

@@ -120,7 +120,7 @@ func (b *backend) pathConfig() *framework.Path {
 }
 
 func (b *backend) handleConfigRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	cfg, err := getConfig(ctx, req.Storage)
+	cfg, err := b.getConfig(ctx, req.Storage)
 	if err != nil || cfg == nil {
 		return nil, err
 	}
@@ -138,17 +138,19 @@ func (b *backend) handleConfigRead(ctx context.Context, req *logical.Request, _ 
 }
 
 func (b *backend) handleConfigWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	cfg, err := getConfig(ctx, req.Storage)
+	stored, err := b.getConfig(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
-	if cfg == nil {
-		cfg = &jawboneConfig{}
+	// Work on a copy: the stored value is shared with the cache.
+	cfg := &jawboneConfig{}
+	if stored != nil {
+		*cfg = *stored
 	}
 	if err := applyConfigFields(cfg, d); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	if err := putConfig(ctx, req.Storage, cfg); err != nil {
+	if err := b.putConfig(ctx, req.Storage, cfg); err != nil {
 		return nil, err
 	}
 	b.Logger().Info("config written", "client_id", cfg.ClientID, "scopes", cfg.Scopes, "token_url", cfg.TokenURL)
@@ -271,15 +273,15 @@ func (b *backend) importKieferTokens(ctx context.Context, req *logical.Request, 
 }
 
 func (b *backend) handleConfigDelete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	if err := req.Storage.Delete(ctx, configStoragePath); err != nil {
+	if err := b.deleteConfig(ctx, req.Storage); err != nil {
 		return nil, fmt.Errorf("deleting config: %w", err)
 	}
 	return nil, nil
 }
 
 // requireConfig loads the config or explains how to write one.
-func requireConfig(ctx context.Context, s logical.Storage) (*jawboneConfig, error) {
-	cfg, err := getConfig(ctx, s)
+func (b *backend) requireConfig(ctx context.Context, s logical.Storage) (*jawboneConfig, error) {
+	cfg, err := b.getConfig(ctx, s)
 	if err != nil {
 		return nil, err
 	}

@@ -44,10 +44,7 @@ func TestConfigPartialUpdateKeepsOtherFields(t *testing.T) {
 	e := newTestEnv(t)
 	e.configure()
 	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyScopes: "sleep_read,move_read", keyRefreshAhead: "48h"})
-	cfg, err := getConfig(context.Background(), e.storage)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := e.storedConfig()
 	if cfg.ClientSecret != testClientSecret || cfg.ClientID != testClientID || cfg.TokenURL != e.fake.TokenURL(e.base) {
 		t.Fatalf("partial update lost fields: %+v", cfg)
 	}
@@ -99,7 +96,7 @@ func TestConfigFirstWriteRequiresClientFields(t *testing.T) {
 			data := e.configData()
 			delete(data, missing)
 			e.mustFail(logical.UpdateOperation, "config", data, 400, missing+" is required")
-			if cfg, _ := getConfig(context.Background(), e.storage); cfg != nil {
+			if cfg := e.storedConfig(); cfg != nil {
 				t.Fatal("a rejected first write stored a config")
 			}
 		})
@@ -128,7 +125,7 @@ func TestConfigImportsKieferFile(t *testing.T) {
 	if !strings.Contains(strings.Join(resp.Warnings, "\n"), `imported the file's tokens as creds "me"`) {
 		t.Fatalf("import not reported: %v", resp.Warnings)
 	}
-	cfg, _ := getConfig(context.Background(), e.storage)
+	cfg := e.storedConfig()
 	if !reflect.DeepEqual(cfg.Scopes, []string{"basic_read", "move_read"}) {
 		t.Fatalf("scope list not taken as scopes: %v", cfg.Scopes)
 	}
@@ -146,7 +143,7 @@ func TestConfigKieferImportFailureKeepsConfig(t *testing.T) {
 	data := e.configData()
 	data[keyRefreshToken] = "not-a-real-refresh-token"
 	e.mustFail(logical.UpdateOperation, "config", data, 400, "config saved", `creds "me"`, "invalid_grant")
-	if cfg, _ := getConfig(context.Background(), e.storage); cfg == nil || cfg.ClientID != testClientID {
+	if cfg := e.storedConfig(); cfg == nil || cfg.ClientID != testClientID {
 		t.Fatal("config not kept after a failed token import")
 	}
 	if e.stored("me") != nil {

@@ -123,21 +123,21 @@ func (b *backend) handleCredsList(ctx context.Context, req *logical.Request, _ *
 }
 
 // credsTarget is the config and validated name every creds handler starts with.
-func credsTarget(ctx context.Context, req *logical.Request, d *framework.FieldData) (*jawboneConfig, string, error) {
+func (b *backend) credsTarget(ctx context.Context, req *logical.Request, d *framework.FieldData) (*jawboneConfig, string, error) {
 	name := d.Get(keyName).(string)
 	if err := validateCredsName(name); err != nil {
 		return nil, "", badRequest("%v", err)
 	}
-	cfg, err := requireConfig(ctx, req.Storage)
+	cfg, err := b.requireConfig(ctx, req.Storage)
 	return cfg, name, err
 }
 
 func (b *backend) handleCredsRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	cfg, name, err := credsTarget(ctx, req, d)
+	cfg, name, err := b.credsTarget(ctx, req, d)
 	if err != nil {
 		return respondError(err)
 	}
-	entry, err := getCreds(ctx, req.Storage, name)
+	entry, err := b.getCreds(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +213,7 @@ func setTime(data map[string]any, key string, t time.Time) {
 }
 
 func (b *backend) handleCredsWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	cfg, name, err := credsTarget(ctx, req, d)
+	cfg, name, err := b.credsTarget(ctx, req, d)
 	if err != nil {
 		return respondError(err)
 	}
@@ -267,7 +267,7 @@ func (b *backend) handleCredsDelete(ctx context.Context, req *logical.Request, d
 	if err := validateCredsName(name); err != nil {
 		return respondError(badRequest("%v", err))
 	}
-	if err := req.Storage.Delete(ctx, credsStoragePrefix+name); err != nil {
+	if err := b.deleteCreds(ctx, req.Storage, name); err != nil {
 		return nil, fmt.Errorf("deleting creds %q: %w", name, err)
 	}
 	b.Logger().Info("creds deleted", "name", name)

@@ -38,7 +38,7 @@ func (b *backend) pathCredsRefresh(nameField *framework.FieldSchema) *framework.
 }
 
 func (b *backend) handleCredsRefresh(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	cfg, name, err := credsTarget(ctx, req, d)
+	cfg, name, err := b.credsTarget(ctx, req, d)
 	if err != nil {
 		return respondError(err)
 	}

@@ -72,7 +72,7 @@ func (b *backend) pathExchange() *framework.Path {
 }
 
 func (b *backend) handleExchange(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	cfg, err := requireConfig(ctx, req.Storage)
+	cfg, err := b.requireConfig(ctx, req.Storage)
 	if err != nil {
 		return respondError(err)
 	}
@@ -171,7 +171,7 @@ func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, 
 		return "", nil, providerFailure(err, "codes work once and live 10 minutes: "+fixRestart)
 	}
 	entry := b.newEntry(tok, "", pending.Scopes)
-	if err := putCreds(ctx, s, pending.Name, entry); err != nil {
+	if err := b.putCreds(ctx, s, pending.Name, entry); err != nil {
 		return "", nil, err
 	}
 	b.Logger().Info("authorization completed", "name", pending.Name, "scopes", pending.Scopes, "expires_at", entry.ExpiresAt)

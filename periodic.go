@@ -47,7 +47,7 @@ func (b *backend) canWriteStorage() bool {
 // whose refresh window has opened, skipping entries that need
 // re-authorization or are backing off after failures.
 func (b *backend) refreshDueCreds(ctx context.Context, s logical.Storage) error {
-	cfg, err := getConfig(ctx, s)
+	cfg, err := b.getConfig(ctx, s)
 	if err != nil || cfg == nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func (b *backend) refreshDueCreds(ctx context.Context, s logical.Storage) error 
 	slots := make(chan struct{}, backgroundWorkers)
 	var wg sync.WaitGroup
 	for _, name := range names {
-		entry, err := getCreds(ctx, s, name)
+		entry, err := b.scanCreds(ctx, s, name)
 		now := b.now()
 		if err != nil || entry == nil || !refreshDue(entry, cfg.RefreshAhead, now) || !refreshAllowed(entry, now) {
 			continue
@@ -77,6 +77,21 @@ func (b *backend) refreshDueCreds(ctx context.Context, s logical.Storage) error 
 	}
 	wg.Wait()
 	return nil
+}
+
+// scanCreds reads an entry for the scan without filling the cache, so a
+// scan over many creds does not push out the entries readers use.
+func (b *backend) scanCreds(ctx context.Context, s logical.Storage, name string) (*credsEntry, error) {
+	key := credsStoragePrefix + name
+	if v, ok, _ := b.cache.get(key); ok {
+		return v.(*credsEntry), nil
+	}
+	var c credsEntry
+	found, err := getJSON(ctx, s, key, &c)
+	if !found || err != nil {
+		return nil, err
+	}
+	return &c, nil
 }
 
 // waitJitter waits a random moment, or returns false if ctx ends first.

@@ -61,7 +61,7 @@ func markStored(t *testing.T, e *testEnv, name string, change func(*credsEntry))
 	t.Helper()
 	c := e.stored(name)
 	change(c)
-	if err := putCreds(context.Background(), e.storage, name, c); err != nil {
+	if err := e.b.putCreds(context.Background(), e.storage, name, c); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -78,7 +78,7 @@ func (b *backend) refreshCreds(ctx context.Context, s logical.Storage, cfg *jawb
 }
 
 func (b *backend) refreshIfNeeded(ctx context.Context, s logical.Storage, cfg *jawboneConfig, name string, force bool) refreshResult {
-	entry, err := getCreds(ctx, s, name)
+	entry, err := b.getCreds(ctx, s, name)
 	if err != nil || entry == nil {
 		return refreshResult{entry: entry, err: err}
 	}
@@ -97,7 +97,7 @@ func (b *backend) refreshIfNeeded(ctx context.Context, s logical.Storage, cfg *j
 		return b.recordFailure(ctx, s, name, entry, refreshErr)
 	}
 	fresh := b.newEntry(tok, entry.RefreshToken, entry.Scopes)
-	if err := putCreds(ctx, s, name, fresh); err != nil {
+	if err := b.putCreds(ctx, s, name, fresh); err != nil {
 		// Not a provider failure: no entry, so callers answer with a 500. The
 		// stored grant is intact and, as refresh tokens do not rotate, the
 		// next attempt can refresh again.
@@ -123,7 +123,7 @@ func (b *backend) recordFailure(ctx context.Context, s logical.Storage, name str
 		failed.NextAttemptAt = now.Add(backoff(failed.FailedAttempts, refreshErr))
 		b.Logger().Warn("refresh failed; will retry", "name", name, "error", refreshErr, "next_attempt_at", failed.NextAttemptAt)
 	}
-	if err := putCreds(ctx, s, name, &failed); err != nil {
+	if err := b.putCreds(ctx, s, name, &failed); err != nil {
 		// The tokens in storage are untouched; only the bookkeeping is lost.
 		b.Logger().Error("could not record refresh failure", "name", name, "error", err)
 		return refreshResult{entry: entry, err: refreshErr}
@@ -180,7 +180,7 @@ func (b *backend) importCreds(ctx context.Context, s logical.Storage, cfg *jawbo
 		}
 		entry = b.newEntry(tok, imp.RefreshToken, imp.Scopes)
 	}
-	if err := putCreds(ctx, s, name, entry); err != nil {
+	if err := b.putCreds(ctx, s, name, entry); err != nil {
 		return nil, err
 	}
 	b.Logger().Info("creds imported", "name", name, "expires_at", entry.ExpiresAt)

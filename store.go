@@ -93,30 +93,59 @@ func putJSON(ctx context.Context, s logical.Storage, key string, v any) error {
 	return nil
 }
 
-func getConfig(ctx context.Context, s logical.Storage) (*jawboneConfig, error) {
-	var cfg jawboneConfig
-	found, err := getJSON(ctx, s, configStoragePath, &cfg)
+// cachedGet reads key through the cache, decoding a miss into a new T.
+func cachedGet[T any](ctx context.Context, c *entryCache, s logical.Storage, key string) (*T, error) {
+	value, ok, gen := c.get(key)
+	if ok {
+		return value.(*T), nil
+	}
+	out := new(T)
+	found, err := getJSON(ctx, s, key, out)
 	if !found || err != nil {
 		return nil, err
 	}
-	return &cfg, nil
+	c.fill(key, gen, out)
+	return out, nil
 }
 
-func putConfig(ctx context.Context, s logical.Storage, cfg *jawboneConfig) error {
-	return putJSON(ctx, s, configStoragePath, cfg)
+// cachedPut writes key and then drops it from the cache (see entryCache).
+func cachedPut(ctx context.Context, c *entryCache, s logical.Storage, key string, v any) error {
+	err := putJSON(ctx, s, key, v)
+	c.invalidate(key)
+	return err
 }
 
-func getCreds(ctx context.Context, s logical.Storage, name string) (*credsEntry, error) {
-	var c credsEntry
-	found, err := getJSON(ctx, s, credsStoragePrefix+name, &c)
-	if !found || err != nil {
-		return nil, err
-	}
-	return &c, nil
+func cachedDelete(ctx context.Context, c *entryCache, s logical.Storage, key string) error {
+	err := s.Delete(ctx, key)
+	c.invalidate(key)
+	return err
 }
 
-func putCreds(ctx context.Context, s logical.Storage, name string, c *credsEntry) error {
-	return putJSON(ctx, s, credsStoragePrefix+name, c)
+// Values handed out by these getters are shared with the cache: treat them
+// as read-only and write changed copies back with the putters.
+
+func (b *backend) getConfig(ctx context.Context, s logical.Storage) (*jawboneConfig, error) {
+	return cachedGet[jawboneConfig](ctx, b.cache, s, configStoragePath)
+}
+
+func (b *backend) putConfig(ctx context.Context, s logical.Storage, cfg *jawboneConfig) error {
+	return cachedPut(ctx, b.cache, s, configStoragePath, cfg)
+}
+
+func (b *backend) deleteConfig(ctx context.Context, s logical.Storage) error {
+	return cachedDelete(ctx, b.cache, s, configStoragePath)
+}
+
+func (b *backend) getCreds(ctx context.Context, s logical.Storage, name string) (*credsEntry, error) {
+	return cachedGet[credsEntry](ctx, b.cache, s, credsStoragePrefix+name)
+}
+
+func (b *backend) putCreds(ctx context.Context, s logical.Storage, name string, c *credsEntry) error {
+	return cachedPut(ctx, b.cache, s, credsStoragePrefix+name, c)
+}
+
+func (b *backend) deleteCreds(ctx context.Context, s logical.Storage, name string) error {
+	return cachedDelete(ctx, b.cache, s, credsStoragePrefix+name)
 }
 
 // stateKey stores a state under its hash, so the value a browser carries

@@ -51,10 +51,12 @@ func (f *faultyStorage) Get(ctx context.Context, key string) (*logical.StorageEn
 	return f.Storage.Get(ctx, key)
 }
 
-// withFaultyStorage swaps the env's storage for a failing wrapper around it.
+// withFaultyStorage swaps the env's storage for a failing wrapper around it,
+// with a cold cache so that reads do reach storage.
 func withFaultyStorage(e *testEnv) *faultyStorage {
 	fs := &faultyStorage{Storage: e.storage}
 	e.storage = fs
+	e.b.cache = newEntryCache()
 	return fs
 }
 
