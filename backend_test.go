@@ -46,7 +46,7 @@ func (c *testClock) Advance(d time.Duration) {
 // testEnv is a backend on in-memory storage, talking over real HTTP to a fake
 // Jawbone on 127.0.0.1.
 type testEnv struct {
-	t       *testing.T
+	t       testing.TB
 	b       *backend
 	storage logical.Storage
 	fake    *fakejawbone.Server
@@ -76,7 +76,7 @@ func (s *syncBuffer) String() string {
 	return s.buf.String()
 }
 
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	clock := &testClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
 	fake, srv := fakejawbone.NewTestServer(t, fakejawbone.Config{
@@ -261,7 +261,7 @@ func (e *testEnv) assertNoSecretsLeaked() {
 	}
 }
 
-func queryOf(t *testing.T, raw string) url.Values {
+func queryOf(t testing.TB, raw string) url.Values {
 	t.Helper()
 	u, err := url.Parse(raw)
 	if err != nil {

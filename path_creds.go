@@ -183,18 +183,18 @@ func (b *backend) credsResponse(entry *credsEntry, cfg *jawboneConfig, now time.
 	if entry.NextAttemptAt.After(refreshAt) {
 		refreshAt = entry.NextAttemptAt
 	}
-	data := map[string]any{
-		keyAccessToken: entry.AccessToken,
-		keyTokenType:   entry.TokenType,
-		keyExpiresAt:   entry.ExpiresAt.UTC().Format(time.RFC3339),
-		keyExpiresIn:   int64(entry.ExpiresAt.Sub(now).Seconds()),
-		keyScopes:      entry.Scopes,
-		// ttl with rotation_period is how consul-template (Vault Agent) knows
-		// when a lease-less secret changes: it re-reads after ttl seconds.
-		keyTTL:            seconds(max(refreshAt.Sub(now), minTTL)),
-		keyRotationPeriod: seconds(max(entry.ExpiresAt.Sub(entry.ObtainedAt)-cfg.RefreshAhead, minTTL)),
-		keyNeedsReauth:    entry.NeedsReauth,
-	}
+	// Sized for every field a read can carry, so the map never grows.
+	data := make(map[string]any, 14)
+	data[keyAccessToken] = entry.AccessToken
+	data[keyTokenType] = entry.TokenType
+	data[keyExpiresAt] = entry.ExpiresAt.UTC().Format(time.RFC3339)
+	data[keyExpiresIn] = seconds(entry.ExpiresAt.Sub(now))
+	data[keyScopes] = entry.Scopes
+	// ttl with rotation_period is how consul-template (Vault Agent) knows
+	// when a lease-less secret changes: it re-reads after ttl seconds.
+	data[keyTTL] = seconds(max(refreshAt.Sub(now), minTTL))
+	data[keyRotationPeriod] = seconds(max(entry.ExpiresAt.Sub(entry.ObtainedAt)-cfg.RefreshAhead, minTTL))
+	data[keyNeedsReauth] = entry.NeedsReauth
 	setTime(data, keyLastRefreshed, entry.LastRefreshedAt)
 	if entry.LastError != "" {
 		data[keyLastError] = entry.LastError

@@ -154,7 +154,8 @@ func sameEndpoint(a, b *url.URL) bool {
 
 // completeAuthorization spends the state, then (if all checks pass) exchanges
 // the code and stores the tokens under the name the state was bound to.
-func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, cfg *jawboneConfig, cb *callback) (string, *credsEntry, error) {
+func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, cfg *jawboneConfig, cb *callback) (_ string, _ *credsEntry, err error) {
+	defer func() { b.metrics.exchanged(err) }()
 	var pending *stateEntry
 	if cb.State != "" {
 		var err error

@@ -55,12 +55,20 @@ func (b *backend) refreshDueCreds(ctx context.Context, s logical.Storage) error 
 	if err != nil {
 		return err
 	}
+	started := time.Now()
+	needReauth := 0
 	slots := make(chan struct{}, backgroundWorkers)
 	var wg sync.WaitGroup
 	for _, name := range names {
 		entry, err := b.scanCreds(ctx, s, name)
+		if err != nil || entry == nil {
+			continue
+		}
+		if entry.NeedsReauth {
+			needReauth++
+		}
 		now := b.now()
-		if err != nil || entry == nil || !refreshDue(entry, cfg.RefreshAhead, now) || !refreshAllowed(entry, now) {
+		if !refreshDue(entry, cfg.RefreshAhead, now) || !refreshAllowed(entry, now) {
 			continue
 		}
 		slots <- struct{}{}
@@ -76,6 +84,7 @@ func (b *backend) refreshDueCreds(ctx context.Context, s logical.Storage) error 
 		}()
 	}
 	wg.Wait()
+	b.metrics.scanned(b.now(), time.Since(started), len(names), needReauth)
 	return nil
 }
 

@@ -104,6 +104,7 @@ func (b *backend) refreshIfNeeded(ctx context.Context, s logical.Storage, cfg *j
 		b.Logger().Error("refreshed token could not be stored", "name", name, "error", err)
 		return refreshResult{err: fmt.Errorf("refreshed creds %q but could not store the result: %w", name, err)}
 	}
+	b.metrics.refreshed(b.now())
 	b.Logger().Info("creds refreshed", "name", name, "expires_at", fresh.ExpiresAt, "forced", force)
 	return refreshResult{entry: fresh}
 }
@@ -116,6 +117,7 @@ func (b *backend) recordFailure(ctx context.Context, s logical.Storage, name str
 	failed.LastError = refreshErr.Error()
 	failed.LastErrorAt = now
 	failed.FailedAttempts++
+	b.metrics.refreshFailed(isPermanent(refreshErr))
 	if isPermanent(refreshErr) {
 		failed.NeedsReauth = true
 		b.Logger().Error("jawbone rejected the refresh token; creds need re-authorization", "name", name, "error", refreshErr)

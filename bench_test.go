@@ -1,0 +1,120 @@
+package jawbone
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Speed targets (issue 5) live here, not in timed tests:
+//   fresh-token creds read <= 10 µs and <= 60 allocs;
+//   background scan of 100k creds, none due, <= 5 s.
+// Run: go test -run '^$' -bench . -benchmem -count 6 | benchstat -
+
+func benchRead(b *testing.B, e *testEnv, path string) {
+	b.Helper()
+	req := &logical.Request{Operation: logical.ReadOperation, Path: path, Storage: e.storage}
+	resp, err := e.b.HandleRequest(context.Background(), req)
+	if err != nil || resp.IsError() {
+		b.Fatalf("read %s: %v %v", path, err, resp)
+	}
+}
+
+func BenchmarkCredsReadFresh(b *testing.B) {
+	e := newTestEnv(b)
+	e.configure()
+	e.authorize("me")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		benchRead(b, e, "creds/me")
+	}
+}
+
+func BenchmarkCredsReadFreshParallel(b *testing.B) {
+	e := newTestEnv(b)
+	e.configure()
+	e.authorize("me")
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		req := &logical.Request{Operation: logical.ReadOperation, Path: "creds/me", Storage: e.storage}
+		for pb.Next() {
+			if resp, err := e.b.HandleRequest(context.Background(), req); err != nil || resp.IsError() {
+				b.Errorf("read: %v %v", err, resp)
+				return
+			}
+		}
+	})
+}
+
+// Every read finds the token due and refreshes it at the fake over loopback.
+func BenchmarkCredsReadRefresh(b *testing.B) {
+	e := newTestEnv(b)
+	e.configure()
+	e.authorize("me")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		e.clock.Advance(year)
+		benchRead(b, e, "creds/me")
+	}
+}
+
+func BenchmarkAuthURL(b *testing.B) {
+	e := newTestEnv(b)
+	e.configure()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		benchRead(b, e, "auth-url")
+	}
+}
+
+func BenchmarkExchange(b *testing.B) {
+	e := newTestEnv(b)
+	e.configure()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
+		landed := e.visit(auth.Data[keyURL].(string))
+		b.StartTimer()
+		resp, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.UpdateOperation,
+			Path: "exchange", Storage: e.storage, Data: map[string]any{keyRedirectURL: landed}})
+		if err != nil || resp.IsError() {
+			b.Fatalf("exchange: %v %v", err, resp)
+		}
+	}
+}
+
+func BenchmarkBackgroundScan(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			e := newTestEnv(b)
+			e.configure()
+			entry := &credsEntry{AccessToken: "a", RefreshToken: "r", TokenType: "Bearer",
+				ExpiresAt: e.clock.Now().Add(year), ObtainedAt: e.clock.Now(), Scopes: []string{"basic_read"}}
+			for i := range n {
+				if err := putJSON(context.Background(), e.storage, fmt.Sprintf("%sc%06d", credsStoragePrefix, i), entry); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for b.Loop() {
+				if err := e.b.refreshDueCreds(context.Background(), e.storage); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(time.Since(start).Milliseconds())/float64(b.N), "ms/scan")
+			if calls := e.fake.Calls("token"); calls != 0 {
+				b.Fatalf("a scan with nothing due made %d token calls", calls)
+			}
+		})
+	}
+}

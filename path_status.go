@@ -1,0 +1,76 @@
+package jawbone
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const (
+	keyFormat        = "format"
+	formatPrometheus = "prometheus"
+	descFormat       = `Output format: "json" (default) or "prometheus" (text exposition format 0.0.4).`
+)
+
+const pathStatusSynopsis = "Health and metrics of the Jawbone engine on this node."
+
+const pathStatusHelp = `
+Counters and gauges for monitoring, as JSON or, with format=prometheus, in
+the Prometheus text format:
+
+    $ vault read jawbone/status
+    $ curl -H "X-Vault-Token: $TOKEN" "$VAULT_ADDR/v1/jawbone/status?format=prometheus"
+
+  refresh_total_success / _transient_failure / _permanent_failure
+      token refreshes by result (jawbone_refresh_total{result=...})
+  exchange_total_success / _failure
+      authorization-code exchanges by result (jawbone_exchange_total)
+  last_refresh_timestamp_seconds       last successful refresh (Unix time)
+  background_scan_timestamp_seconds    when the last background scan ended
+  background_scan_duration_seconds     how long it took
+  creds                                creds entries seen by that scan
+  creds_needing_reauthorization        creds Jawbone rejected: for each, run
+                                       auth-url and exchange again
+
+The values are this node's, since the plugin last started: each node of a
+cluster counts what it did, and a restart or plugin reload resets them.
+Per-creds health (last_refreshed_at, last_error, next_refresh_attempt_at,
+needs_reauthorization) is in each jawbone/creds/<name> read.
+`
+
+func (b *backend) pathStatus() *framework.Path {
+	return &framework.Path{
+		Pattern: "status$",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: "jawbone", OperationSuffix: "status",
+		},
+		Fields: map[string]*framework.FieldSchema{
+			keyFormat: {Type: framework.TypeString, Description: descFormat, Default: "json",
+				AllowedValues: []any{"json", formatPrometheus},
+				DisplayAttrs:  &framework.DisplayAttributes{Name: "Format"}},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation: &framework.PathOperation{Callback: b.handleStatus},
+		},
+		HelpSynopsis:    pathStatusSynopsis,
+		HelpDescription: strings.TrimSpace(pathStatusHelp),
+	}
+}
+
+func (b *backend) handleStatus(_ context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	switch format := d.Get(keyFormat).(string); format {
+	case "json":
+		return &logical.Response{Data: b.metrics.jsonView()}, nil
+	case formatPrometheus:
+		return &logical.Response{Data: map[string]any{
+			logical.HTTPContentType: "text/plain; version=0.0.4; charset=utf-8",
+			logical.HTTPRawBody:     []byte(b.metrics.prometheus()),
+			logical.HTTPStatusCode:  http.StatusOK,
+		}}, nil
+	default:
+		return respondError(badRequest(`%s must be "json" or %q; got %q`, keyFormat, formatPrometheus, format))
+	}
+}
