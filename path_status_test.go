@@ -36,7 +36,7 @@ func TestStatusCountsWhatHappens(t *testing.T) {
 		"exchange_total_success": 2, "exchange_total_failure": 1,
 		"refresh_total_success": 1, "refresh_total_transient_failure": 1, "refresh_total_permanent_failure": 1,
 		"last_refresh_timestamp_seconds": float64(e.clock.Now().Add(-time.Hour).Unix()),
-		"creds": 2, "creds_needing_reauthorization": 1,
+		"creds":                          2, "creds_needing_reauthorization": 1,
 		"background_scan_timestamp_seconds": float64(e.clock.Now().Unix()),
 	}
 	for k, v := range want {
