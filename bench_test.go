@@ -14,6 +14,20 @@ import (
 //   background scan of 100k creds, none due, <= 5 s.
 // Run: go test -run '^$' -bench . -benchmem -count 6 | benchstat -
 
+// benchEnv is a configured test env, with the creds "me" authorized when
+// withCreds, and the benchmark's counters reset.
+func benchEnv(b *testing.B, withCreds bool) *testEnv {
+	b.Helper()
+	e := newTestEnv(b)
+	e.configure()
+	if withCreds {
+		e.authorize("me")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	return e
+}
+
 func benchRead(b *testing.B, e *testEnv, path string) {
 	b.Helper()
 	req := &logical.Request{Operation: logical.ReadOperation, Path: path, Storage: e.storage}
@@ -24,22 +38,14 @@ func benchRead(b *testing.B, e *testEnv, path string) {
 }
 
 func BenchmarkCredsReadFresh(b *testing.B) {
-	e := newTestEnv(b)
-	e.configure()
-	e.authorize("me")
-	b.ReportAllocs()
-	b.ResetTimer()
+	e := benchEnv(b, true)
 	for b.Loop() {
 		benchRead(b, e, "creds/me")
 	}
 }
 
 func BenchmarkCredsReadFreshParallel(b *testing.B) {
-	e := newTestEnv(b)
-	e.configure()
-	e.authorize("me")
-	b.ReportAllocs()
-	b.ResetTimer()
+	e := benchEnv(b, true)
 	b.RunParallel(func(pb *testing.PB) {
 		req := &logical.Request{Operation: logical.ReadOperation, Path: "creds/me", Storage: e.storage}
 		for pb.Next() {
@@ -53,11 +59,7 @@ func BenchmarkCredsReadFreshParallel(b *testing.B) {
 
 // Every read finds the token due and refreshes it at the fake over loopback.
 func BenchmarkCredsReadRefresh(b *testing.B) {
-	e := newTestEnv(b)
-	e.configure()
-	e.authorize("me")
-	b.ReportAllocs()
-	b.ResetTimer()
+	e := benchEnv(b, true)
 	for b.Loop() {
 		e.clock.Advance(year)
 		benchRead(b, e, "creds/me")
@@ -65,19 +67,14 @@ func BenchmarkCredsReadRefresh(b *testing.B) {
 }
 
 func BenchmarkAuthURL(b *testing.B) {
-	e := newTestEnv(b)
-	e.configure()
-	b.ReportAllocs()
-	b.ResetTimer()
+	e := benchEnv(b, false)
 	for b.Loop() {
 		benchRead(b, e, "auth-url")
 	}
 }
 
 func BenchmarkExchange(b *testing.B) {
-	e := newTestEnv(b)
-	e.configure()
-	b.ReportAllocs()
+	e := benchEnv(b, false)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
@@ -96,7 +93,7 @@ func BenchmarkBackgroundScan(b *testing.B) {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			e := newTestEnv(b)
 			e.configure()
-			entry := &credsEntry{AccessToken: "a", RefreshToken: "r", TokenType: "Bearer",
+			entry := &credsEntry{AccessToken: "bench-access-token-0123456789", RefreshToken: "bench-refresh-token-0123456789", TokenType: "Bearer",
 				ExpiresAt: e.clock.Now().Add(year), ObtainedAt: e.clock.Now(), Scopes: []string{"basic_read"}}
 			for i := range n {
 				if err := putJSON(context.Background(), e.storage, fmt.Sprintf("%sc%06d", credsStoragePrefix, i), entry); err != nil {
