@@ -190,6 +190,10 @@ type providerError struct {
 	Description string
 	RetryAfter  time.Duration
 	Err         error
+	// MayHaveIssued is set when the request may have reached Jawbone and
+	// produced a token we never saw (a timeout or broken connection after
+	// sending, an unreadable 200): the previous access token may be dead.
+	MayHaveIssued bool
 }
 
 func (e *providerError) Error() string {
@@ -212,10 +216,17 @@ func (e *providerError) Error() string {
 
 func (e *providerError) Unwrap() error { return e.Err }
 
-// Permanent reports whether err is a provider rejection that retrying cannot fix.
+// isPermanent reports whether err is a provider rejection that retrying cannot fix.
 func isPermanent(err error) bool {
 	var pe *providerError
 	return errors.As(err, &pe) && pe.Kind == errPermanent
+}
+
+// mayHaveIssued reports whether a failed refresh may still have replaced the
+// access token at Jawbone. Unknown errors are assumed to have.
+func mayHaveIssued(err error) bool {
+	var pe *providerError
+	return !errors.As(err, &pe) || pe.MayHaveIssued
 }
 
 // classify turns whatever x/oauth2 or net/http returned into a providerError.
@@ -224,12 +235,18 @@ func classify(op string, err error) error {
 	if errors.As(err, &re) {
 		return classifyRetrieveError(op, re)
 	}
-	pe := &providerError{Op: op, Kind: errTransient, Err: err}
+	// Only a failure to connect proves the request never reached Jawbone.
+	pe := &providerError{Op: op, Kind: errTransient, Err: err, MayHaveIssued: !isDialError(err)}
 	var netErr net.Error
 	if errors.As(err, &netErr) && netErr.Timeout() {
 		pe.Err = fmt.Errorf("timed out: %w", err)
 	}
 	return pe
+}
+
+func isDialError(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
 }
 
 func classifyRetrieveError(op string, re *oauth2.RetrieveError) error {

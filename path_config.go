@@ -46,6 +46,11 @@ const (
 	defaultRequestTimeout = 30 * time.Second
 	maxRequestTimeout     = 5 * time.Minute
 	maxRefreshAhead       = 364 * 24 * time.Hour
+	// Generous bounds on what a Jawbone registration holds, so a stray
+	// megabyte is refused rather than stored and sent to Jawbone.
+	maxClientIDLen     = 256
+	maxClientSecretLen = 1024
+	maxURLLen          = 2048
 
 	// kieferCredsName is where tokens found in a kiefer config file go.
 	kieferCredsName = "me"
@@ -110,9 +115,9 @@ func (b *backend) pathConfig() *framework.Path {
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Refresh token (kiefer)", Group: "Migration", Sensitive: true}},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation:   &framework.PathOperation{Callback: b.handleConfigRead},
-			logical.UpdateOperation: forwardedWrite(b.handleConfigWrite),
-			logical.DeleteOperation: forwardedWrite(b.handleConfigDelete),
+			logical.ReadOperation:   readOp(b.handleConfigRead),
+			logical.UpdateOperation: writeOp(b.handleConfigWrite),
+			logical.DeleteOperation: writeOp(b.handleConfigDelete),
 		},
 		HelpSynopsis:    pathConfigSynopsis,
 		HelpDescription: strings.TrimSpace(pathConfigHelp),
@@ -225,6 +230,19 @@ func validateConfig(cfg *jawboneConfig) error {
 	for _, f := range required {
 		if f.value == "" {
 			return fmt.Errorf("%s is required: set it with vault write jawbone/config %s=...", f.key, f.key)
+		}
+	}
+	limits := []struct {
+		key, value string
+		max        int
+	}{
+		{keyClientID, cfg.ClientID, maxClientIDLen}, {keyClientSecret, cfg.ClientSecret, maxClientSecretLen},
+		{keyRedirectURI, cfg.RedirectURI, maxURLLen}, {keyAuthURL, cfg.AuthURL, maxURLLen},
+		{keyTokenURL, cfg.TokenURL, maxURLLen}, {keyAPIURL, cfg.APIURL, maxURLLen},
+	}
+	for _, f := range limits {
+		if len(f.value) > f.max {
+			return fmt.Errorf("%s is %d bytes long; at most %d are allowed", f.key, len(f.value), f.max)
 		}
 	}
 	if strings.ContainsFunc(cfg.ClientID, isSpaceOrControl) {

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
 )
 
 func TestConfigWriteRead(t *testing.T) {
@@ -74,6 +76,11 @@ func TestConfigRejectsBadInputAndKeepsStoredConfig(t *testing.T) {
 		{"empty client_id", map[string]any{keyClientID: ""}, []string{"client_id is required"}},
 		{"client_id with spaces", map[string]any{keyClientID: "a b"}, []string{"client_id must not contain spaces"}},
 		{"wrong type", map[string]any{keyRefreshAhead: "soon"}, []string{"refresh_ahead"}},
+		{"misspelt field", map[string]any{"client_idd": "x"}, []string{`unknown field "client_idd"`, "client_id"}},
+		{"huge client_id", map[string]any{keyClientID: strings.Repeat("a", 1<<20)}, []string{"client_id is 1048576 bytes long; at most 256"}},
+		{"huge redirect", map[string]any{keyRedirectURI: "https://app.example/" + strings.Repeat("a", 1<<20)}, []string{"redirect_uri is", "at most 2048"}},
+		{"kiefer token with spaces", map[string]any{keyAccessToken: "not a token"}, []string{"access_token does not look like a token"}},
+		{"huge kiefer refresh token", map[string]any{keyRefreshToken: strings.Repeat("r", 1<<20)}, []string{"refresh_token does not look like a token"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,6 +91,9 @@ func TestConfigRejectsBadInputAndKeepsStoredConfig(t *testing.T) {
 			after, _ := e.storage.Get(context.Background(), configStoragePath)
 			if !reflect.DeepEqual(before, after) {
 				t.Fatal("a rejected write changed the stored config")
+			}
+			if n := e.fake.Calls(fakejawbone.EndpointToken) + e.fake.Calls(fakejawbone.EndpointRefreshToken); n != 0 {
+				t.Fatalf("a rejected write called Jawbone %d times", n)
 			}
 		})
 	}

@@ -104,9 +104,9 @@ func (b *backend) pathCreds() []*framework.Path {
 					DisplayAttrs: &framework.DisplayAttributes{Name: "Scopes"}},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation:   &framework.PathOperation{Callback: b.handleCredsRead},
-				logical.UpdateOperation: forwardedWrite(b.handleCredsWrite),
-				logical.DeleteOperation: forwardedWrite(b.handleCredsDelete),
+				logical.ReadOperation:   readOp(b.handleCredsRead),
+				logical.UpdateOperation: writeOp(b.handleCredsWrite),
+				logical.DeleteOperation: writeOp(b.handleCredsDelete),
 			},
 			HelpSynopsis:    pathCredsSynopsis,
 			HelpDescription: strings.TrimSpace(pathCredsHelp),
@@ -142,7 +142,7 @@ func (b *backend) handleCredsRead(ctx context.Context, req *logical.Request, d *
 		return nil, err
 	}
 	var refreshErr error
-	if entry != nil && refreshDue(entry, cfg.RefreshAhead, b.now()) && refreshAllowed(entry, b.now()) {
+	if entry != nil && wantsRefresh(entry, cfg.RefreshAhead, b.now()) {
 		res := b.refreshCreds(ctx, req.Storage, cfg, name, false)
 		if (res.entry == nil && res.err != nil) || errors.Is(res.err, logical.ErrReadOnly) {
 			return nil, res.err
@@ -164,6 +164,10 @@ func (b *backend) answerCreds(name string, entry *credsEntry, cfg *jawboneConfig
 	now := b.now()
 	if entry.NeedsReauth {
 		return respondError(badRequest("creds %q need re-authorization: Jawbone rejected the refresh token (%s); %s", name, entry.LastError, fixReauthFor(name)))
+	}
+	if entry.interrupted() {
+		return respondError(badGateway("the last refresh of creds %q did not complete, so Jawbone may have replaced the stored access token, and it could not be refreshed (%s); the refresh token is kept and the refresh is retried automatically, or now with vault write -f jawbone/creds/%s/refresh",
+			name, entry.LastError, name))
 	}
 	if !now.Before(entry.ExpiresAt) {
 		return respondError(badGateway("creds %q expired at %s and could not be refreshed (%s); the refresh token is kept and the refresh is retried automatically, or now with vault write -f jawbone/creds/%s/refresh",
@@ -236,11 +240,6 @@ func importFromRequest(cfg *jawboneConfig, d *framework.FieldData) (credsImport,
 	}
 	if imp.AccessToken == "" && imp.RefreshToken == "" {
 		return imp, badRequest("give %s, %s, or both: this write imports a grant (to authorize from scratch use jawbone/auth-url)", keyRefreshToken, keyAccessToken)
-	}
-	for _, f := range []struct{ key, value string }{{keyAccessToken, imp.AccessToken}, {keyRefreshToken, imp.RefreshToken}} {
-		if len(f.value) > maxImportTokenLen || strings.ContainsFunc(f.value, isSpaceOrControl) {
-			return imp, badRequest("%s does not look like a token: at most %d characters, no spaces", f.key, maxImportTokenLen)
-		}
 	}
 	if raw := strings.TrimSpace(d.Get(keyExpiresAt).(string)); raw != "" {
 		t, err := time.Parse(time.RFC3339, raw)

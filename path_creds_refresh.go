@@ -30,7 +30,7 @@ func (b *backend) pathCredsRefresh(nameField *framework.FieldSchema) *framework.
 		},
 		Fields: map[string]*framework.FieldSchema{keyName: nameField},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: forwardedWrite(b.handleCredsRefresh),
+			logical.UpdateOperation: writeOp(b.handleCredsRefresh),
 		},
 		HelpSynopsis:    pathCredsRefreshSynopsis,
 		HelpDescription: strings.TrimSpace(pathCredsRefreshHelp),

@@ -64,7 +64,7 @@ func (b *backend) pathExchange() *framework.Path {
 				DisplayAttrs: &framework.DisplayAttributes{Name: "State"}},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: forwardedWrite(b.handleExchange),
+			logical.UpdateOperation: writeOp(b.handleExchange),
 		},
 		HelpSynopsis:    pathExchangeSynopsis,
 		HelpDescription: strings.TrimSpace(pathExchangeHelp),

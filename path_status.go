@@ -53,7 +53,7 @@ func (b *backend) pathStatus() *framework.Path {
 				DisplayAttrs:  &framework.DisplayAttributes{Name: "Format"}},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation: &framework.PathOperation{Callback: b.handleStatus},
+			logical.ReadOperation: readOp(b.handleStatus),
 		},
 		HelpSynopsis:    pathStatusSynopsis,
 		HelpDescription: strings.TrimSpace(pathStatusHelp),

@@ -68,7 +68,7 @@ func (b *backend) refreshDueCreds(ctx context.Context, s logical.Storage) error 
 			needReauth++
 		}
 		now := b.now()
-		if !refreshDue(entry, cfg.RefreshAhead, now) || !refreshAllowed(entry, now) {
+		if !wantsRefresh(entry, cfg.RefreshAhead, now) {
 			continue
 		}
 		slots <- struct{}{}

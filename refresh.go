@@ -3,6 +3,7 @@ package jawbone
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -42,9 +43,15 @@ func (b *backend) newEntry(tok *token, keepRefresh string, scopes []string) *cre
 	}
 }
 
-// refreshDue reports whether automatic refresh should run for c now.
+// refreshDue reports whether automatic refresh should run for c now: its
+// window has opened, or an earlier refresh was interrupted.
 func refreshDue(c *credsEntry, refreshAhead time.Duration, now time.Time) bool {
-	return !now.Before(c.ExpiresAt.Add(-refreshAhead))
+	return c.interrupted() || !now.Before(c.ExpiresAt.Add(-refreshAhead))
+}
+
+// wantsRefresh reports whether a read or the background scan should refresh c.
+func wantsRefresh(c *credsEntry, refreshAhead time.Duration, now time.Time) bool {
+	return refreshDue(c, refreshAhead, now) && refreshAllowed(c, now)
 }
 
 // refreshAllowed reports whether an automatic refresh may call Jawbone now:
@@ -83,7 +90,7 @@ func (b *backend) refreshIfNeeded(ctx context.Context, s logical.Storage, cfg *j
 		return refreshResult{entry: entry, err: err}
 	}
 	now := b.now()
-	if !force && (!refreshDue(entry, cfg.RefreshAhead, now) || !refreshAllowed(entry, now)) {
+	if !force && !wantsRefresh(entry, cfg.RefreshAhead, now) {
 		return refreshResult{entry: entry}
 	}
 	if !b.canWriteStorage() {
@@ -92,9 +99,21 @@ func (b *backend) refreshIfNeeded(ctx context.Context, s logical.Storage, cfg *j
 		// to the node that can write.
 		return refreshResult{entry: entry, err: logical.ErrReadOnly}
 	}
+	// Mark the attempt before Jawbone can replace the token, so a crash
+	// between its reply and our write cannot leave a dead token trusted.
+	marked := *entry
+	marked.RefreshStartedAt = now
+	if err := b.putCreds(ctx, s, name, &marked); err != nil {
+		return refreshResult{err: fmt.Errorf("marking the refresh of creds %q: %w", name, err)}
+	}
 	tok, refreshErr := b.newProvider(cfg).Refresh(ctx, entry.RefreshToken)
 	if refreshErr != nil {
-		return b.recordFailure(ctx, s, name, entry, refreshErr)
+		// A clean error reply proves this attempt replaced nothing; it says
+		// nothing about an earlier attempt that was interrupted.
+		if !entry.interrupted() && !mayHaveIssued(refreshErr) {
+			marked.RefreshStartedAt = time.Time{}
+		}
+		return b.recordFailure(ctx, s, name, &marked, refreshErr)
 	}
 	fresh := b.newEntry(tok, entry.RefreshToken, entry.Scopes)
 	if err := b.putCreds(ctx, s, name, fresh); err != nil {
@@ -154,11 +173,24 @@ type credsImport struct {
 	Scopes       []string
 }
 
+// check refuses anything that cannot be a token before it is sent to Jawbone.
+func (imp credsImport) check() error {
+	for _, f := range []struct{ key, value string }{{keyAccessToken, imp.AccessToken}, {keyRefreshToken, imp.RefreshToken}} {
+		if len(f.value) > maxImportTokenLen || strings.ContainsFunc(f.value, isSpaceOrControl) {
+			return badRequest("%s does not look like a token: at most %d characters, no spaces", f.key, maxImportTokenLen)
+		}
+	}
+	return nil
+}
+
 // importCreds stores an imported grant. A missing refresh token is recovered
 // from the access token. Unless the caller knows when the access token
 // expires, the grant is refreshed once: that proves the refresh token works
 // and gives a token whose expiry is known.
 func (b *backend) importCreds(ctx context.Context, s logical.Storage, cfg *jawboneConfig, name string, imp credsImport) (*logical.Response, error) {
+	if err := imp.check(); err != nil {
+		return nil, err
+	}
 	client := b.newProvider(cfg)
 	var warnings []string
 	if imp.RefreshToken == "" {

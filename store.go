@@ -52,7 +52,15 @@ type credsEntry struct {
 	// NextAttemptAt holds automatic refreshes back after transient failures,
 	// so a provider outage is not met with a refresh on every read.
 	NextAttemptAt time.Time `json:"next_attempt_at,omitempty"`
+	// RefreshStartedAt is stored before every call to the token endpoint
+	// and cleared by its outcome. Found set with no refresh running, it means
+	// an attempt died after Jawbone may have replaced the access token (a
+	// crash, a lost reply): the stored access token is then not trusted.
+	RefreshStartedAt time.Time `json:"refresh_started_at,omitempty"`
 }
+
+// interrupted reports whether a refresh of c began and never finished.
+func (c *credsEntry) interrupted() bool { return !c.RefreshStartedAt.IsZero() }
 
 // stateEntry is a pending authorization, keyed by a hash of its state value.
 type stateEntry struct {

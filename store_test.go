@@ -146,8 +146,8 @@ func TestStorageFailuresKeepTheOldEntries(t *testing.T) {
 	}
 }
 
-// After a refresh whose result could not be stored, the grant still works:
-// refresh tokens do not rotate, so the next read refreshes again.
+// When storage cannot be written, Jawbone is not called at all (the refresh
+// marker cannot be stored), and the next read refreshes normally.
 func TestRefreshAfterFailedStoreRecovers(t *testing.T) {
 	e := newTestEnv(t)
 	e.configure()
@@ -162,7 +162,65 @@ func TestRefreshAfterFailedStoreRecovers(t *testing.T) {
 	if tok := e.accessToken("me"); !e.fake.TokenValid(tok) {
 		t.Fatal("the next read did not recover a working token")
 	}
-	if n := e.fake.Calls(fakejawbone.EndpointToken); n != 3 {
-		t.Fatalf("token calls %d, want 3 (exchange, failed store, recovery)", n)
+	if n := e.fake.Calls(fakejawbone.EndpointToken); n != 2 {
+		t.Fatalf("token calls %d, want 2 (exchange, recovery)", n)
+	}
+}
+
+// interruptRefresh leaves creds as a crash after Jawbone's reply would: the
+// refresh marked in storage, the access token superseded at Jawbone.
+func interruptRefresh(t *testing.T, e *testEnv, name string) (dead string) {
+	t.Helper()
+	c := e.stored(name)
+	c.RefreshStartedAt = e.clock.Now()
+	if err := putJSON(context.Background(), e.storage, credsStoragePrefix+name, c); err != nil {
+		t.Fatal(err)
+	}
+	e.b.invalidate(context.Background(), credsStoragePrefix+name) // as a restart would
+	if _, err := e.b.newProvider(e.storedConfig()).Refresh(context.Background(), c.RefreshToken); err != nil {
+		t.Fatal(err) // Jawbone replaced the token; the reply was lost
+	}
+	return c.AccessToken
+}
+
+func TestInterruptedRefreshIsRedoneBeforeAnswering(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	e.authorize("me")
+	dead := interruptRefresh(t, e, "me")
+	if e.fake.TokenValid(dead) {
+		t.Fatal("test premise: the stored token should be dead at Jawbone")
+	}
+	got := e.accessToken("me")
+	if got == dead || !e.fake.TokenValid(got) {
+		t.Fatal("a read after an interrupted refresh returned a dead token")
+	}
+	if e.stored("me").interrupted() {
+		t.Fatal("the marker survived a successful refresh")
+	}
+}
+
+func TestInterruptedRefreshNeverServesTheStoredToken(t *testing.T) {
+	cases := []struct {
+		name  string
+		fault fakejawbone.Fault
+	}{
+		{"jawbone answers 503", fakejawbone.Fault{Status: 503}},
+		{"jawbone's reply is unreadable", fakejawbone.Fault{Status: 200, Body: "{"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.configure()
+			e.authorize("me")
+			interruptRefresh(t, e, "me")
+			e.fake.InjectFault(fakejawbone.EndpointToken, tc.fault)
+			e.mustFail(logical.ReadOperation, "creds/me", nil, 502, "did not complete", "vault write -f jawbone/creds/me/refresh")
+			e.mustFail(logical.ReadOperation, "creds/me", nil, 502, "did not complete") // during backoff too
+			e.fake.ClearFaults()
+			if tok := e.mustOK(logical.UpdateOperation, "creds/me/refresh", nil).Data[keyAccessToken].(string); !e.fake.TokenValid(tok) {
+				t.Fatal("the forced refresh the error suggests did not recover")
+			}
+		})
 	}
 }
