@@ -6,7 +6,10 @@ package jawbone
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,12 +55,16 @@ type backend struct {
 	// refreshes makes concurrent refreshes of one creds entry share one
 	// token call; entries of other names proceed independently.
 	refreshes singleflight.Group
+	// cache holds decoded config and creds; see entryCache.
+	cache *entryCache
+	// metrics counts what this node did, for the status path.
+	metrics metrics
 	// states serialises spending a state so that it can be used only once.
 	states stateSpender
 }
 
 func newBackend() *backend {
-	b := &backend{now: time.Now, jitter: randomJitter}
+	b := &backend{now: time.Now, jitter: randomJitter, cache: newEntryCache()}
 	b.newProvider = func(cfg *jawboneConfig) provider { return newJawboneClient(cfg, b.transport) }
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
@@ -65,12 +72,15 @@ func newBackend() *backend {
 		PathsSpecial: &logical.Paths{
 			// Everything that holds a secret or a token is seal-wrapped.
 			SealWrapStorage: []string{configStoragePath, credsStoragePrefix, stateStoragePrefix},
+			// Jawbone redirects the browser here; it carries no Vault token.
+			Unauthenticated: []string{callbackPath},
 		},
 		Paths: framework.PathAppend(
-			[]*framework.Path{b.pathConfig(), b.pathAuthURL(), b.pathExchange()},
+			[]*framework.Path{b.pathConfig(), b.pathAuthURL(), b.pathExchange(), b.pathCallback(), b.pathStatus()},
 			b.pathCreds(),
 		),
 		PeriodicFunc:   b.periodic,
+		Invalidate:     b.invalidate,
 		RunningVersion: Version,
 	}
 	return b
@@ -85,4 +95,43 @@ func forwardedWrite(cb framework.OperationFunc) *framework.PathOperation {
 		ForwardPerformanceStandby:   true,
 		ForwardPerformanceSecondary: true,
 	}
+}
+
+// writeOp is a forwarded write that rejects unknown fields.
+func writeOp(cb framework.OperationFunc) *framework.PathOperation {
+	return forwardedWrite(strict(cb))
+}
+
+// readOp is a read-only operation that rejects unknown fields.
+func readOp(cb framework.OperationFunc) *framework.PathOperation {
+	return &framework.PathOperation{Callback: strict(cb)}
+}
+
+// strict rejects fields the path does not take: a misspelt field would
+// otherwise be ignored with at most a warning (none at all on a 204), and
+// the request would go ahead without it.
+func strict(cb framework.OperationFunc) framework.OperationFunc {
+	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		var unknown []string
+		for k := range d.Raw {
+			if _, ok := d.Schema[k]; !ok {
+				unknown = append(unknown, k)
+			}
+		}
+		if len(unknown) == 0 {
+			return cb(ctx, req, d)
+		}
+		slices.Sort(unknown)
+		known := slices.Sorted(maps.Keys(d.Schema))
+		return respondError(badRequest("unknown field %s: %s takes only %s",
+			quoteAll(unknown), req.Path, strings.Join(known, ", ")))
+	}
+}
+
+func quoteAll(names []string) string {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = strconv.Quote(n)
+	}
+	return strings.Join(quoted, ", ")
 }

@@ -18,6 +18,9 @@ const (
 	keyURL       = "url"
 	keyState     = "state"
 	keyExpiresAt = "expires_at"
+	// keyCallbackInUse tells the CLI user whether the browser comes back to
+	// Vault's callback (nothing to paste) or to a redirect_uri elsewhere.
+	keyCallbackInUse = "callback_in_use"
 
 	descAuthName   = "Name of the creds the authorization will fill (read them at creds/<name>). Default: me."
 	descAuthScopes = "Scopes to ask for, as a list or comma-separated. Default: the config's scopes."
@@ -49,7 +52,10 @@ Options (as query parameters on read, or fields on write):
 
 The state is random (256 bits), kept in Vault storage so any node can finish
 the flow, works once, and expires after 10 minutes (as Jawbone's codes do).
-The reply shows url, state, expires_at, name and scopes.
+The reply shows url, state, expires_at, name, scopes and callback_in_use:
+true when redirect_uri is this mount's own callback
+(https://<vault>/v1/jawbone/callback), so the browser comes back to Vault,
+which finishes the flow itself and there is nothing to paste.
 `
 
 func (b *backend) pathAuthURL() *framework.Path {
@@ -66,8 +72,8 @@ func (b *backend) pathAuthURL() *framework.Path {
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Scopes"}},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation:   &framework.PathOperation{Callback: b.handleAuthURL},
-			logical.UpdateOperation: forwardedWrite(b.handleAuthURL),
+			logical.ReadOperation:   readOp(b.handleAuthURL),
+			logical.UpdateOperation: writeOp(b.handleAuthURL),
 		},
 		HelpSynopsis:    pathAuthURLSynopsis,
 		HelpDescription: strings.TrimSpace(pathAuthURLHelp),
@@ -75,7 +81,7 @@ func (b *backend) pathAuthURL() *framework.Path {
 }
 
 func (b *backend) handleAuthURL(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	cfg, err := requireConfig(ctx, req.Storage)
+	cfg, err := b.requireConfig(ctx, req.Storage)
 	if err != nil {
 		return respondError(err)
 	}
@@ -97,6 +103,8 @@ func (b *backend) handleAuthURL(ctx context.Context, req *logical.Request, d *fr
 		keyExpiresAt: pending.ExpiresAt.UTC().Format(time.RFC3339),
 		keyName:      pending.Name,
 		keyScopes:    pending.Scopes,
+		// true: the browser comes back to jawbone/callback, nothing to paste.
+		keyCallbackInUse: callbackInUse(cfg.RedirectURI, req.MountPoint),
 	}}, nil
 }
 

@@ -1,0 +1,544 @@
+package jawbone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
+)
+
+// callbackReply is what Vault would send the browser for a callback.
+type callbackReply struct {
+	status int
+	body   string
+	resp   *logical.Response
+}
+
+// callback plays Vault's HTTP layer for GET /v1/jawbone/callback?<query>:
+// an unauthenticated read whose data is the query, one value as a string
+// and a repeated one as a []string (http/handler.go parseQuery in Vault).
+func (e *testEnv) callback(query url.Values) callbackReply {
+	e.t.Helper()
+	var data map[string]any
+	for k, v := range query {
+		if data == nil {
+			data = map[string]any{}
+		}
+		if len(v) == 1 {
+			data[k] = v[0]
+		} else {
+			data[k] = v
+		}
+	}
+	return e.callbackData(data)
+}
+
+func (e *testEnv) callbackData(data map[string]any) callbackReply {
+	e.t.Helper()
+	resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
+		Operation: logical.ReadOperation, Path: callbackPath, Data: data,
+		Storage: e.storage, MountPoint: "jawbone/", Unauthenticated: true,
+	})
+	if err != nil {
+		e.t.Fatalf("callback: the handler returned an error instead of a page: %v", err)
+	}
+	if resp == nil {
+		e.t.Fatal("callback: no response")
+	}
+	d := resp.Data
+	if d[logical.HTTPContentType] != "text/html; charset=utf-8" {
+		e.t.Fatalf("callback: content type %v, want an HTML page", d[logical.HTTPContentType])
+	}
+	if d[logical.HTTPCacheControlHeader] != "no-store" || d[logical.HTTPPragmaHeader] != "no-cache" {
+		e.t.Fatalf("callback: cache headers %v / %v, want no-store / no-cache", d[logical.HTTPCacheControlHeader], d[logical.HTTPPragmaHeader])
+	}
+	for k := range resp.Headers {
+		if strings.EqualFold(k, "Set-Cookie") {
+			e.t.Fatal("callback: the page sets a cookie")
+		}
+	}
+	if resp.Secret != nil || resp.Auth != nil || resp.Redirect != "" {
+		e.t.Fatalf("callback: the reply is more than a page: %#v", resp)
+	}
+	body, ok := d[logical.HTTPRawBody].([]byte)
+	if !ok {
+		e.t.Fatalf("callback: raw body is %T, want []byte", d[logical.HTTPRawBody])
+	}
+	status, ok := d[logical.HTTPStatusCode].(int)
+	if !ok {
+		e.t.Fatalf("callback: status is %T, want int", d[logical.HTTPStatusCode])
+	}
+	// The leak check at cleanup reads the page as the browser gets it.
+	e.responses = append(e.responses, string(body))
+	return callbackReply{status: status, body: string(body), resp: resp}
+}
+
+// requirePage checks the status and that the page says every one of wants.
+func (r callbackReply) requirePage(t *testing.T, status int, wants ...string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("callback page status %d, want %d:\n%s", r.status, status, r.body)
+	}
+	text := pageText(r.body)
+	for _, w := range wants {
+		if !strings.Contains(text, w) {
+			t.Fatalf("callback page does not say %q:\n%s", w, text)
+		}
+	}
+}
+
+// pageText is the page with its markup removed and entities decoded, close
+// enough to what a person reads.
+func pageText(body string) string {
+	var b strings.Builder
+	inTag := false
+	for _, r := range body {
+		switch {
+		case r == '<':
+			inTag = true
+		case r == '>':
+			inTag = false
+		case !inTag:
+			b.WriteRune(r)
+		}
+	}
+	return strings.NewReplacer("&#34;", `"`, "&#39;", "'", "&amp;", "&", "&lt;", "<", "&gt;", ">", "&quot;", `"`).Replace(b.String())
+}
+
+// snapshot is every storage entry, to prove a request changed nothing.
+func (e *testEnv) snapshot() map[string]string {
+	e.t.Helper()
+	ctx := context.Background()
+	keys, err := logical.CollectKeys(ctx, e.storage)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, k := range keys {
+		entry, err := e.storage.Get(ctx, k)
+		if err != nil || entry == nil {
+			e.t.Fatalf("reading %s: %v", k, err)
+		}
+		out[k] = string(entry.Value)
+	}
+	return out
+}
+
+// landing starts an authorization for name and returns the query the
+// browser comes back with from the fake Jawbone's (auto-approving) page.
+func (e *testEnv) landing(name string) url.Values {
+	e.t.Helper()
+	auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: name})
+	return queryOf(e.t, e.visit(auth.Data[keyURL].(string)))
+}
+
+func TestCallbackCompletesTheFlow(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	q := e.landing("alice")
+	r := e.callback(q)
+	r.requirePage(t, http.StatusOK, "Jawbone access granted", "creds “alice”", "scopes: basic_read",
+		"vault read jawbone/creds/alice", "You can close this window",
+		"valid until "+e.clock.Now().Add(365*24*time.Hour).UTC().Format(time.RFC3339))
+	stored := e.stored("alice")
+	if stored == nil || !e.fake.TokenValid(stored.AccessToken) || stored.RefreshToken == "" {
+		t.Fatalf("stored creds %+v do not hold a working grant", stored)
+	}
+	for what, s := range map[string]string{
+		"access token": stored.AccessToken, "refresh token": stored.RefreshToken,
+		"client secret": testClientSecret, "code": q.Get("code"), "state": q.Get("state"),
+	} {
+		if strings.Contains(r.body, s) {
+			t.Errorf("the page shows the %s", what)
+		}
+	}
+	if n := e.fake.Calls(fakejawbone.EndpointToken); n != 1 {
+		t.Fatalf("token endpoint called %d times, want 1", n)
+	}
+	// The creds read like any others.
+	if got := e.accessToken("alice"); got != stored.AccessToken {
+		t.Fatalf("creds/alice gives %q, want the stored token", got)
+	}
+}
+
+func TestCallbackPageIsLockedDown(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	r := e.callback(e.landing("me"))
+	r.requirePage(t, http.StatusOK)
+	for _, want := range []string{
+		`<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; style-src &#39;sha256-`,
+		`<meta name="referrer" content="no-referrer">`,
+	} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	for _, banned := range []string{"<script", "<img", "<form", "<iframe", "<link", "http://", "https://"} {
+		if strings.Contains(r.body, banned) {
+			t.Errorf("page contains %q", banned)
+		}
+	}
+	h := http.Header(r.resp.Headers)
+	if !strings.Contains(strings.Join(h["Content-Security-Policy"], ""), "frame-ancestors 'none'") ||
+		h.Get("X-Frame-Options") != "DENY" || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("security headers %v", h)
+	}
+}
+
+func TestCallbackIsAnUnauthenticatedReadOnly(t *testing.T) {
+	e := newTestEnv(t)
+	if !slices.Contains(e.b.SpecialPaths().Unauthenticated, "callback") {
+		t.Fatalf("unauthenticated paths %v lack callback", e.b.SpecialPaths().Unauthenticated)
+	}
+	for _, p := range e.b.SpecialPaths().Unauthenticated {
+		if p != "callback" {
+			t.Fatalf("path %q is unauthenticated too", p)
+		}
+	}
+	e.configure()
+	q := e.landing("me")
+	before := e.snapshot()
+	for _, op := range []logical.Operation{logical.UpdateOperation, logical.CreateOperation, logical.DeleteOperation, logical.ListOperation} {
+		data := map[string]any{keyCode: q.Get(keyCode), keyState: q.Get(keyState)}
+		_, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: op, Path: callbackPath, Data: data, Storage: e.storage})
+		if !errors.Is(err, logical.ErrUnsupportedOperation) {
+			t.Errorf("%s callback: err %v, want unsupported operation", op, err)
+		}
+	}
+	if after := e.snapshot(); !reflect.DeepEqual(before, after) {
+		t.Fatal("an unsupported operation changed storage")
+	}
+}
+
+// TestCallbackBadInputChangesNothing: junk without a valid state gets a 4xx
+// page, no call to Jawbone, and leaves storage byte for byte as it was (a
+// pending authorization included).
+func TestCallbackBadInputChangesNothing(t *testing.T) {
+	huge := strings.Repeat("a", 1<<20)
+	cases := []struct {
+		name  string
+		query func(real url.Values) url.Values
+		wants []string
+	}{
+		{"no parameters", func(url.Values) url.Values { return nil }, []string{"carries no code", "vault read jawbone/auth-url"}},
+		{"code without state", func(r url.Values) url.Values { return url.Values{"code": {r.Get("code")}} }, []string{"carries no state"}},
+		{"garbage state", func(r url.Values) url.Values { return with(r, "state", "garbage") }, []string{"state is unknown or was already used"}},
+		{"state of another format", func(r url.Values) url.Values { return with(r, "state", "../../config") }, []string{"state is unknown"}},
+		{"markup in state", func(r url.Values) url.Values { return with(r, "state", `"><script>alert(1)</script>`) }, []string{"state is unknown"}},
+		{"two states", func(r url.Values) url.Values { r.Add("state", "other"); return r }, []string{`2 "state" parameters`}},
+		{"two codes", func(r url.Values) url.Values { r.Add("code", "other"); return r }, []string{`2 "code" parameters`}},
+		{"two errors", func(r url.Values) url.Values { return url.Values{"error": {"a", "b"}} }, []string{`2 "error" parameters`}},
+		{"huge query", func(r url.Values) url.Values { r.Set("junk", huge); return r }, []string{"bytes, more than a Jawbone redirect carries"}},
+		{"huge state", func(r url.Values) url.Values { return with(r, "state", huge) }, []string{"bytes, more than a Jawbone redirect carries"}},
+		{"many parameters", func(r url.Values) url.Values {
+			for i := range 2000 {
+				r.Set(fmt.Sprintf("p%d", i), "xxxx")
+			}
+			return r
+		}, []string{"bytes, more than a Jawbone redirect carries"}},
+		{"denial with a forged state", func(url.Values) url.Values {
+			return url.Values{"error": {"access_denied"}, "error_description": {"<b>Call 555-0100 now</b>"}, "state": {"forged"}}
+		}, []string{"Jawbone access was not granted", "error access_denied", "vault read jawbone/auth-url"}},
+		{"error without state", func(url.Values) url.Values { return url.Values{"error": {"server_error"}} }, []string{"not granted", "error server_error"}},
+		{"markup as error code", func(url.Values) url.Values { return url.Values{"error": {"<script>x</script>"}} }, []string{"not granted", "an unrecognised error"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.configure()
+			real := e.landing("me")
+			e.fake.ResetCalls()
+			before := e.snapshot()
+			r := e.callback(tc.query(cloneQuery(t, real)))
+			r.requirePage(t, http.StatusBadRequest, tc.wants...)
+			r.requireNoEcho(t, "<script", "<b>", "555-0100", "../../config", huge[:64])
+			if after := e.snapshot(); !reflect.DeepEqual(before, after) {
+				t.Fatalf("storage changed:\nbefore %v\nafter  %v", keysOf(before), keysOf(after))
+			}
+			if n := e.fake.Calls(fakejawbone.EndpointToken); n != 0 {
+				t.Fatalf("the token endpoint was called %d times", n)
+			}
+			// The pending authorization still works afterwards.
+			e.callback(real).requirePage(t, http.StatusOK, "Jawbone access granted")
+		})
+	}
+}
+
+// TestCallbackWithAValidStateSpendsIt: a request carrying a real state is
+// the user's (the state is a 256-bit secret). Like exchange, it spends the
+// state on the first try, success or not; it writes no creds, and only a
+// complete, unexpired callback reaches Jawbone.
+func TestCallbackWithAValidStateSpendsIt(t *testing.T) {
+	cases := []struct {
+		name       string
+		deny       bool
+		advance    time.Duration
+		query      func(real url.Values) url.Values
+		tokenCalls int
+		wants      []string
+	}{
+		{"denied at Jawbone", true, 0, func(r url.Values) url.Values { return r },
+			0, []string{"Jawbone access was not granted", "error access_denied", "chose “Deny”", "vault read jawbone/auth-url"}},
+		{"expired state", false, 10 * time.Minute, func(r url.Values) url.Values { return r },
+			0, []string{"state expired at", "vault read jawbone/auth-url"}},
+		{"no code", false, 0, func(r url.Values) url.Values { r.Del("code"); return r },
+			0, []string{"carries no code"}},
+		{"rejected code", false, 0, func(r url.Values) url.Values { return with(r, "code", "not-a-code") },
+			1, []string{"invalid_grant", "vault read jawbone/auth-url"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.configure()
+			e.fake.SetDeny(tc.deny)
+			real := e.landing("me")
+			e.fake.ResetCalls()
+			e.clock.Advance(tc.advance)
+			r := e.callback(tc.query(cloneQuery(t, real)))
+			r.requirePage(t, http.StatusBadRequest, tc.wants...)
+			if keys, _ := logical.CollectKeys(context.Background(), e.storage); !reflect.DeepEqual(keys, []string{configStoragePath}) {
+				t.Fatalf("storage holds %v, want only the config (state spent, no creds)", keys)
+			}
+			if n := e.fake.Calls(fakejawbone.EndpointToken); n != tc.tokenCalls {
+				t.Fatalf("token endpoint called %d times, want %d", n, tc.tokenCalls)
+			}
+		})
+	}
+}
+
+func TestCallbackReplayIsRefused(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	q := e.landing("me")
+	e.callback(q).requirePage(t, http.StatusOK)
+	token := e.stored("me").AccessToken
+	before := e.snapshot()
+	r := e.callback(q)
+	r.requirePage(t, http.StatusBadRequest, "This authorization could not be completed", "state is unknown or was already used", "vault read jawbone/auth-url")
+	if strings.Contains(r.body, token) {
+		t.Fatal("the replay page shows the token")
+	}
+	if after := e.snapshot(); !reflect.DeepEqual(before, after) {
+		t.Fatal("a replay changed storage")
+	}
+	if n := e.fake.Calls(fakejawbone.EndpointToken); n != 1 {
+		t.Fatalf("a replay reached the token endpoint: %d calls", n)
+	}
+}
+
+// TestCallbackConcurrentReplayUsesTheStateOnce: a browser that sends the
+// callback twice at once (a double click, a retry) gets one success.
+func TestCallbackConcurrentReplayUsesTheStateOnce(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	q := e.landing("me")
+	const n = 8
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
+				Operation: logical.ReadOperation, Path: callbackPath, Storage: e.storage, MountPoint: "jawbone/",
+				Data: map[string]any{keyCode: q.Get(keyCode), keyState: q.Get(keyState)},
+			})
+			if err != nil {
+				t.Errorf("callback %d: %v", i, err)
+				return
+			}
+			statuses[i] = resp.Data[logical.HTTPStatusCode].(int)
+		})
+	}
+	wg.Wait()
+	slices.Sort(statuses)
+	want := append(slices.Repeat([]int{http.StatusOK}, 1), slices.Repeat([]int{http.StatusBadRequest}, n-1)...)
+	if !reflect.DeepEqual(statuses, want) {
+		t.Fatalf("statuses %v, want one 200 and the rest 400", statuses)
+	}
+	if c := e.fake.Calls(fakejawbone.EndpointToken); c != 1 {
+		t.Fatalf("token endpoint called %d times, want 1", c)
+	}
+}
+
+func TestCallbackNeedsConfig(t *testing.T) {
+	e := newTestEnv(t)
+	before := e.snapshot()
+	e.callback(url.Values{"code": {"x"}, "state": {"y"}}).requirePage(t, http.StatusBadRequest, "not configured")
+	if after := e.snapshot(); !reflect.DeepEqual(before, after) {
+		t.Fatal("storage changed")
+	}
+}
+
+func TestCallbackProviderOutageIsBadGateway(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	q := e.landing("me")
+	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 503, Body: "down", Times: 1})
+	r := e.callback(q)
+	r.requirePage(t, http.StatusBadGateway, "Jawbone could not finish the authorization", "HTTP 503", "vault read jawbone/auth-url")
+	if e.stored("me") != nil {
+		t.Fatal("creds stored after a failed exchange")
+	}
+}
+
+func TestCallbackInternalErrorIsAPageWithoutDetails(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	q := e.landing("me")
+	broken := &failingStorage{Storage: e.storage, prefix: stateStoragePrefix}
+	resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
+		Operation: logical.ReadOperation, Path: callbackPath, Storage: broken, MountPoint: "jawbone/",
+		Data: map[string]any{keyCode: q.Get(keyCode), keyState: q.Get(keyState)},
+	})
+	if err != nil {
+		t.Fatalf("an internal error became %v, not a page", err)
+	}
+	r := callbackReply{status: resp.Data[logical.HTTPStatusCode].(int), body: string(resp.Data[logical.HTTPRawBody].([]byte)), resp: resp}
+	r.requirePage(t, http.StatusInternalServerError, "Vault could not finish the authorization", "Vault server log")
+	r.requireNoEcho(t, errDiskOnFire.Error())
+	if !strings.Contains(e.logs.String(), errDiskOnFire.Error()) {
+		t.Fatal("the internal error was not logged")
+	}
+	if e.fake.Calls(fakejawbone.EndpointToken) != 0 || e.stored("me") != nil {
+		t.Fatal("an internal error led to a token call or creds")
+	}
+}
+
+var errDiskOnFire = errors.New("storage backend: disk on fire")
+
+// failingStorage fails every read under prefix.
+type failingStorage struct {
+	logical.Storage
+	prefix string
+}
+
+func (s *failingStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	if strings.HasPrefix(key, s.prefix) {
+		return nil, errDiskOnFire
+	}
+	return s.Storage.Get(ctx, key)
+}
+
+func TestCallbackNonTextParameter(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	e.callbackData(map[string]any{keyState: 42}).requirePage(t, http.StatusBadRequest, `the "state" parameter is not text`)
+	e.callbackData(map[string]any{keyState: []any{42}}).requirePage(t, http.StatusBadRequest, `the "state" parameter is not text`)
+}
+
+// TestCallbackQueryAsAnExternalPluginGetsIt: across the plugin boundary the
+// request data is JSON, so a repeated parameter arrives as a []any.
+func TestCallbackQueryAsAnExternalPluginGetsIt(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	q := e.landing("me")
+	before := e.snapshot()
+	e.callbackData(map[string]any{keyCode: q.Get(keyCode), keyState: []any{q.Get(keyState), "other"}}).
+		requirePage(t, http.StatusBadRequest, `2 "state" parameters`)
+	e.callbackData(map[string]any{keyCode: q.Get(keyCode), keyState: q.Get(keyState), "junk": []any{strings.Repeat("a", 5000), strings.Repeat("b", 5000)}}).
+		requirePage(t, http.StatusBadRequest, "more than a Jawbone redirect carries")
+	if after := e.snapshot(); !reflect.DeepEqual(before, after) {
+		t.Fatal("storage changed")
+	}
+	e.callbackData(map[string]any{keyCode: []any{q.Get(keyCode)}, keyState: []any{q.Get(keyState)}}).
+		requirePage(t, http.StatusOK, "Jawbone access granted")
+}
+
+func TestCallbackSuggestsCommandsForItsMount(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	q := e.landing("me")
+	resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
+		Operation: logical.ReadOperation, Path: callbackPath, Storage: e.storage, MountPoint: "team/jawbone/",
+		Data: map[string]any{keyCode: q.Get(keyCode), keyState: q.Get(keyState)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := pageText(string(resp.Data[logical.HTTPRawBody].([]byte))); !strings.Contains(body, "vault read team/jawbone/creds/me") {
+		t.Fatalf("page does not name the mount's creds path:\n%s", body)
+	}
+}
+
+func TestAuthURLSaysWhetherTheCallbackIsInUse(t *testing.T) {
+	cases := []struct {
+		redirectURI, mount string
+		want               bool
+	}{
+		{"https://vault.example.com/v1/jawbone/callback", "jawbone/", true},
+		{"https://vault.example.com/v1/jawbone/callback/", "jawbone/", true},
+		{"http://127.0.0.1:8200/v1/jawbone/callback?x=1", "jawbone/", true},
+		{"https://vault.example.com/v1/ns1/jawbone/callback", "ns1/jawbone/", true},
+		{"https://vault.example.com/v1/jawbone/callback", "other/", false},
+		{"https://vault.example.com/v1/jawbone/callbacks", "jawbone/", false},
+		{"https://vault.example.com/jawbone/callback", "jawbone/", false},
+		{testRedirectURI, "jawbone/", false},
+		{"https://vault.example.com/v1/jawbone/callback", "", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.redirectURI+" on "+tc.mount, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.mustOK(logical.UpdateOperation, "config", with2(e.configData(), keyRedirectURI, tc.redirectURI))
+			for _, op := range []logical.Operation{logical.ReadOperation, logical.UpdateOperation} {
+				resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
+					Operation: op, Path: "auth-url", Storage: e.storage, MountPoint: tc.mount,
+				})
+				if err != nil || resp.IsError() {
+					t.Fatalf("auth-url: %v %v", err, resp)
+				}
+				if got := resp.Data[keyCallbackInUse]; got != tc.want {
+					t.Fatalf("%s auth-url: callback_in_use = %v, want %v", op, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// requireNoEcho fails if the page repeats any of the inputs.
+func (r callbackReply) requireNoEcho(t *testing.T, inputs ...string) {
+	t.Helper()
+	for _, s := range inputs {
+		if strings.Contains(r.body, s) {
+			t.Fatalf("the page echoes %q:\n%s", s, r.body)
+		}
+	}
+}
+
+func cloneQuery(t *testing.T, q url.Values) url.Values {
+	t.Helper()
+	c, err := url.ParseQuery(q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func with(q url.Values, key, value string) url.Values {
+	q.Set(key, value)
+	return q
+}
+
+func with2(m map[string]any, key string, value any) map[string]any {
+	m[key] = value
+	return m
+}
+
+func keysOf(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
