@@ -25,10 +25,13 @@ var Version = "v0.0.0-dev"
 const backendHelp = `
 The Jawbone secrets engine brokers OAuth 2.0 tokens for the Jawbone UP API.
 
-Configure the app's client credentials at "config", send the user to the URL
-from "auth-url", paste the URL the browser lands on into "exchange", then read
-fresh access tokens from "creds/<name>". Refresh tokens and the client secret
-are kept seal-wrapped in Vault storage and are never returned by any read.
+Configure the app's client credentials at "config" and send the user to the
+URL from "auth-url". If the redirect_uri is this mount's "callback" path,
+Jawbone sends the browser straight back to Vault, which finishes the flow;
+otherwise paste the URL the browser lands on into "exchange". Then read fresh
+access tokens from "creds/<name>"; "status" shows health and metrics.
+Refresh tokens and the client secret are kept seal-wrapped in Vault storage
+and are never returned by any read.
 `
 
 // Factory is what Vault calls to create the backend.

@@ -185,9 +185,9 @@ func (b *backend) checkCallback(cfg *jawboneConfig, cb *callback, pending *state
 	case cb.Error != "":
 		return badRequest("authorization was denied: %s%s; %s", cb.Error, describe(cb.ErrorDesc), fixRestart)
 	case cb.Code == "":
-		return badRequest("the redirect carries no %s: paste the full URL the browser landed on", keyCode)
+		return badRequest("the redirect carries no %s, so it is not a complete Jawbone redirect; use the full URL Jawbone sent the browser to, or %s", keyCode, fixRestart)
 	case cb.State == "":
-		return badRequest("the redirect carries no %s: paste the full URL the browser landed on", keyState)
+		return badRequest("the redirect carries no %s, so it is not a complete Jawbone redirect; use the full URL Jawbone sent the browser to, or %s", keyState, fixRestart)
 	case pending == nil:
 		return badRequest("state is unknown or was already used (each state works once); %s", fixRestart)
 	case !b.now().Before(pending.ExpiresAt):

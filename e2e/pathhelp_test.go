@@ -21,6 +21,8 @@ func TestPathHelp(t *testing.T) {
 		{"creds/me", []string{"access_token", "expires_in", "ttl", "refresh_token"}},
 		{"creds/me/refresh", []string{"refresh", "access token"}},
 		{"creds/", []string{"list", "names"}},
+		{"callback", []string{"code", "state", "browser"}},
+		{"status", []string{"prometheus", "refresh_total", "creds_needing_reauthorization"}},
 	}
 	seen := map[string]string{}
 	for _, c := range cases {
