@@ -24,25 +24,6 @@ const (
 	testRedirectURI  = "https://app.example/callback"
 )
 
-// testClock is the one clock shared by the backend and the fake Jawbone, so
-// expiry is judged the same way on both sides and moved without sleeping.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // testEnv is a backend on in-memory storage, talking over real HTTP to a fake
 // Jawbone on 127.0.0.1.
 type testEnv struct {
@@ -51,7 +32,7 @@ type testEnv struct {
 	storage logical.Storage
 	fake    *fakejawbone.Server
 	base    string
-	clock   *testClock
+	clock   *fakejawbone.ManualClock
 	// responses collects every response body, to prove no secret leaves.
 	responses []string
 	// logs holds everything the backend logged, checked the same way.
@@ -78,7 +59,8 @@ func (s *syncBuffer) String() string {
 
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
-	clock := &testClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	// One clock for the backend and the fake, so both judge expiry alike.
+	clock := fakejawbone.NewManualClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 	fake, srv := fakejawbone.NewTestServer(t, fakejawbone.Config{
 		ClientID: testClientID, ClientSecret: testClientSecret,
 		RedirectURIPrefix: testRedirectURI, Now: clock.Now,

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -25,25 +24,7 @@ func testConfig() Config {
 	return Config{ClientID: testClientID, ClientSecret: testClientSecret, RedirectURIPrefix: testRedirectURI}
 }
 
-// fakeClock is a Config.Now that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2016, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newFakeClock() *ManualClock { return NewManualClock(time.Date(2016, 3, 1, 12, 0, 0, 0, time.UTC)) }
 
 // browser never follows redirects: tests read the Location header, as the
 // plugin's users read the address bar.
