@@ -58,6 +58,8 @@ type backend struct {
 	// refreshes makes concurrent refreshes of one creds entry share one
 	// token call; entries of other names proceed independently.
 	refreshes singleflight.Group
+	// credsLocks serialises every write of one creds entry.
+	credsLocks nameLocks
 	// cache holds decoded config and creds; see entryCache.
 	cache *entryCache
 	// metrics counts what this node did, for the status path.

@@ -18,7 +18,7 @@ func TestUnknownFieldsAreRefused(t *testing.T) {
 		data map[string]any
 		want string
 	}{
-		{logical.ReadOperation, "auth-url", map[string]any{"nmae": "x"}, `unknown field "nmae"`},
+		{logical.ReadOperation, "auth-url", map[string]any{"nam3": "x"}, `unknown field "nam3"`},
 		{logical.UpdateOperation, "exchange", map[string]any{"redirect_uri": "x"}, `unknown field "redirect_uri"`},
 		{logical.UpdateOperation, "creds/me", map[string]any{"refreshtoken": "x"}, `unknown field "refreshtoken"`},
 		{logical.UpdateOperation, "creds/me/refresh", map[string]any{"force": true}, `unknown field "force"`},

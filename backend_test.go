@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -127,7 +128,8 @@ func (e *testEnv) mustFail(op logical.Operation, path string, data map[string]an
 func statusOf(resp *logical.Response, err error) (int, string) {
 	switch {
 	case err != nil:
-		if coded, ok := err.(logical.HTTPCodedError); ok {
+		var coded logical.HTTPCodedError
+		if errors.As(err, &coded) {
 			return coded.Code(), err.Error()
 		}
 		return http.StatusInternalServerError, err.Error()

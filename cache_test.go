@@ -29,7 +29,7 @@ func TestCacheWritesAreSeenByTheNextRead(t *testing.T) {
 	e.authorize("me")
 
 	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyClientID: "renamed"})
-	if q := queryOf(t, e.mustOK(logical.ReadOperation, "auth-url", nil).Data[keyURL].(string)); q.Get("client_id") != "renamed" {
+	if q := queryOf(t, e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: "new"}).Data[keyURL].(string)); q.Get("client_id") != "renamed" {
 		t.Fatalf("auth-url after a config write uses client_id %q", q.Get("client_id"))
 	}
 	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyClientID: testClientID})
@@ -46,7 +46,7 @@ func TestCacheWritesAreSeenByTheNextRead(t *testing.T) {
 	e.mustOK(logical.DeleteOperation, "creds/me", nil)
 	e.mustFail(logical.ReadOperation, "creds/me", nil, 404, "no creds")
 	e.mustOK(logical.DeleteOperation, "config", nil)
-	e.mustFail(logical.ReadOperation, "auth-url", nil, 400, "not configured")
+	e.mustFail(logical.ReadOperation, "auth-url", map[string]any{keyName: "new"}, 400, "not configured")
 }
 
 // A write by another node reaches this one as an invalidation.

@@ -67,7 +67,10 @@ func newJawboneClient(cfg *jawboneConfig, transport http.RoundTripper) *jawboneC
 		},
 		apiURL: strings.TrimRight(cfg.APIURL, "/"),
 		secret: cfg.ClientSecret,
-		http:   &http.Client{Timeout: cfg.RequestTimeout, Transport: transport},
+		http: &http.Client{Timeout: cfg.RequestTimeout, Transport: transport,
+			// Never follow a redirect: it would re-send the client secret and
+			// tokens to wherever it points, past the https-only rule.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 	}
 }
 
@@ -175,9 +178,13 @@ const (
 	// errTransient: the provider may answer differently later (timeouts,
 	// connection errors, 5xx, 429, garbled replies). Keep the grant, retry later.
 	errTransient errKind = iota
-	// errPermanent: the provider rejected the grant or the client
-	// (invalid_grant, invalid_client, 400/401). Retrying cannot help.
+	// errPermanent: the provider rejected the grant (invalid_grant, a bare
+	// 400/401). Retrying cannot help; only a new authorization can.
 	errPermanent
+	// errClient: the provider rejected this client's configuration
+	// (invalid_client, unauthorized_client, an endpoint that is not a token
+	// endpoint). The grant may be fine: fixing jawbone/config helps.
+	errClient
 )
 
 // providerError is every error the client returns. It never holds a token or
@@ -217,9 +224,14 @@ func (e *providerError) Error() string {
 func (e *providerError) Unwrap() error { return e.Err }
 
 // isPermanent reports whether err is a provider rejection that retrying cannot fix.
-func isPermanent(err error) bool {
+func isPermanent(err error) bool { return kindOf(err) == errPermanent }
+
+func kindOf(err error) errKind {
 	var pe *providerError
-	return errors.As(err, &pe) && pe.Kind == errPermanent
+	if errors.As(err, &pe) {
+		return pe.Kind
+	}
+	return errTransient
 }
 
 // mayHaveIssued reports whether a failed refresh may still have replaced the
@@ -259,8 +271,10 @@ func classifyRetrieveError(op string, re *oauth2.RetrieveError) error {
 	pe := &providerError{Op: op, Status: status, Code: re.ErrorCode,
 		Description: re.ErrorDescription, RetryAfter: after, Kind: kindForStatus(status)}
 	switch re.ErrorCode {
-	case "invalid_grant", "invalid_client", "unauthorized_client", "unsupported_grant_type", "invalid_scope":
+	case "invalid_grant", "invalid_scope":
 		pe.Kind = errPermanent
+	case "invalid_client", "unauthorized_client", "unsupported_grant_type":
+		pe.Kind = errClient
 	case "temporarily_unavailable", "server_error":
 		pe.Kind = errTransient
 	case "":
@@ -279,8 +293,10 @@ func kindForStatus(status int) errKind {
 	switch {
 	case status == http.StatusTooManyRequests, status >= 500:
 		return errTransient
-	case status >= 400:
+	case status == http.StatusBadRequest, status == http.StatusUnauthorized:
 		return errPermanent
+	case status >= 400:
+		return errClient
 	default:
 		return errTransient
 	}

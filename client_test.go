@@ -30,25 +30,26 @@ func TestClientRefreshClassifiesFailures(t *testing.T) {
 	cases := []struct {
 		name       string
 		fault      fakejawbone.Fault
-		permanent  bool
+		kind       errKind
 		wants      []string
 		retryAfter time.Duration
 	}{
-		{"invalid_grant", fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant","error_description":"bad token"}`}, true, []string{"HTTP 400", "invalid_grant", "bad token"}, 0},
-		{"invalid_client", fakejawbone.Fault{Status: 401, Body: `{"error":"invalid_client"}`}, true, []string{"invalid_client"}, 0},
-		{"plain 400", fakejawbone.Fault{Status: 400, Body: "no"}, true, []string{"HTTP 400"}, 0},
-		{"500", fakejawbone.Fault{Status: 500, Body: "oops"}, false, []string{"HTTP 500"}, 0},
-		{"502", fakejawbone.Fault{Status: 502, Body: "<html>bad gateway</html>", ContentType: "text/html"}, false, []string{"HTTP 502"}, 0},
-		{"503 server_error", fakejawbone.Fault{Status: 503, Body: `{"error":"server_error"}`}, false, []string{"server_error"}, 0},
-		{"429 with Retry-After", fakejawbone.Fault{Status: 429, RetryAfter: "42"}, false, []string{"HTTP 429"}, 42 * time.Second},
-		{"429 without Retry-After", fakejawbone.Fault{Status: 429}, false, []string{"HTTP 429"}, 0},
-		{"malformed json", fakejawbone.Fault{Status: 200, Body: `{"access_token":`}, false, []string{"cannot parse"}, 0},
-		{"200 with an oauth error", fakejawbone.Fault{Status: 200, Body: `{"error":"invalid_grant"}`}, true, []string{"invalid_grant"}, 0},
-		{"no access_token", fakejawbone.Fault{Status: 200, Body: `{"token_type":"Bearer","expires_in":10}`}, false, []string{"missing access_token"}, 0},
-		{"oversized body", fakejawbone.Fault{OversizeBytes: 3 << 20}, false, []string{"refresh failed"}, 0},
-		{"timeout", fakejawbone.Fault{Delay: time.Minute}, false, []string{"timed out"}, 0},
-		{"slow drip", fakejawbone.Fault{Status: 200, Body: strings.Repeat(" ", 100) + "{}", DripBody: true, DripInterval: 50 * time.Millisecond}, false, []string{"refresh failed"}, 0},
-		{"connection dropped", fakejawbone.Fault{CloseConnection: true}, false, []string{"refresh failed"}, 0},
+		{"invalid_grant", fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant","error_description":"bad token"}`}, errPermanent, []string{"HTTP 400", "invalid_grant", "bad token"}, 0},
+		{"invalid_client", fakejawbone.Fault{Status: 401, Body: `{"error":"invalid_client"}`}, errClient, []string{"invalid_client"}, 0},
+		{"plain 400", fakejawbone.Fault{Status: 400, Body: "no"}, errPermanent, []string{"HTTP 400"}, 0},
+		{"404: not a token endpoint", fakejawbone.Fault{Status: 404, Body: "no such page"}, errClient, []string{"HTTP 404"}, 0},
+		{"500", fakejawbone.Fault{Status: 500, Body: "oops"}, errTransient, []string{"HTTP 500"}, 0},
+		{"502", fakejawbone.Fault{Status: 502, Body: "<html>bad gateway</html>", ContentType: "text/html"}, errTransient, []string{"HTTP 502"}, 0},
+		{"503 server_error", fakejawbone.Fault{Status: 503, Body: `{"error":"server_error"}`}, errTransient, []string{"server_error"}, 0},
+		{"429 with Retry-After", fakejawbone.Fault{Status: 429, RetryAfter: "42"}, errTransient, []string{"HTTP 429"}, 42 * time.Second},
+		{"429 without Retry-After", fakejawbone.Fault{Status: 429}, errTransient, []string{"HTTP 429"}, 0},
+		{"malformed json", fakejawbone.Fault{Status: 200, Body: `{"access_token":`}, errTransient, []string{"cannot parse"}, 0},
+		{"200 with an oauth error", fakejawbone.Fault{Status: 200, Body: `{"error":"invalid_grant"}`}, errPermanent, []string{"invalid_grant"}, 0},
+		{"no access_token", fakejawbone.Fault{Status: 200, Body: `{"token_type":"Bearer","expires_in":10}`}, errTransient, []string{"missing access_token"}, 0},
+		{"oversized body", fakejawbone.Fault{OversizeBytes: 3 << 20}, errTransient, []string{"refresh failed"}, 0},
+		{"timeout", fakejawbone.Fault{Delay: time.Minute}, errTransient, []string{"timed out"}, 0},
+		{"slow drip", fakejawbone.Fault{Status: 200, Body: strings.Repeat(" ", 100) + "{}", DripBody: true, DripInterval: 50 * time.Millisecond}, errTransient, []string{"refresh failed"}, 0},
+		{"connection dropped", fakejawbone.Fault{CloseConnection: true}, errTransient, []string{"refresh failed"}, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,8 +61,8 @@ func TestClientRefreshClassifiesFailures(t *testing.T) {
 			if !errors.As(err, &pe) {
 				t.Fatalf("error %v (%T) is not a providerError", err, err)
 			}
-			if isPermanent(err) != tc.permanent {
-				t.Fatalf("permanent = %v for %v", isPermanent(err), err)
+			if kindOf(err) != tc.kind {
+				t.Fatalf("kind = %v for %v, want %v", kindOf(err), err, tc.kind)
 			}
 			for _, w := range tc.wants {
 				if !strings.Contains(err.Error(), w) {
@@ -103,7 +104,9 @@ func TestClientSendsCredentialsAsFormParams(t *testing.T) {
 	spy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/token") {
 			_, _, basic = r.BasicAuth()
-			r.ParseForm()
+			if err := r.ParseForm(); err != nil {
+				t.Errorf("token request form: %v", err)
+			}
 			seen = r.PostForm
 		}
 		fake.ServeHTTP(w, r)
@@ -152,5 +155,26 @@ func TestProviderErrorsNeverCarryTheSecret(t *testing.T) {
 	_, err := client.Refresh(context.Background(), "some-refresh-token")
 	if err == nil || strings.Contains(err.Error(), testClientSecret) || strings.Contains(err.Error(), "some-refresh-token") {
 		t.Fatalf("error %v leaks a secret", err)
+	}
+}
+
+// A redirect from the token endpoint is not followed: following it would
+// re-send the client secret and the refresh token to wherever it points.
+func TestClientDoesNotFollowRedirects(t *testing.T) {
+	var elsewhere int
+	target := newLoopbackServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere++ }))
+	redirector := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target+"/token", http.StatusTemporaryRedirect)
+	}))
+	client := newJawboneClient(&jawboneConfig{ClientID: "c", ClientSecret: "s",
+		TokenURL: redirector + "/token", APIURL: redirector, RequestTimeout: time.Second}, nil)
+	if _, err := client.Refresh(context.Background(), "r"); err == nil || !strings.Contains(err.Error(), "HTTP 307") {
+		t.Fatalf("a redirect was not reported: %v", err)
+	}
+	if _, err := client.RecoverRefreshToken(context.Background(), "a"); err == nil {
+		t.Fatal("a redirected recovery succeeded")
+	}
+	if elsewhere != 0 {
+		t.Fatalf("the redirect target got %d requests carrying the secret", elsewhere)
 	}
 }

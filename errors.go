@@ -48,8 +48,14 @@ func respondError(err error) (*logical.Response, error) {
 // providerFailure words a Jawbone failure for the caller: a rejection is the
 // caller's to fix (400), anything else is Jawbone's (502).
 func providerFailure(err error, fix string) error {
-	if isPermanent(err) {
+	switch kindOf(err) {
+	case errPermanent:
 		return badRequest("%v; %s", err, fix)
+	case errClient:
+		return badRequest("%v; %s", err, fixClientConfig)
+	default:
+		return badGateway("%v; Jawbone may be unavailable: try again later", err)
 	}
-	return badGateway("%v; Jawbone may be unavailable: try again later", err)
 }
+
+const fixClientConfig = "Jawbone refused this client: check client_id, client_secret and token_url with vault read jawbone/config and rewrite them with vault write jawbone/config"

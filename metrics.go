@@ -14,6 +14,7 @@ type metrics struct {
 	refreshSuccess     atomic.Uint64
 	refreshTransient   atomic.Uint64
 	refreshPermanent   atomic.Uint64
+	refreshClient      atomic.Uint64
 	exchangeSuccess    atomic.Uint64
 	exchangeFailure    atomic.Uint64
 	lastRefreshUnix    atomic.Int64
@@ -28,10 +29,13 @@ func (m *metrics) refreshed(now time.Time) {
 	m.lastRefreshUnix.Store(now.Unix())
 }
 
-func (m *metrics) refreshFailed(permanent bool) {
-	if permanent {
+func (m *metrics) refreshFailed(kind errKind) {
+	switch kind {
+	case errPermanent:
 		m.refreshPermanent.Add(1)
-	} else {
+	case errClient:
+		m.refreshClient.Add(1)
+	default:
 		m.refreshTransient.Add(1)
 	}
 }
@@ -59,12 +63,13 @@ type metric struct {
 }
 
 func (m *metrics) list() []metric {
-	const refreshHelp = "Token refreshes by this node, by result (transient failures are retried with backoff; permanent ones mark the creds for re-authorization)."
+	const refreshHelp = "Token refreshes by this node, by result (transient failures and client rejections are retried with backoff; permanent ones mark the creds for re-authorization)."
 	const exchangeHelp = "Authorization-code exchanges (exchange and callback) by this node, by result."
 	return []metric{
 		{"jawbone_refresh_total", refreshHelp, "counter", `result="success"`, float64(m.refreshSuccess.Load())},
 		{"jawbone_refresh_total", refreshHelp, "counter", `result="transient_failure"`, float64(m.refreshTransient.Load())},
 		{"jawbone_refresh_total", refreshHelp, "counter", `result="permanent_failure"`, float64(m.refreshPermanent.Load())},
+		{"jawbone_refresh_total", refreshHelp, "counter", `result="client_rejected"`, float64(m.refreshClient.Load())},
 		{"jawbone_exchange_total", exchangeHelp, "counter", `result="success"`, float64(m.exchangeSuccess.Load())},
 		{"jawbone_exchange_total", exchangeHelp, "counter", `result="failure"`, float64(m.exchangeFailure.Load())},
 		{"jawbone_last_refresh_timestamp_seconds", "Unix time of this node's last successful refresh (0: none yet).", "gauge", "", float64(m.lastRefreshUnix.Load())},

@@ -21,6 +21,8 @@ const (
 	// keyCallbackInUse tells the CLI user whether the browser comes back to
 	// Vault's callback (nothing to paste) or to a redirect_uri elsewhere.
 	keyCallbackInUse = "callback_in_use"
+	keyReplace       = "replace"
+	descReplace      = "Allow the authorization to replace creds that hold a working grant. Without it, only a new name or creds needing re-authorization can be filled."
 
 	descAuthName   = "Name of the creds the authorization will fill (read them at creds/<name>). Default: me."
 	descAuthScopes = "Scopes to ask for, as a list or comma-separated. Default: the config's scopes."
@@ -66,6 +68,8 @@ func (b *backend) pathAuthURL() *framework.Path {
 			OperationSuffix: "authorization-url",
 		},
 		Fields: map[string]*framework.FieldSchema{
+			keyReplace: {Type: framework.TypeBool, Description: descReplace,
+				DisplayAttrs: &framework.DisplayAttributes{Name: "Replace working creds"}},
 			keyName: {Type: framework.TypeString, Description: descAuthName, Default: defaultCredsName,
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Creds name"}},
 			keyScopes: {Type: framework.TypeCommaStringSlice, Description: descAuthScopes,
@@ -87,6 +91,9 @@ func (b *backend) handleAuthURL(ctx context.Context, req *logical.Request, d *fr
 	}
 	pending, err := pendingFromRequest(cfg, d)
 	if err != nil {
+		return respondError(err)
+	}
+	if err := b.checkReplace(ctx, req.Storage, pending); err != nil {
 		return respondError(err)
 	}
 	pending.ExpiresAt = b.now().Add(stateTTL)
@@ -121,7 +128,22 @@ func pendingFromRequest(cfg *jawboneConfig, d *framework.FieldData) (*stateEntry
 			return nil, badRequest("%v", err)
 		}
 	}
-	return &stateEntry{Name: name, Scopes: scopes, RedirectURI: cfg.RedirectURI}, nil
+	return &stateEntry{Name: name, Scopes: scopes, RedirectURI: cfg.RedirectURI, Replace: d.Get(keyReplace).(bool)}, nil
+}
+
+// checkReplace keeps an authorization from silently replacing a working
+// grant: auth-url is a read, and whoever can read it must not be able to
+// swap the creds an application depends on for a grant of their own.
+func (b *backend) checkReplace(ctx context.Context, s logical.Storage, pending *stateEntry) error {
+	if pending.Replace {
+		return nil
+	}
+	existing, err := b.getCreds(ctx, s, pending.Name)
+	if err != nil || existing == nil || existing.NeedsReauth {
+		return err
+	}
+	return badRequest("creds %q already hold a working grant; to replace it with a new authorization, run vault read jawbone/auth-url name=%s %s=true",
+		pending.Name, pending.Name, keyReplace)
 }
 
 func newState() (string, error) {

@@ -152,8 +152,11 @@ func (b *backend) handleConfigWrite(ctx context.Context, req *logical.Request, d
 	if stored != nil {
 		*cfg = *stored
 	}
-	if err := applyConfigFields(cfg, d); err != nil {
+	if err := applyConfigFields(cfg, d, stored == nil); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
+	}
+	if err := kieferImport(d, cfg).check(); err != nil {
+		return respondError(err) // refused before anything is written
 	}
 	if err := b.putConfig(ctx, req.Storage, cfg); err != nil {
 		return nil, err
@@ -163,16 +166,16 @@ func (b *backend) handleConfigWrite(ctx context.Context, req *logical.Request, d
 }
 
 // applyConfigFields merges the written fields into cfg (a partial update),
-// fills defaults, and validates the result as a whole.
-func applyConfigFields(cfg *jawboneConfig, d *framework.FieldData) error {
+// fills defaults on the first write, and validates the result as a whole.
+func applyConfigFields(cfg *jawboneConfig, d *framework.FieldData, first bool) error {
 	setString(d, keyClientID, &cfg.ClientID)
 	setString(d, keyClientSecret, &cfg.ClientSecret)
 	setString(d, keyRedirectURI, &cfg.RedirectURI)
-	setStringOrDefault(d, keyAuthURL, &cfg.AuthURL)
-	setStringOrDefault(d, keyTokenURL, &cfg.TokenURL)
-	setStringOrDefault(d, keyAPIURL, &cfg.APIURL)
-	setDurationOrDefault(d, keyRefreshAhead, &cfg.RefreshAhead)
-	setDurationOrDefault(d, keyRequestTimeout, &cfg.RequestTimeout)
+	setStringOrDefault(d, keyAuthURL, &cfg.AuthURL, first)
+	setStringOrDefault(d, keyTokenURL, &cfg.TokenURL, first)
+	setStringOrDefault(d, keyAPIURL, &cfg.APIURL, first)
+	setDurationOrDefault(d, keyRefreshAhead, &cfg.RefreshAhead, first)
+	setDurationOrDefault(d, keyRequestTimeout, &cfg.RequestTimeout, first)
 	if err := applyScopes(cfg, d); err != nil {
 		return err
 	}
@@ -186,15 +189,17 @@ func setString(d *framework.FieldData, key string, dst *string) {
 }
 
 // setStringOrDefault sets a field that has a schema default: the written
-// value, else the stored one, else the default.
-func setStringOrDefault(d *framework.FieldData, key string, dst *string) {
-	if _, ok := d.GetOk(key); ok || *dst == "" {
+// value, else on the first write the default, else the stored value.
+func setStringOrDefault(d *framework.FieldData, key string, dst *string, first bool) {
+	if _, ok := d.GetOk(key); ok || first {
 		*dst = strings.TrimSpace(d.Get(key).(string))
 	}
 }
 
-func setDurationOrDefault(d *framework.FieldData, key string, dst *time.Duration) {
-	if _, ok := d.GetOk(key); ok || *dst == 0 {
+// setDurationOrDefault is setStringOrDefault for durations; a stored 0 is a
+// value (refresh_ahead=0), not a gap to fill.
+func setDurationOrDefault(d *framework.FieldData, key string, dst *time.Duration, first bool) {
+	if _, ok := d.GetOk(key); ok || first {
 		*dst = time.Duration(d.Get(key).(int)) * time.Second
 	}
 }
@@ -229,7 +234,7 @@ func validateConfig(cfg *jawboneConfig) error {
 	}
 	for _, f := range required {
 		if f.value == "" {
-			return fmt.Errorf("%s is required: set it with vault write jawbone/config %s=...", f.key, f.key)
+			return fmt.Errorf("%s is required: set it with vault write jawbone/config %s=<value>", f.key, f.key)
 		}
 	}
 	limits := []struct {
@@ -267,14 +272,19 @@ func validateConfig(cfg *jawboneConfig) error {
 
 func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
 
-// importKieferTokens imports tokens found in a kiefer config file as the
-// creds named "me". The config is already stored: a failed import says so.
-func (b *backend) importKieferTokens(ctx context.Context, req *logical.Request, d *framework.FieldData, cfg *jawboneConfig) (*logical.Response, error) {
-	imp := credsImport{
+// kieferImport is the grant a kiefer config file carries, if any.
+func kieferImport(d *framework.FieldData, cfg *jawboneConfig) credsImport {
+	return credsImport{
 		AccessToken:  d.Get(keyAccessToken).(string),
 		RefreshToken: d.Get(keyRefreshToken).(string),
 		Scopes:       cfg.Scopes,
 	}
+}
+
+// importKieferTokens imports tokens found in a kiefer config file as the
+// creds named "me". The config is already stored: a failed import says so.
+func (b *backend) importKieferTokens(ctx context.Context, req *logical.Request, d *framework.FieldData, cfg *jawboneConfig) (*logical.Response, error) {
+	imp := kieferImport(d, cfg)
 	if imp.AccessToken == "" && imp.RefreshToken == "" {
 		return nil, nil
 	}

@@ -188,3 +188,33 @@ func TestStorageIsSealWrapped(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigKeepsAZeroRefreshAhead(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyRefreshAhead: "0s"})
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyClientSecret: "rotated"})
+	if got := e.storedConfig().RefreshAhead; got != 0 {
+		t.Fatalf("refresh_ahead became %s after an unrelated write", got)
+	}
+}
+
+func TestConfigNeverEchoesAPassword(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	msg := e.mustFail(logical.UpdateOperation, "config", map[string]any{keyTokenURL: "ftp://id:hunter2@host/x"}, 400, "token_url must not carry user:password")
+	if strings.Contains(msg, "hunter2") {
+		t.Fatalf("the error echoes the password: %s", msg)
+	}
+}
+
+// A kiefer file whose tokens cannot be tokens is refused before the config
+// changes.
+func TestConfigRefusesBadKieferTokensBeforeWriting(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	e.mustFail(logical.UpdateOperation, "config", map[string]any{keyClientSecret: "new", keyAccessToken: "not a token"}, 400, "access_token does not look like a token")
+	if e.storedConfig().ClientSecret != testClientSecret {
+		t.Fatal("a refused write changed the client secret")
+	}
+}

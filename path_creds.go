@@ -266,6 +266,8 @@ func (b *backend) handleCredsDelete(ctx context.Context, req *logical.Request, d
 	if err := validateCredsName(name); err != nil {
 		return respondError(badRequest("%v", err))
 	}
+	unlock := b.credsLocks.lock(name) // not while a refresh could write it back
+	defer unlock()
 	if err := b.deleteCreds(ctx, req.Storage, name); err != nil {
 		return nil, fmt.Errorf("deleting creds %q: %w", name, err)
 	}

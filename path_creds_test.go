@@ -87,7 +87,8 @@ func TestCredsRefreshFailures(t *testing.T) {
 		{"no access_token, token valid", fakejawbone.Fault{Status: 200, Body: `{"token_type":"Bearer"}`}, false, 502, []string{"missing access_token", "did not complete"}, false},
 		{"transient 502, token expired", fakejawbone.Fault{Status: 502}, true, 502, []string{"expired at", "HTTP 502", "refresh token is kept"}, false},
 		{"invalid_grant", fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant","error_description":"revoked"}`}, false, 400, []string{"need re-authorization", "invalid_grant", "auth-url name=me"}, true},
-		{"invalid_client", fakejawbone.Fault{Status: 401, Body: `{"error":"invalid_client"}`}, false, 400, []string{"invalid_client", "exchange"}, true},
+		{"invalid_client, token valid", fakejawbone.Fault{Status: 401, Body: `{"error":"invalid_client"}`}, false, 200, []string{"invalid_client"}, false},
+		{"invalid_client, token expired", fakejawbone.Fault{Status: 401, Body: `{"error":"invalid_client"}`}, true, 502, []string{"invalid_client", "expired at"}, false},
 		{"200 with an oauth error", fakejawbone.Fault{Status: 200, Body: `{"error":"invalid_grant"}`}, false, 400, []string{"invalid_grant"}, true},
 	}
 	for _, tc := range cases {
@@ -256,7 +257,10 @@ func TestCredsRefreshDoesNotBlockOtherNames(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		e.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.ReadOperation, Path: "creds/slow", Storage: e.storage})
+		resp, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.ReadOperation, Path: "creds/slow", Storage: e.storage})
+		if err != nil || resp.IsError() {
+			t.Errorf("read of the slow creds: %v %v", err, resp)
+		}
 	}()
 	<-bt.arrived // the refresh of "slow" is now in flight
 	if got := e.accessToken("other"); got != other {

@@ -125,7 +125,7 @@ func parseRedirectURL(raw, redirectURI string) (*callback, error) {
 	}
 	want, err := url.Parse(redirectURI)
 	if err != nil {
-		return nil, badRequest("the configured %s does not parse; rewrite it with vault write jawbone/config %s=...", keyRedirectURI, keyRedirectURI)
+		return nil, badRequest("the configured %s does not parse; rewrite it with vault write jawbone/config %s=<value>", keyRedirectURI, keyRedirectURI)
 	}
 	if !sameEndpoint(got, want) {
 		return nil, badRequest("%s is for %s://%s%s but the configured %s is %s: paste the URL the browser landed on after Jawbone's consent page",
@@ -154,8 +154,7 @@ func sameEndpoint(a, b *url.URL) bool {
 
 // completeAuthorization spends the state, then (if all checks pass) exchanges
 // the code and stores the tokens under the name the state was bound to.
-func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, cfg *jawboneConfig, cb *callback) (_ string, _ *credsEntry, err error) {
-	defer func() { b.metrics.exchanged(err) }()
+func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, cfg *jawboneConfig, cb *callback) (string, *credsEntry, error) {
 	var pending *stateEntry
 	if cb.State != "" {
 		var err error
@@ -166,13 +165,19 @@ func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, 
 	if err := b.checkCallback(cfg, cb, pending); err != nil {
 		return "", nil, err
 	}
+	if err := b.checkReplace(ctx, s, pending); err != nil {
+		return "", nil, err // checked again: the creds may have been filled since auth-url
+	}
+	// Counted only here, past the state checks: anonymous junk sent to the
+	// callback must not be able to move the metric.
 	tok, err := b.newProvider(cfg).Exchange(ctx, cb.Code)
+	b.metrics.exchanged(err)
 	if err != nil {
 		b.Logger().Warn("code exchange failed", "name", pending.Name, "error", err)
 		return "", nil, providerFailure(err, "codes work once and live 10 minutes: "+fixRestart)
 	}
 	entry := b.newEntry(tok, "", pending.Scopes)
-	if err := b.putCreds(ctx, s, pending.Name, entry); err != nil {
+	if err := b.storeGrant(ctx, s, pending.Name, entry); err != nil {
 		return "", nil, err
 	}
 	b.Logger().Info("authorization completed", "name", pending.Name, "scopes", pending.Scopes, "expires_at", entry.ExpiresAt)

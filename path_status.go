@@ -24,7 +24,8 @@ the Prometheus text format:
     $ vault read jawbone/status
     $ curl -H "X-Vault-Token: $TOKEN" "$VAULT_ADDR/v1/jawbone/status?format=prometheus"
 
-  refresh_total_success / _transient_failure / _permanent_failure
+  refresh_total_success / _transient_failure / _permanent_failure /
+  refresh_total_client_rejected
       token refreshes by result (jawbone_refresh_total{result=...})
   exchange_total_success / _failure
       authorization-code exchanges by result (jawbone_exchange_total)

@@ -32,15 +32,19 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 	return b.refreshDueCreds(ctx, req.Storage)
 }
 
-// canWriteStorage is false on performance standbys and on performance or DR
-// secondaries, where the refreshed tokens could not be stored.
+// canWriteStorage is false where refreshed tokens could not be stored:
+// performance standbys, DR secondaries, and performance secondaries except
+// for a local mount (whose storage the secondary owns).
 func (b *backend) canWriteStorage() bool {
-	if b.System() == nil {
+	sys := b.System()
+	if sys == nil {
 		return true
 	}
-	state := b.System().ReplicationState()
-	return !state.HasState(consts.ReplicationPerformanceStandby |
-		consts.ReplicationPerformanceSecondary | consts.ReplicationDRSecondary)
+	state := sys.ReplicationState()
+	if state.HasState(consts.ReplicationPerformanceStandby | consts.ReplicationDRSecondary) {
+		return false
+	}
+	return sys.LocalMount() || !state.HasState(consts.ReplicationPerformanceSecondary)
 }
 
 // refreshDueCreds refreshes, with bounded concurrency, every creds entry

@@ -2,6 +2,7 @@ package jawbone
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -85,6 +86,9 @@ func (b *backend) refreshCreds(ctx context.Context, s logical.Storage, cfg *jawb
 }
 
 func (b *backend) refreshIfNeeded(ctx context.Context, s logical.Storage, cfg *jawboneConfig, name string, force bool) refreshResult {
+	// Holding the name's lock, no other refresh of it runs on this node: a
+	// marker found now was left by an attempt that died.
+	defer b.credsLocks.lock(name)()
 	entry, err := b.getCreds(ctx, s, name)
 	if err != nil || entry == nil {
 		return refreshResult{entry: entry, err: err}
@@ -104,6 +108,9 @@ func (b *backend) refreshIfNeeded(ctx context.Context, s logical.Storage, cfg *j
 	marked := *entry
 	marked.RefreshStartedAt = now
 	if err := b.putCreds(ctx, s, name, &marked); err != nil {
+		if errors.Is(err, logical.ErrReadOnly) {
+			return refreshResult{err: logical.ErrReadOnly} // unwrapped, so Vault forwards
+		}
 		return refreshResult{err: fmt.Errorf("marking the refresh of creds %q: %w", name, err)}
 	}
 	tok, refreshErr := b.newProvider(cfg).Refresh(ctx, entry.RefreshToken)
@@ -136,7 +143,7 @@ func (b *backend) recordFailure(ctx context.Context, s logical.Storage, name str
 	failed.LastError = refreshErr.Error()
 	failed.LastErrorAt = now
 	failed.FailedAttempts++
-	b.metrics.refreshFailed(isPermanent(refreshErr))
+	b.metrics.refreshFailed(kindOf(refreshErr))
 	if isPermanent(refreshErr) {
 		failed.NeedsReauth = true
 		b.Logger().Error("jawbone rejected the refresh token; creds need re-authorization", "name", name, "error", refreshErr)
@@ -159,7 +166,8 @@ func backoff(n int, err error) time.Duration {
 		d *= 2
 	}
 	d = min(d, backoffMax)
-	if pe, ok := err.(*providerError); ok && pe.RetryAfter > d {
+	var pe *providerError
+	if errors.As(err, &pe) && pe.RetryAfter > d {
 		d = min(pe.RetryAfter, retryAfterMax)
 	}
 	return d
@@ -171,6 +179,13 @@ type credsImport struct {
 	RefreshToken string
 	ExpiresAt    time.Time
 	Scopes       []string
+}
+
+// storeGrant stores a new grant under name once no refresh of the old one is
+// running, so that refresh cannot write the old grant back over it.
+func (b *backend) storeGrant(ctx context.Context, s logical.Storage, name string, entry *credsEntry) error {
+	defer b.credsLocks.lock(name)()
+	return b.putCreds(ctx, s, name, entry)
 }
 
 // check refuses anything that cannot be a token before it is sent to Jawbone.
@@ -214,7 +229,7 @@ func (b *backend) importCreds(ctx context.Context, s logical.Storage, cfg *jawbo
 		}
 		entry = b.newEntry(tok, imp.RefreshToken, imp.Scopes)
 	}
-	if err := b.putCreds(ctx, s, name, entry); err != nil {
+	if err := b.storeGrant(ctx, s, name, entry); err != nil {
 		return nil, err
 	}
 	b.Logger().Info("creds imported", "name", name, "expires_at", entry.ExpiresAt)

@@ -68,6 +68,8 @@ type stateEntry struct {
 	Scopes      []string  `json:"scopes"`
 	RedirectURI string    `json:"redirect_uri"`
 	ExpiresAt   time.Time `json:"expires_at"`
+	// Replace allows filling creds that already hold a working grant.
+	Replace bool `json:"replace,omitempty"`
 }
 
 func getJSON(ctx context.Context, s logical.Storage, key string, out any) (bool, error) {

@@ -109,7 +109,8 @@ func TestStorageFailuresKeepTheOldEntries(t *testing.T) {
 				return map[string]any{keyRedirectURL: e.visit(auth.Data[keyURL].(string))}
 			}, true, false},
 		{"creds read, get fails", nil, logical.ReadOperation, "creds/me", nil, false, true},
-		{"auth-url, put fails", nil, logical.ReadOperation, "auth-url", nil, true, false},
+		{"auth-url, put fails", nil, logical.ReadOperation, "auth-url",
+			func(*testEnv) map[string]any { return map[string]any{keyName: "other"} }, true, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -57,11 +57,12 @@ func validateCredsName(name string) error {
 // it points at this machine (local use and tests).
 func validateSecureURL(field, raw string) error {
 	u, err := url.Parse(raw)
+	if err == nil && u.User != nil {
+		// Never echo a password: error messages reach the audit log as-is.
+		return fmt.Errorf("%s must not carry user:password credentials; got %q", field, redactUserinfo(u))
+	}
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return fmt.Errorf("%s must be an absolute http(s) URL such as https://example.com/path; got %q", field, raw)
-	}
-	if u.User != nil {
-		return fmt.Errorf("%s must not carry user:password credentials; got %q", field, redactUserinfo(u))
 	}
 	if u.Fragment != "" {
 		return fmt.Errorf("%s must not have a #fragment; got %q", field, raw)

@@ -183,7 +183,7 @@ func badInputCorpus(f *Fake) []hostileRequest {
 		authGet("scopes repeated with a bad one", "scopes=basic_read&scopes=nope", "scopes"),
 		{name: "auth-url: name of 1 MB", method: http.MethodPost, path: "auth-url", body: map[string]any{"name": mb}, fields: []string{"name"}},
 		{name: "auth-url: scopes is an object", method: http.MethodPost, path: "auth-url", body: `{"scopes":{"a":1}}`, fields: []string{"scopes"}},
-		{name: "auth-url: an unknown field", method: http.MethodPost, path: "auth-url", body: map[string]any{"nmae": "x"}, fields: []string{"nmae"}},
+		{name: "auth-url: an unknown field", method: http.MethodPost, path: "auth-url", body: map[string]any{"nam3": "x"}, fields: []string{"nam3"}},
 
 		// exchange: malformed and foreign redirect URLs, repeats, missing parts.
 		exchange("nothing given", map[string]any{}, "redirect_url"),

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
 )
 
 // TestStatusMetricsFollowTheFlow: jawbone/status counts what the engine did,
@@ -23,7 +25,11 @@ func TestStatusMetricsFollowTheFlow(t *testing.T) {
 	}
 	v.Authorize(f, "me")
 	v.WriteJSON(mountPath + "/creds/me/refresh")
-	v.CLI("write", mountPath+"/exchange", "code=x", "state=forged") // a failed exchange
+	v.CLI("write", mountPath+"/exchange", "code=x", "state=forged") // refused before Jawbone: not counted
+	authURL, _ := v.AuthURL("name=second")
+	landed := f.Visit(t, authURL)
+	f.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 503, Times: 1})
+	v.CLI("write", mountPath+"/exchange", "redirect_url="+landed).requireFail(t, "HTTP 503")
 
 	after := v.ReadJSON(mountPath + "/status").Data
 	for key, want := range map[string]float64{"exchange_total_success": 1, "exchange_total_failure": 1, "refresh_total_success": 1} {

@@ -241,7 +241,8 @@ func renderConsent(w http.ResponseWriter, req authRequest) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Frame-Options", "DENY") // a consent button must not be clickjackable
-	consentTemplate.Execute(w, struct {
+	// A write error means the browser went away; there is no one to tell.
+	_ = consentTemplate.Execute(w, struct {
 		App    string
 		Scopes []string
 		Hidden []hiddenField

@@ -695,7 +695,7 @@ func TestCloseReleasesWaits(t *testing.T) {
 			}
 			done := make(chan result, 1)
 			go func() {
-				resp, err := browser.Get(APIURL(ts.URL) + "/users/@me")
+				resp, err := browser.Get(APIURL(ts.URL) + "/users/@me") //nolint:bodyclose // closed by the receiver below
 				done <- result{resp, err}
 			}()
 			<-entered

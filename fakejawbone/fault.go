@@ -178,7 +178,7 @@ func writeOversize(w http.ResponseWriter, f Fault) {
 	w.WriteHeader(statusOr200(f.Status))
 	pad := io.LimitReader(repeatByte('x'), int64(max(n-len(head)-len(tail), 0)))
 	// CopyN cuts the frame short when n is below the frame's own length.
-	io.CopyN(w, io.MultiReader(strings.NewReader(head), pad, strings.NewReader(tail)), int64(n))
+	_, _ = io.CopyN(w, io.MultiReader(strings.NewReader(head), pad, strings.NewReader(tail)), int64(n))
 }
 
 // repeatByte is an endless stream of one byte.

@@ -144,7 +144,9 @@ func tokens(t *testing.T, r reply) tokenReply {
 		t.Errorf("token reply fields = %v, want %v", got, want)
 	}
 	var tr tokenReply
-	json.Unmarshal([]byte(r.body), &tr)
+	if err := json.Unmarshal([]byte(r.body), &tr); err != nil {
+		t.Fatalf("token reply %s: %v", r.body, err)
+	}
 	if tr.AccessToken == "" || tr.RefreshToken == "" || tr.TokenType != "Bearer" {
 		t.Errorf("token reply %s: want both tokens and token_type Bearer", r.body)
 	}
