@@ -38,6 +38,7 @@ type provider interface {
 	Exchange(ctx context.Context, code string) (*token, error)
 	Refresh(ctx context.Context, refreshToken string) (*token, error)
 	RecoverRefreshToken(ctx context.Context, accessToken string) (string, error)
+	TokenWorks(ctx context.Context, accessToken string) (bool, error)
 }
 
 // jawboneClient talks to the Jawbone token endpoint (through x/oauth2) and to
@@ -116,6 +117,33 @@ func (c *jawboneClient) RecoverRefreshToken(ctx context.Context, accessToken str
 		return "", classify("recover refresh token", err)
 	}
 	return parseRefreshTokenReply(resp, body)
+}
+
+// TokenWorks asks the API whether accessToken is still accepted: true on
+// 200, false on 401, an error when the API gives no clear answer. It settles
+// whether a refresh whose outcome we never saw replaced the token.
+func (c *jawboneClient) TokenWorks(ctx context.Context, accessToken string) (bool, error) {
+	const op = "check access token"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.apiURL+"/users/@me", nil)
+	if err != nil {
+		return false, &providerError{Op: op, Kind: errClient, Err: err}
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return false, classify(op, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxReplyBytes)) // to reuse the connection
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusUnauthorized:
+		return false, nil
+	default:
+		return false, &providerError{Op: op, Kind: kindForStatus(resp.StatusCode), Status: resp.StatusCode}
+	}
 }
 
 // apiEnvelope is the meta/data wrapper of every Jawbone API reply.

@@ -94,6 +94,13 @@ func (b *backend) refreshIfNeeded(ctx context.Context, s logical.Storage, cfg *j
 		return refreshResult{entry: entry, err: err}
 	}
 	now := b.now()
+	if !force && entry.interrupted() && refreshAllowed(entry, now) {
+		// An attempt died with its outcome unknown: keep the token if
+		// Jawbone still accepts it, rather than replacing a working one.
+		if settled, ok := b.settleInterrupted(ctx, s, cfg, name, entry); ok {
+			entry = settled
+		}
+	}
 	if !force && !wantsRefresh(entry, cfg.RefreshAhead, now) {
 		return refreshResult{entry: entry}
 	}
@@ -115,9 +122,9 @@ func (b *backend) refreshIfNeeded(ctx context.Context, s logical.Storage, cfg *j
 	}
 	tok, refreshErr := b.newProvider(cfg).Refresh(ctx, entry.RefreshToken)
 	if refreshErr != nil {
-		// A clean error reply proves this attempt replaced nothing; it says
-		// nothing about an earlier attempt that was interrupted.
-		if !entry.interrupted() && !mayHaveIssued(refreshErr) {
+		// A clean error reply proves this attempt replaced nothing (it says
+		// nothing about an earlier, interrupted one); otherwise ask Jawbone.
+		if (!entry.interrupted() && !mayHaveIssued(refreshErr)) || b.tokenStillWorks(ctx, cfg, name, entry.AccessToken) {
 			marked.RefreshStartedAt = time.Time{}
 		}
 		return b.recordFailure(ctx, s, name, &marked, refreshErr)
@@ -133,6 +140,31 @@ func (b *backend) refreshIfNeeded(ctx context.Context, s logical.Storage, cfg *j
 	b.metrics.refreshed(b.now())
 	b.Logger().Info("creds refreshed", "name", name, "expires_at", fresh.ExpiresAt, "forced", force)
 	return refreshResult{entry: fresh}
+}
+
+// tokenStillWorks reports whether Jawbone still accepts accessToken; no
+// clear answer counts as no.
+func (b *backend) tokenStillWorks(ctx context.Context, cfg *jawboneConfig, name, accessToken string) bool {
+	works, err := b.newProvider(cfg).TokenWorks(ctx, accessToken)
+	if err != nil {
+		b.Logger().Warn("could not check whether the stored access token still works", "name", name, "error", err)
+	}
+	return works
+}
+
+// settleInterrupted clears the marker of an interrupted refresh when the
+// stored access token still works, and returns the entry as stored.
+func (b *backend) settleInterrupted(ctx context.Context, s logical.Storage, cfg *jawboneConfig, name string, entry *credsEntry) (*credsEntry, bool) {
+	if !b.tokenStillWorks(ctx, cfg, name, entry.AccessToken) {
+		return nil, false
+	}
+	settled := *entry
+	settled.RefreshStartedAt = time.Time{}
+	if err := b.putCreds(ctx, s, name, &settled); err != nil {
+		return nil, false
+	}
+	b.Logger().Info("an interrupted refresh replaced nothing; keeping the stored token", "name", name)
+	return &settled, true
 }
 
 // recordFailure stores what went wrong, keeping every token: a permanent

@@ -3,6 +3,7 @@ package jawbone
 import (
 	"context"
 	"errors"
+	"net/http"
 	"reflect"
 	"strings"
 	"sync"
@@ -223,5 +224,52 @@ func TestInterruptedRefreshNeverServesTheStoredToken(t *testing.T) {
 				t.Fatal("the forced refresh the error suggests did not recover")
 			}
 		})
+	}
+}
+
+// A crash before Jawbone processed the refresh replaced nothing: the stored
+// token still works, so it is kept and no refresh is made.
+func TestInterruptedRefreshThatReplacedNothingKeepsTheToken(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	token := e.authorize("me")
+	markStored(t, e, "me", func(c *credsEntry) { c.RefreshStartedAt = e.clock.Now() })
+	e.b.invalidate(context.Background(), credsStoragePrefix+"me")
+	e.fake.ResetCalls()
+	if got := e.accessToken("me"); got != token {
+		t.Fatal("a working token was replaced after an interrupted refresh")
+	}
+	if e.fake.Calls(fakejawbone.EndpointToken) != 0 || e.stored("me").interrupted() {
+		t.Fatal("the marker was not settled by asking Jawbone")
+	}
+}
+
+// replyLosingTransport lets Jawbone process the request, then loses the reply.
+type replyLosingTransport struct{}
+
+func (replyLosingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		resp.Body.Close()
+	}
+	return nil, errors.New("connection reset by peer")
+}
+
+// A refresh whose reply is lost after Jawbone issued a new token: the stored
+// token is dead, and it is not handed out as if it worked.
+func TestLostReplyNeverServesTheReplacedToken(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	old := e.authorize("me")
+	e.clock.Advance(year - time.Hour)
+	e.b.transport = replyLosingTransport{}
+	e.mustFail(logical.ReadOperation, "creds/me", nil, 502, "did not complete")
+	if e.fake.TokenValid(old) || !e.stored("me").interrupted() {
+		t.Fatal("test premise: Jawbone replaced the token and the marker stays")
+	}
+	e.b.transport = nil
+	e.clock.Advance(backoffBase)
+	if tok := e.accessToken("me"); !e.fake.TokenValid(tok) {
+		t.Fatal("the next attempt did not recover a working token")
 	}
 }

@@ -68,8 +68,10 @@ func faultCases() []faultCase {
 			errWords: []string{"http 429"}, backoff: 6 * time.Hour},
 		{name: "invalid_grant", fault: fixed(fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant","error_description":"the refresh token was revoked"}`}),
 			permanent: true, errWords: []string{"invalid_grant"}},
+		// A client rejection is a config problem, not a dead grant: it backs
+		// off like a transient failure and the token keeps being served.
 		{name: "invalid_client", fault: fixed(fakejawbone.Fault{Status: 401, Body: `{"error":"invalid_client","error_description":"unknown client"}`}),
-			permanent: true, errWords: []string{"invalid_client"}},
+			errWords: []string{"invalid_client"}, backoff: 30 * time.Second},
 		{name: "malformed JSON", fault: fixed(fakejawbone.Fault{Status: 200, Body: `{"access_token":"half","token_type":"Bearer","expires_in":`}),
 			errWords: []string{"parse", "json"}, backoff: 30 * time.Second},
 		{name: "200 with an OAuth error body", fault: fixed(fakejawbone.Fault{Status: 200, Body: `{"error":"temporarily_unavailable","error_description":"try again later"}`}),
