@@ -331,27 +331,11 @@ func startRaftCluster(t *testing.T, n int) *raftCluster {
 		v.Addr = fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 		v.LogPath = filepath.Join(v.dir, fmt.Sprintf("vault-node%d.log", i))
 		v.configPath = filepath.Join(v.dir, "server.hcl")
-		writeFile(t, v.configPath, fmt.Sprintf(`
-storage "raft" {
-  path    = %q
-  node_id = "node%d"
-  # Elect a new leader within a couple of seconds rather than the default
-  # (production) timing.
-  performance_multiplier = 1
-}
-
-listener "tcp" {
-  address         = "127.0.0.1:%d"
-  cluster_address = "127.0.0.1:%d"
-  tls_disable     = true
-}
-
-api_addr         = "http://127.0.0.1:%d"
-cluster_addr     = "https://127.0.0.1:%d"
-plugin_directory = %q
-disable_mlock    = true
-ui               = false
-`, filepath.Join(v.dir, "raft"), i, apiPort, clusterPort, apiPort, clusterPort, v.PluginDir))
+		// performance_multiplier 1 elects a new leader within a couple of
+		// seconds rather than on the default (production) timing.
+		storage := fmt.Sprintf("storage \"raft\" {\n  path    = %q\n  node_id = \"node%d\"\n  performance_multiplier = 1\n}\n",
+			filepath.Join(v.dir, "raft"), i)
+		writeFile(t, v.configPath, serverConfig(storage, apiPort, clusterPort, v.PluginDir))
 		if err := os.MkdirAll(filepath.Join(v.dir, "raft"), 0o700); err != nil {
 			t.Fatal(err)
 		}

@@ -434,23 +434,8 @@ func StartFileVault(t *testing.T) *Vault {
 	}
 	v.Addr = fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 	v.configPath = filepath.Join(v.dir, "server.hcl")
-	writeFile(t, v.configPath, fmt.Sprintf(`
-storage "file" {
-  path = %q
-}
-
-listener "tcp" {
-  address         = "127.0.0.1:%d"
-  cluster_address = "127.0.0.1:%d"
-  tls_disable     = true
-}
-
-api_addr         = "http://127.0.0.1:%d"
-cluster_addr     = "https://127.0.0.1:%d"
-plugin_directory = %q
-disable_mlock    = true
-ui               = false
-`, filepath.Join(v.dir, "data"), apiPort, clusterPort, apiPort, clusterPort, v.PluginDir))
+	storage := fmt.Sprintf("storage \"file\" {\n  path = %q\n}\n", filepath.Join(v.dir, "data"))
+	writeFile(t, v.configPath, serverConfig(storage, apiPort, clusterPort, v.PluginDir))
 	v.startFileServer()
 	// Not initialised yet: sys/health answers 501.
 	v.waitHealth(http.StatusNotImplemented)
@@ -993,4 +978,22 @@ func requireNoSecrets(t *testing.T, where, text string, secrets map[string][]str
 			}
 		}
 	}
+}
+
+// serverConfig is a non-dev server's config on 127.0.0.1 with the given
+// storage block.
+func serverConfig(storage string, apiPort, clusterPort int, pluginDir string) string {
+	return storage + fmt.Sprintf(`
+listener "tcp" {
+  address         = "127.0.0.1:%d"
+  cluster_address = "127.0.0.1:%d"
+  tls_disable     = true
+}
+
+api_addr         = "http://127.0.0.1:%d"
+cluster_addr     = "https://127.0.0.1:%d"
+plugin_directory = %q
+disable_mlock    = true
+ui               = false
+`, apiPort, clusterPort, apiPort, clusterPort, pluginDir)
 }
