@@ -37,6 +37,11 @@ and are never returned by any read.
 // Factory is what Vault calls to create the backend.
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 	b := newBackend()
+	if conf.System != nil {
+		withCache := *conf
+		withCache.System = newCachedReplicationView(conf.System)
+		conf = &withCache
+	}
 	if err := b.Setup(ctx, conf); err != nil {
 		return nil, err
 	}
