@@ -350,18 +350,10 @@ func startRaftCluster(t *testing.T, n int) *raftCluster {
 	// Initialise the first node and unseal it: a one-node Raft cluster that
 	// elects itself.
 	first := c.Nodes[0]
-	res := first.CLIAs("", "operator", "init", "-key-shares=1", "-key-threshold=1", "-format=json")
-	res.requireOK(t)
-	var init struct {
-		Keys      []string `json:"unseal_keys_b64"`
-		RootToken string   `json:"root_token"`
-	}
-	if err := json.Unmarshal([]byte(res.Stdout), &init); err != nil || len(init.Keys) != 1 || init.RootToken == "" {
-		t.Fatalf("vault operator init: unexpected output (%v):\n%s", err, res.Stdout)
-	}
-	c.unsealKey = init.Keys[0]
+	unsealKey, rootToken := first.operatorInit()
+	c.unsealKey = unsealKey
 	for _, v := range c.Nodes {
-		v.Token, v.unsealKey = init.RootToken, init.Keys[0]
+		v.Token, v.unsealKey = rootToken, unsealKey
 	}
 	first.unseal() // waits for 200: active
 

@@ -440,16 +440,7 @@ func StartFileVault(t *testing.T) *Vault {
 	// Not initialised yet: sys/health answers 501.
 	v.waitHealth(http.StatusNotImplemented)
 
-	res := v.CLIAs("", "operator", "init", "-key-shares=1", "-key-threshold=1", "-format=json")
-	res.requireOK(t)
-	var init struct {
-		Keys      []string `json:"unseal_keys_b64"`
-		RootToken string   `json:"root_token"`
-	}
-	if err := json.Unmarshal([]byte(res.Stdout), &init); err != nil || len(init.Keys) != 1 || init.RootToken == "" {
-		t.Fatalf("vault operator init: unexpected output (%v):\n%s", err, res.Stdout)
-	}
-	v.unsealKey, v.Token = init.Keys[0], init.RootToken
+	v.unsealKey, v.Token = v.operatorInit()
 	v.unseal()
 	return v
 }
@@ -996,4 +987,20 @@ plugin_directory = %q
 disable_mlock    = true
 ui               = false
 `, apiPort, clusterPort, apiPort, clusterPort, pluginDir)
+}
+
+// operatorInit initialises a new server with one key share and returns the
+// unseal key and the root token.
+func (v *Vault) operatorInit() (unsealKey, rootToken string) {
+	v.t.Helper()
+	res := v.CLIAs("", "operator", "init", "-key-shares=1", "-key-threshold=1", "-format=json")
+	res.requireOK(v.t)
+	var init struct {
+		Keys      []string `json:"unseal_keys_b64"`
+		RootToken string   `json:"root_token"`
+	}
+	if err := json.Unmarshal([]byte(res.Stdout), &init); err != nil || len(init.Keys) != 1 || init.RootToken == "" {
+		v.t.Fatalf("vault operator init: unexpected output (%v):\n%s", err, res.Stdout)
+	}
+	return init.Keys[0], init.RootToken
 }
