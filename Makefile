@@ -44,7 +44,7 @@ unit:
 ## fuzz: each fuzz target for FUZZTIME (seed corpora in testdata/fuzz run in `unit` too)
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzParseRedirectURL$$' -fuzztime $(FUZZTIME) .
-	go test -run '^$$' -fuzz '^FuzzTokenReply$$' -fuzztime $(FUZZTIME) .
+	go test -run '^$$' -fuzz '^FuzzTokenReply$$' -fuzztime $(FUZZTIME) ./internal/jawbone
 
 ## vault: build (or reuse the cached) vault binary from the Go module proxy
 vault:

@@ -8,8 +8,8 @@ import (
 	"context"
 	"maps"
 	"net/http"
+	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -55,10 +55,8 @@ type backend struct {
 	now func() time.Time
 	// jitter spreads background refreshes; tests make it zero.
 	jitter func() time.Duration
-	// transport carries provider requests; nil means http.DefaultTransport.
+	// transport carries requests to Jawbone; nil means http.DefaultTransport.
 	transport http.RoundTripper
-	// newProvider builds the Jawbone client from the stored config.
-	newProvider func(cfg *jawboneConfig) provider
 
 	// refreshes makes concurrent refreshes of one creds entry share one
 	// token call; entries of other names proceed independently.
@@ -73,9 +71,12 @@ type backend struct {
 	states stateSpender
 }
 
+// callbackPath is the unauthenticated path Jawbone redirects the browser to
+// when redirect_uri is https://<vault>/v1/<mount>callback.
+const callbackPath = "callback"
+
 func newBackend() *backend {
 	b := &backend{now: time.Now, jitter: randomJitter, cache: newEntryCache()}
-	b.newProvider = func(cfg *jawboneConfig) provider { return newJawboneClient(cfg, b.transport) }
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
@@ -85,10 +86,16 @@ func newBackend() *backend {
 			// Jawbone redirects the browser here; it carries no Vault token.
 			Unauthenticated: []string{callbackPath},
 		},
-		Paths: framework.PathAppend(
-			[]*framework.Path{b.pathConfig(), b.pathAuthURL(), b.pathExchange(), b.pathCallback(), b.pathStatus()},
+		Paths: []*framework.Path{
+			b.pathConfig(),
+			b.pathAuthURL(),
+			b.pathExchange(),
+			b.pathCallback(),
+			b.pathCredsList(),
+			b.pathCredsRefresh(),
 			b.pathCreds(),
-		),
+			b.pathStatus(),
+		},
 		PeriodicFunc:   b.periodic,
 		Invalidate:     b.invalidate,
 		RunningVersion: Version,
@@ -96,31 +103,76 @@ func newBackend() *backend {
 	return b
 }
 
-// forwardedWrite marks an operation that writes storage (and may call
-// Jawbone first): on a performance standby or secondary, Vault forwards it to
-// the node that can write, rather than running it where the result is lost.
-func forwardedWrite(cb framework.OperationFunc) *framework.PathOperation {
+// HandleRequest is the framework's, with help worded for the mount it is
+// read on: the help texts are written for a mount at jawbone/, and the
+// commands they show must work where the plugin is mounted.
+func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	resp, err := b.Backend.HandleRequest(ctx, req)
+	if req.Operation == logical.HelpOperation && resp != nil {
+		if help, ok := resp.Data["help"].(string); ok {
+			resp.Data["help"] = onMount(help, mountOf(req))
+		}
+	}
+	return resp, err
+}
+
+// docMount is how the help texts name the mount.
+var docMount = regexp.MustCompile(`\bjawbone/`)
+
+// onMount rewrites a text written for jawbone/ for mount.
+func onMount(text, mount string) string {
+	if mount == "jawbone/" {
+		return text
+	}
+	return docMount.ReplaceAllLiteralString(text, mount)
+}
+
+// handlerFunc is what every path handler is: it returns any error, and the
+// op wrappers below turn it into a reply in one place.
+type handlerFunc = framework.OperationFunc
+
+// readOp is a read that rejects unknown fields.
+func readOp(h handlerFunc) *framework.PathOperation {
+	return &framework.PathOperation{Callback: replying(strict(h))}
+}
+
+// listOp is a list; it takes no fields to check.
+func listOp(h handlerFunc) *framework.PathOperation {
+	return &framework.PathOperation{Callback: replying(h)}
+}
+
+// writeOp is a forwarded write that rejects unknown fields.
+func writeOp(h handlerFunc) *framework.PathOperation {
+	return forwarded(replying(strict(h)))
+}
+
+// forwarded marks an operation that writes storage (and may call Jawbone
+// first): on a performance standby or secondary, Vault forwards it to the
+// node that can write, rather than running it where the result is lost.
+func forwarded(h handlerFunc) *framework.PathOperation {
 	return &framework.PathOperation{
-		Callback:                    cb,
+		Callback:                    h,
 		ForwardPerformanceStandby:   true,
 		ForwardPerformanceSecondary: true,
 	}
 }
 
-// writeOp is a forwarded write that rejects unknown fields.
-func writeOp(cb framework.OperationFunc) *framework.PathOperation {
-	return forwardedWrite(strict(cb))
-}
-
-// readOp is a read-only operation that rejects unknown fields.
-func readOp(cb framework.OperationFunc) *framework.PathOperation {
-	return &framework.PathOperation{Callback: strict(cb)}
+// replying turns the handler's errors into replies worded for the mount the
+// request came in on.
+func replying(h handlerFunc) handlerFunc {
+	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		resp, err := h(ctx, req, d)
+		if err != nil {
+			return respond(mountOf(req), err)
+		}
+		return resp, nil
+	}
 }
 
 // strict rejects fields the path does not take: a misspelt field would
 // otherwise be ignored with at most a warning (none at all on a 204), and
 // the request would go ahead without it.
-func strict(cb framework.OperationFunc) framework.OperationFunc {
+func strict(h handlerFunc) handlerFunc {
 	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 		var unknown []string
 		for k := range d.Raw {
@@ -129,19 +181,11 @@ func strict(cb framework.OperationFunc) framework.OperationFunc {
 			}
 		}
 		if len(unknown) == 0 {
-			return cb(ctx, req, d)
+			return h(ctx, req, d)
 		}
 		slices.Sort(unknown)
 		known := slices.Sorted(maps.Keys(d.Schema))
-		return respondError(badRequest("unknown field %s: %s takes only %s",
-			quoteAll(unknown), req.Path, strings.Join(known, ", ")))
+		return nil, badRequest("unknown field %s: %s takes only %s",
+			quoteAll(unknown), req.Path, strings.Join(known, ", "))
 	}
-}
-
-func quoteAll(names []string) string {
-	quoted := make([]string, len(names))
-	for i, n := range names {
-		quoted[i] = strconv.Quote(n)
-	}
-	return strings.Join(quoted, ", ")
 }

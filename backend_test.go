@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -38,6 +37,8 @@ type testEnv struct {
 	responses []string
 	// logs holds everything the backend logged, checked the same way.
 	logs *syncBuffer
+	// mount is the mount requests come in on; "" as outside Vault.
+	mount string
 }
 
 // syncBuffer is a log sink that background refreshes may write to concurrently.
@@ -85,7 +86,7 @@ func newTestEnv(t testing.TB) *testEnv {
 func (e *testEnv) request(op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
 	e.t.Helper()
 	resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
-		Operation: op, Path: path, Data: data, Storage: e.storage,
+		Operation: op, Path: path, Data: data, Storage: e.storage, MountPoint: e.mount,
 	})
 	if resp != nil {
 		raw, _ := json.Marshal(resp)
@@ -187,9 +188,9 @@ func (e *testEnv) accessToken(name string) string {
 }
 
 // stored reads a creds entry straight from storage, past the cache.
-func (e *testEnv) stored(name string) *credsEntry {
+func (e *testEnv) stored(name string) *grant {
 	e.t.Helper()
-	var c credsEntry
+	var c grant
 	found, err := getJSON(context.Background(), e.storage, credsStoragePrefix+name, &c)
 	if err != nil {
 		e.t.Fatalf("reading creds %q from storage: %v", name, err)
@@ -201,9 +202,9 @@ func (e *testEnv) stored(name string) *credsEntry {
 }
 
 // storedConfig reads the config straight from storage, past the cache.
-func (e *testEnv) storedConfig() *jawboneConfig {
+func (e *testEnv) storedConfig() *config {
 	e.t.Helper()
-	var c jawboneConfig
+	var c config
 	found, err := getJSON(context.Background(), e.storage, configStoragePath, &c)
 	if err != nil {
 		e.t.Fatalf("reading config from storage: %v", err)
@@ -258,12 +259,4 @@ func queryOf(t testing.TB, raw string) url.Values {
 		t.Fatalf("parsing %q: %v", raw, err)
 	}
 	return u.Query()
-}
-
-// newLoopbackServer serves h on 127.0.0.1 for the test's lifetime.
-func newLoopbackServer(t *testing.T, h http.Handler) string {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv.URL
 }

@@ -96,7 +96,7 @@ func BenchmarkBackgroundScan(b *testing.B) {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			e := newTestEnv(b)
 			e.configure()
-			entry := &credsEntry{AccessToken: "bench-access-token-0123456789", RefreshToken: "bench-refresh-token-0123456789", TokenType: "Bearer",
+			entry := &grant{AccessToken: "bench-access-token-0123456789", RefreshToken: "bench-refresh-token-0123456789", TokenType: "Bearer",
 				ExpiresAt: e.clock.Now().Add(year), ObtainedAt: e.clock.Now(), Scopes: []string{"basic_read"}}
 			for i := range n {
 				if err := putJSON(context.Background(), e.storage, fmt.Sprintf("%sc%06d", credsStoragePrefix, i), entry); err != nil {

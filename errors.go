@@ -6,56 +6,147 @@ import (
 	"net/http"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/internal/jawbone"
 )
 
 // requestError is an error the caller can act on, with the HTTP status Vault
 // should answer with. Anything else a handler returns is an internal error.
 type requestError struct {
 	status int
-	msg    string
+	msg    string // what is wrong
+	fix    remedy // what to do about it; nil when msg says it all
 }
 
+// remedy is advice that names vault commands. It is written for the mount
+// the request came in on, which only the handler knows, so it is rendered
+// when the error becomes a reply.
+type remedy func(mount string) string
+
+// Error is the message without the remedy: what goes into logs, which are
+// not read at a prompt on one mount.
 func (e *requestError) Error() string { return e.msg }
 
+// text is the whole message as the caller on mount reads it.
+func (e *requestError) text(mount string) string {
+	if e.fix == nil {
+		return e.msg
+	}
+	return e.msg + "; " + e.fix(mount)
+}
+
+func (e *requestError) withFix(fix remedy) *requestError {
+	e.fix = fix
+	return e
+}
+
 // badRequest: the input is wrong; the message names the field and the fix.
-func badRequest(format string, args ...any) error {
+func badRequest(format string, args ...any) *requestError {
 	return &requestError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
 }
 
 // notFound: the named thing does not exist.
-func notFound(format string, args ...any) error {
+func notFound(format string, args ...any) *requestError {
 	return &requestError{status: http.StatusNotFound, msg: fmt.Sprintf(format, args...)}
 }
 
 // badGateway: Jawbone failed in a way that may pass; retrying later can help.
-func badGateway(format string, args ...any) error {
+func badGateway(format string, args ...any) *requestError {
 	return &requestError{status: http.StatusBadGateway, msg: fmt.Sprintf(format, args...)}
 }
 
-// respondError is the one place errors become Vault responses: 400s as
-// error responses, other request errors as coded errors, the rest as 500s.
-func respondError(err error) (*logical.Response, error) {
+// respond is the one place errors become Vault responses, worded for the
+// mount the request came in on: 400s as error responses, other request
+// errors as coded errors, the rest as 500s. ErrReadOnly goes back unwrapped
+// so that Vault forwards the request to a node that can write.
+func respond(mount string, err error) (*logical.Response, error) {
+	if errors.Is(err, logical.ErrReadOnly) {
+		return nil, logical.ErrReadOnly
+	}
 	var re *requestError
 	if !errors.As(err, &re) {
 		return nil, err
 	}
 	if re.status == http.StatusBadRequest {
-		return logical.ErrorResponse(re.msg), nil
+		return logical.ErrorResponse(re.text(mount)), nil
 	}
-	return nil, logical.CodedError(re.status, re.msg)
+	return nil, logical.CodedError(re.status, re.text(mount))
+}
+
+// mountOf is the mount a request came in on, for the commands replies
+// suggest ("jawbone/" outside Vault, as in unit tests).
+func mountOf(req *logical.Request) string {
+	if req.MountPoint == "" {
+		return "jawbone/"
+	}
+	return req.MountPoint
+}
+
+// vaultCmd is a command on mount: vaultCmd("jawbone/", "read", "creds/me")
+// is "vault read jawbone/creds/me".
+func vaultCmd(mount, verb, rest string) string {
+	return "vault " + verb + " " + mount + rest
 }
 
 // providerFailure words a Jawbone failure for the caller: a rejection is the
 // caller's to fix (400), anything else is Jawbone's (502).
-func providerFailure(err error, fix string) error {
-	switch kindOf(err) {
-	case errPermanent:
-		return badRequest("%v; %s", err, fix)
-	case errClient:
-		return badRequest("%v; %s", err, fixClientConfig)
+func providerFailure(err error, fix remedy) error {
+	switch jawbone.KindOf(err) {
+	case jawbone.GrantRejected:
+		return badRequest("%v", err).withFix(fix)
+	case jawbone.ClientRejected:
+		return badRequest("%v", err).withFix(fixClientConfig)
 	default:
-		return badGateway("%v; Jawbone may be unavailable: try again later", err)
+		return badGateway("%v", err).withFix(fixTryLater)
 	}
 }
 
-const fixClientConfig = "Jawbone refused this client: check client_id, client_secret and token_url with vault read jawbone/config and rewrite them with vault write jawbone/config"
+// The remedies, one per situation.
+
+func fixTryLater(string) string { return "Jawbone may be unavailable: try again later" }
+
+func fixClientConfig(m string) string {
+	return "Jawbone refused this client: check client_id, client_secret and token_url with " +
+		vaultCmd(m, "read", "config") + " and rewrite them with " + vaultCmd(m, "write", "config")
+}
+
+func fixConfigure(m string) string {
+	return "write " + m + "config first (client_id, client_secret, redirect_uri): " +
+		vaultCmd(m, "write", "config client_id=... client_secret=... redirect_uri=...")
+}
+
+func fixConfigField(key string) remedy {
+	return func(m string) string { return "set it with " + vaultCmd(m, "write", "config "+key+"=<value>") }
+}
+
+func fixRestart(m string) string { return "start again with " + vaultCmd(m, "read", "auth-url") }
+
+func fixCodeExpired(m string) string {
+	return "codes work once and live 10 minutes: " + fixRestart(m)
+}
+
+func fixReplace(name string) remedy {
+	return func(m string) string {
+		return "to replace it with a new authorization, run " + vaultCmd(m, "read", "auth-url name="+name+" "+keyReplace+"=true")
+	}
+}
+
+func fixReauth(name string) remedy {
+	return func(m string) string {
+		return "authorize again with " + vaultCmd(m, "read", "auth-url name="+name) + " and " + vaultCmd(m, "write", "exchange")
+	}
+}
+
+func fixMissingCreds(name string) remedy {
+	return func(m string) string {
+		return "authorize with " + vaultCmd(m, "read", "auth-url name="+name) + " and " + vaultCmd(m, "write", "exchange") +
+			", or import with " + vaultCmd(m, "write", "creds/"+name+" refresh_token=...")
+	}
+}
+
+func fixRetryRefresh(name string) remedy {
+	return func(m string) string {
+		return "the refresh token is kept and the refresh is retried automatically, or now with " +
+			vaultCmd(m, "write -f", "creds/"+name+"/refresh")
+	}
+}

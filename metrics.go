@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/internal/jawbone"
 )
 
 // metrics are this node's counters since the plugin started. They live in
@@ -29,11 +31,11 @@ func (m *metrics) refreshed(now time.Time) {
 	m.lastRefreshUnix.Store(now.Unix())
 }
 
-func (m *metrics) refreshFailed(kind errKind) {
+func (m *metrics) refreshFailed(kind jawbone.Kind) {
 	switch kind {
-	case errPermanent:
+	case jawbone.GrantRejected:
 		m.refreshPermanent.Add(1)
-	case errClient:
+	case jawbone.ClientRejected:
 		m.refreshClient.Add(1)
 	default:
 		m.refreshTransient.Add(1)

@@ -2,37 +2,17 @@ package jawbone
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
-	"golang.org/x/oauth2"
 )
 
 const (
-	keyName      = "name"
-	keyURL       = "url"
-	keyState     = "state"
-	keyExpiresAt = "expires_at"
-	// keyCallbackInUse tells the CLI user whether the browser comes back to
-	// Vault's callback (nothing to paste) or to a redirect_uri elsewhere.
-	keyCallbackInUse = "callback_in_use"
-	keyReplace       = "replace"
-	descReplace      = "Allow the authorization to replace creds that hold a working grant. Without it, only a new name or creds needing re-authorization can be filled."
-
+	descReplace    = "Allow the authorization to replace creds that hold a working grant. Without it, only a new name or creds needing re-authorization can be filled."
 	descAuthName   = "Name of the creds the authorization will fill (read them at creds/<name>). Default: me."
 	descAuthScopes = "Scopes to ask for, as a list or comma-separated. Default: the config's scopes."
-
-	defaultCredsName = "me"
-	// stateTTL matches the life of a Jawbone authorization code: a state older
-	// than that could not come back with a code that still works.
-	stateTTL = 10 * time.Minute
-	// stateBytes gives 256 random bits, well above the 128 a state needs.
-	stateBytes = 32
 )
 
 const pathAuthURLSynopsis = "Start an authorization: get the URL to send the user to."
@@ -87,81 +67,23 @@ func (b *backend) pathAuthURL() *framework.Path {
 func (b *backend) handleAuthURL(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	cfg, err := b.requireConfig(ctx, req.Storage)
 	if err != nil {
-		return respondError(err)
-	}
-	pending, err := pendingFromRequest(cfg, d)
-	if err != nil {
-		return respondError(err)
-	}
-	if err := b.checkReplace(ctx, req.Storage, pending); err != nil {
-		return respondError(err)
-	}
-	pending.ExpiresAt = b.now().Add(stateTTL)
-	state, err := newState()
-	if err != nil {
 		return nil, err
 	}
-	if err := putState(ctx, req.Storage, state, pending); err != nil {
+	ar := authRequest{Name: d.Get(keyName).(string), Replace: d.Get(keyReplace).(bool)}
+	if raw, ok := d.GetOk(keyScopes); ok {
+		ar.Scopes = raw.([]string)
+	}
+	started, err := b.startAuthorization(ctx, req.Storage, cfg, ar)
+	if err != nil {
 		return nil, err
 	}
 	return &logical.Response{Data: map[string]any{
-		keyURL:       authCodeURL(cfg, pending.Scopes, state),
-		keyState:     state,
-		keyExpiresAt: pending.ExpiresAt.UTC().Format(time.RFC3339),
-		keyName:      pending.Name,
-		keyScopes:    pending.Scopes,
-		// true: the browser comes back to jawbone/callback, nothing to paste.
+		keyURL:       started.url,
+		keyState:     started.state,
+		keyExpiresAt: started.pending.ExpiresAt.UTC().Format(time.RFC3339),
+		keyName:      started.pending.Name,
+		keyScopes:    started.pending.Scopes,
+		// true: the browser comes back to the callback, nothing to paste.
 		keyCallbackInUse: callbackInUse(cfg.RedirectURI, req.MountPoint),
 	}}, nil
-}
-
-// pendingFromRequest reads the options of an authorization.
-func pendingFromRequest(cfg *jawboneConfig, d *framework.FieldData) (*stateEntry, error) {
-	name := d.Get(keyName).(string)
-	if err := validateCredsName(name); err != nil {
-		return nil, badRequest("%v", err)
-	}
-	scopes := cfg.Scopes
-	if raw, ok := d.GetOk(keyScopes); ok {
-		var err error
-		if scopes, err = normalizeScopes(keyScopes, raw.([]string)); err != nil {
-			return nil, badRequest("%v", err)
-		}
-	}
-	return &stateEntry{Name: name, Scopes: scopes, RedirectURI: cfg.RedirectURI, Replace: d.Get(keyReplace).(bool)}, nil
-}
-
-// checkReplace keeps an authorization from silently replacing a working
-// grant: auth-url is a read, and whoever can read it must not be able to
-// swap the creds an application depends on for a grant of their own.
-func (b *backend) checkReplace(ctx context.Context, s logical.Storage, pending *stateEntry) error {
-	if pending.Replace {
-		return nil
-	}
-	existing, err := b.getCreds(ctx, s, pending.Name)
-	if err != nil || existing == nil || existing.NeedsReauth {
-		return err
-	}
-	return badRequest("creds %q already hold a working grant; to replace it with a new authorization, run vault read jawbone/auth-url name=%s %s=true",
-		pending.Name, pending.Name, keyReplace)
-}
-
-func newState() (string, error) {
-	buf := make([]byte, stateBytes)
-	if _, err := rand.Read(buf); err != nil {
-		return "", fmt.Errorf("generating state: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(buf), nil
-}
-
-// authCodeURL is Jawbone's authorization URL: response_type=code, client_id,
-// redirect_uri, space-separated scope and state.
-func authCodeURL(cfg *jawboneConfig, scopes []string, state string) string {
-	oc := oauth2.Config{
-		ClientID:    cfg.ClientID,
-		RedirectURL: cfg.RedirectURI,
-		Scopes:      scopes,
-		Endpoint:    oauth2.Endpoint{AuthURL: cfg.AuthURL},
-	}
-	return oc.AuthCodeURL(state)
 }

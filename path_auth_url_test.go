@@ -49,7 +49,7 @@ func TestAuthURLStateIsRandomAndStored(t *testing.T) {
 			t.Fatalf("state %q repeated", state)
 		}
 		seen[state] = true
-		var pending stateEntry
+		var pending pendingAuth
 		found, err := getJSON(context.Background(), e.storage, stateKey(state), &pending)
 		if !found || err != nil || pending.Name != "alice" || !reflect.DeepEqual(pending.Scopes, []string{"basic_read"}) {
 			t.Fatalf("state not stored with its binding: found=%v err=%v %+v", found, err, pending)
@@ -126,7 +126,7 @@ func TestAuthorizationMayRepairRejectedCreds(t *testing.T) {
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("me")
-	markStored(t, e, "me", func(c *credsEntry) { c.NeedsReauth = true })
+	markStored(t, e, "me", func(c *grant) { c.NeedsReauth = true })
 	e.b.invalidate(context.Background(), credsStoragePrefix+"me")
 	e.authorize("me")
 	if e.stored("me").NeedsReauth {

@@ -5,27 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
 const (
-	keyClientID       = "client_id"
-	keyClientSecret   = "client_secret"
-	keyRedirectURI    = "redirect_uri"
-	keyScopes         = "scopes"
-	keyScope          = "scope"
-	keyAuthURL        = "auth_url"
-	keyTokenURL       = "token_url"
-	keyAPIURL         = "api_url"
-	keyRefreshAhead   = "refresh_ahead"
-	keyRequestTimeout = "request_timeout"
-	keyAccessToken    = "access_token"
-	keyRefreshToken   = "refresh_token"
-	keySecretSet      = "client_secret_set"
-
 	descClientID     = "The Jawbone app's client ID. Required on the first write."
 	descClientSecret = "The Jawbone app's client secret. Required on the first write. Write-only: a read shows only client_secret_set."
 	descRedirectURI  = "The redirect URI registered for the app. Must use https; http is allowed only on a loopback host (127.0.0.1, ::1, localhost). Required on the first write."
@@ -38,22 +23,6 @@ const (
 	descTimeout      = "How long one request to Jawbone may take. Default 30s; 1s to 5m."
 	descImportAccess = "kiefer migration: an access token from a kiefer config file, imported as the creds named \"me\"."
 	descImportRefr   = "kiefer migration: a refresh token from a kiefer config file, imported as the creds named \"me\"."
-
-	defaultAuthURL        = "https://jawbone.com/auth/oauth2/auth"
-	defaultTokenURL       = "https://jawbone.com/auth/oauth2/token"
-	defaultAPIURL         = "https://jawbone.com/nudge/api/v.1.1"
-	defaultRefreshAhead   = 7 * 24 * time.Hour
-	defaultRequestTimeout = 30 * time.Second
-	maxRequestTimeout     = 5 * time.Minute
-	maxRefreshAhead       = 364 * 24 * time.Hour
-	// Generous bounds on what a Jawbone registration holds, so a stray
-	// megabyte is refused rather than stored and sent to Jawbone.
-	maxClientIDLen     = 256
-	maxClientSecretLen = 1024
-	maxURLLen          = 2048
-
-	// kieferCredsName is where tokens found in a kiefer config file go.
-	kieferCredsName = "me"
 )
 
 const pathConfigSynopsis = "Configure the Jawbone app this engine brokers tokens for."
@@ -148,133 +117,30 @@ func (b *backend) handleConfigWrite(ctx context.Context, req *logical.Request, d
 		return nil, err
 	}
 	// Work on a copy: the stored value is shared with the cache.
-	cfg := &jawboneConfig{}
+	cfg := &config{}
 	if stored != nil {
 		*cfg = *stored
 	}
-	if err := applyConfigFields(cfg, d, stored == nil); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+	if err := cfg.update(d, stored == nil); err != nil {
+		return nil, err
 	}
-	if err := kieferImport(d, cfg).check(); err != nil {
-		return respondError(err) // refused before anything is written
+	imp := kieferImport(d, cfg)
+	if err := imp.check(); err != nil {
+		return nil, err // refused before anything is written
 	}
 	if err := b.putConfig(ctx, req.Storage, cfg); err != nil {
 		return nil, err
 	}
 	b.Logger().Info("config written", "client_id", cfg.ClientID, "scopes", cfg.Scopes, "token_url", cfg.TokenURL)
-	return b.importKieferTokens(ctx, req, d, cfg)
+	if imp.AccessToken == "" && imp.RefreshToken == "" {
+		return nil, nil
+	}
+	return b.importKieferTokens(ctx, req, cfg, imp)
 }
-
-// applyConfigFields merges the written fields into cfg (a partial update),
-// fills defaults on the first write, and validates the result as a whole.
-func applyConfigFields(cfg *jawboneConfig, d *framework.FieldData, first bool) error {
-	setString(d, keyClientID, &cfg.ClientID)
-	setString(d, keyClientSecret, &cfg.ClientSecret)
-	setString(d, keyRedirectURI, &cfg.RedirectURI)
-	setStringOrDefault(d, keyAuthURL, &cfg.AuthURL, first)
-	setStringOrDefault(d, keyTokenURL, &cfg.TokenURL, first)
-	setStringOrDefault(d, keyAPIURL, &cfg.APIURL, first)
-	setDurationOrDefault(d, keyRefreshAhead, &cfg.RefreshAhead, first)
-	setDurationOrDefault(d, keyRequestTimeout, &cfg.RequestTimeout, first)
-	if err := applyScopes(cfg, d); err != nil {
-		return err
-	}
-	return validateConfig(cfg)
-}
-
-func setString(d *framework.FieldData, key string, dst *string) {
-	if v, ok := d.GetOk(key); ok {
-		*dst = strings.TrimSpace(v.(string))
-	}
-}
-
-// setStringOrDefault sets a field that has a schema default: the written
-// value, else on the first write the default, else the stored value.
-func setStringOrDefault(d *framework.FieldData, key string, dst *string, first bool) {
-	if _, ok := d.GetOk(key); ok || first {
-		*dst = strings.TrimSpace(d.Get(key).(string))
-	}
-}
-
-// setDurationOrDefault is setStringOrDefault for durations; a stored 0 is a
-// value (refresh_ahead=0), not a gap to fill.
-func setDurationOrDefault(d *framework.FieldData, key string, dst *time.Duration, first bool) {
-	if _, ok := d.GetOk(key); ok || first {
-		*dst = time.Duration(d.Get(key).(int)) * time.Second
-	}
-}
-
-func applyScopes(cfg *jawboneConfig, d *framework.FieldData) error {
-	raw, okScopes := d.GetOk(keyScopes)
-	kiefer, okScope := d.GetOk(keyScope)
-	switch {
-	case okScopes && okScope:
-		return fmt.Errorf("give %s or %s (the kiefer name), not both", keyScopes, keyScope)
-	case okScope:
-		raw, okScopes = kiefer, true
-	}
-	if !okScopes && len(cfg.Scopes) > 0 {
-		return nil
-	}
-	var list []string
-	if okScopes {
-		list = raw.([]string)
-	}
-	scopes, err := normalizeScopes(keyScopes, list)
-	if err != nil {
-		return err
-	}
-	cfg.Scopes = scopes
-	return nil
-}
-
-func validateConfig(cfg *jawboneConfig) error {
-	required := []struct{ key, value string }{
-		{keyClientID, cfg.ClientID}, {keyClientSecret, cfg.ClientSecret}, {keyRedirectURI, cfg.RedirectURI},
-	}
-	for _, f := range required {
-		if f.value == "" {
-			return fmt.Errorf("%s is required: set it with vault write jawbone/config %s=<value>", f.key, f.key)
-		}
-	}
-	limits := []struct {
-		key, value string
-		max        int
-	}{
-		{keyClientID, cfg.ClientID, maxClientIDLen}, {keyClientSecret, cfg.ClientSecret, maxClientSecretLen},
-		{keyRedirectURI, cfg.RedirectURI, maxURLLen}, {keyAuthURL, cfg.AuthURL, maxURLLen},
-		{keyTokenURL, cfg.TokenURL, maxURLLen}, {keyAPIURL, cfg.APIURL, maxURLLen},
-	}
-	for _, f := range limits {
-		if len(f.value) > f.max {
-			return fmt.Errorf("%s is %d bytes long; at most %d are allowed", f.key, len(f.value), f.max)
-		}
-	}
-	if strings.ContainsFunc(cfg.ClientID, isSpaceOrControl) {
-		return fmt.Errorf("%s must not contain spaces or control characters", keyClientID)
-	}
-	urls := []struct{ key, value string }{
-		{keyRedirectURI, cfg.RedirectURI}, {keyAuthURL, cfg.AuthURL}, {keyTokenURL, cfg.TokenURL}, {keyAPIURL, cfg.APIURL},
-	}
-	for _, f := range urls {
-		if err := validateSecureURL(f.key, f.value); err != nil {
-			return err
-		}
-	}
-	if cfg.RefreshAhead < 0 || cfg.RefreshAhead > maxRefreshAhead {
-		return fmt.Errorf("%s must be between 0 and %s (tokens live a year); got %s", keyRefreshAhead, maxRefreshAhead, cfg.RefreshAhead)
-	}
-	if cfg.RequestTimeout < time.Second || cfg.RequestTimeout > maxRequestTimeout {
-		return fmt.Errorf("%s must be between 1s and %s; got %s", keyRequestTimeout, maxRequestTimeout, cfg.RequestTimeout)
-	}
-	return nil
-}
-
-func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
 
 // kieferImport is the grant a kiefer config file carries, if any.
-func kieferImport(d *framework.FieldData, cfg *jawboneConfig) credsImport {
-	return credsImport{
+func kieferImport(d *framework.FieldData, cfg *config) grantImport {
+	return grantImport{
 		AccessToken:  d.Get(keyAccessToken).(string),
 		RefreshToken: d.Get(keyRefreshToken).(string),
 		Scopes:       cfg.Scopes,
@@ -283,38 +149,42 @@ func kieferImport(d *framework.FieldData, cfg *jawboneConfig) credsImport {
 
 // importKieferTokens imports tokens found in a kiefer config file as the
 // creds named "me". The config is already stored: a failed import says so.
-func (b *backend) importKieferTokens(ctx context.Context, req *logical.Request, d *framework.FieldData, cfg *jawboneConfig) (*logical.Response, error) {
-	imp := kieferImport(d, cfg)
-	if imp.AccessToken == "" && imp.RefreshToken == "" {
-		return nil, nil
+func (b *backend) importKieferTokens(ctx context.Context, req *logical.Request, cfg *config, imp grantImport) (*logical.Response, error) {
+	g, warnings, err := b.importGrant(ctx, req.Storage, cfg, defaultCredsName, imp)
+	var re *requestError
+	if errors.As(err, &re) {
+		return nil, kieferImportFailed(re)
 	}
-	resp, err := b.importCreds(ctx, req.Storage, cfg, kieferCredsName, imp)
-	if err != nil {
-		var re *requestError
-		if errors.As(err, &re) {
-			re.msg = fmt.Sprintf("config saved, but importing its tokens as creds %q failed: %s; fix the tokens and retry with vault write jawbone/creds/%s", kieferCredsName, re.msg, kieferCredsName)
-		}
-		return respondError(err)
-	}
-	resp.AddWarning(fmt.Sprintf("imported the file's tokens as creds %q: read them with vault read jawbone/creds/%s", kieferCredsName, kieferCredsName))
-	return resp, nil
-}
-
-func (b *backend) handleConfigDelete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	if err := b.deleteConfig(ctx, req.Storage); err != nil {
-		return nil, fmt.Errorf("deleting config: %w", err)
-	}
-	return nil, nil
-}
-
-// requireConfig loads the config or explains how to write one.
-func (b *backend) requireConfig(ctx context.Context, s logical.Storage) (*jawboneConfig, error) {
-	cfg, err := b.getConfig(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	if cfg == nil {
-		return nil, badRequest("the engine is not configured: write jawbone/config first (client_id, client_secret, redirect_uri)")
+	mount := mountOf(req)
+	resp := &logical.Response{Data: g.view(cfg, b.now())}
+	for _, w := range warnings {
+		resp.AddWarning(w)
 	}
-	return cfg, nil
+	resp.AddWarning(fmt.Sprintf("imported the file's tokens as creds %q: read them with %s",
+		defaultCredsName, vaultCmd(mount, "read", "creds/"+defaultCredsName)))
+	return resp, nil
+}
+
+// kieferImportFailed says that the config was saved though its tokens were
+// refused, and how to import them on their own.
+func kieferImportFailed(re *requestError) *requestError {
+	inner := *re
+	return &requestError{
+		status: re.status,
+		msg:    fmt.Sprintf("config saved, but importing its tokens as creds %q failed: %s", defaultCredsName, inner.msg),
+		fix: func(m string) string {
+			again := "fix the tokens and retry with " + vaultCmd(m, "write", "creds/"+defaultCredsName)
+			if inner.fix == nil {
+				return again
+			}
+			return inner.fix(m) + "; " + again
+		},
+	}
+}
+
+func (b *backend) handleConfigDelete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	return nil, b.deleteConfig(ctx, req.Storage)
 }

@@ -2,6 +2,7 @@ package jawbone
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -22,13 +23,13 @@ ignores any backoff and, when it succeeds, clears needs_reauthorization.
 Unlike a read, a failed forced refresh is always an error.
 `
 
-func (b *backend) pathCredsRefresh(nameField *framework.FieldSchema) *framework.Path {
+func (b *backend) pathCredsRefresh() *framework.Path {
 	return &framework.Path{
 		Pattern: "creds/" + framework.MatchAllRegex(keyName) + "/refresh$",
 		DisplayAttrs: &framework.DisplayAttributes{
 			OperationPrefix: "jawbone", OperationVerb: "refresh", OperationSuffix: "creds",
 		},
-		Fields: map[string]*framework.FieldSchema{keyName: nameField},
+		Fields: map[string]*framework.FieldSchema{keyName: credsNameField},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: writeOp(b.handleCredsRefresh),
 		},
@@ -40,16 +41,16 @@ func (b *backend) pathCredsRefresh(nameField *framework.FieldSchema) *framework.
 func (b *backend) handleCredsRefresh(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	cfg, name, err := b.credsTarget(ctx, req, d)
 	if err != nil {
-		return respondError(err)
+		return nil, err
 	}
 	res := b.refreshCreds(ctx, req.Storage, cfg, name, true)
 	switch {
-	case res.entry == nil && res.err == nil:
-		return respondError(missingCreds(name))
-	case res.entry == nil:
+	case res.grant == nil && res.err == nil:
+		return nil, missingCreds(name)
+	case res.grant == nil, errors.Is(res.err, logical.ErrReadOnly):
 		return nil, res.err
 	case res.err != nil:
-		return respondError(providerFailure(res.err, fixReauthFor(name)))
+		return nil, providerFailure(res.err, fixReauth(name))
 	}
-	return b.credsResponse(res.entry, cfg, b.now()), nil
+	return &logical.Response{Data: res.grant.view(cfg, b.now())}, nil
 }

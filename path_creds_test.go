@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/internal/jawbone"
 )
 
 const year = 365 * 24 * time.Hour
@@ -164,11 +165,11 @@ func TestCredsTransientFailuresBackOff(t *testing.T) {
 }
 
 func TestBackoffHonoursRetryAfter(t *testing.T) {
-	err := &providerError{Kind: errTransient, RetryAfter: 10 * time.Minute}
+	err := &jawbone.Error{Kind: jawbone.Transient, RetryAfter: 10 * time.Minute}
 	if got := backoff(1, err); got != 10*time.Minute {
 		t.Fatalf("backoff with Retry-After 10m = %s", got)
 	}
-	if got := backoff(1, &providerError{RetryAfter: 100 * time.Hour}); got != retryAfterMax {
+	if got := backoff(1, &jawbone.Error{RetryAfter: 100 * time.Hour}); got != retryAfterMax {
 		t.Fatalf("backoff with a huge Retry-After = %s, want the cap", got)
 	}
 	if got := backoff(30, err); got != backoffMax {

@@ -81,7 +81,7 @@ func TestExchangeRejectsBadCallbacks(t *testing.T) {
 			if names, _ := e.storage.List(context.Background(), credsStoragePrefix); len(names) != 0 {
 				t.Fatalf("a failed exchange stored creds %v", names)
 			}
-			var pending stateEntry
+			var pending pendingAuth
 			found, _ := getJSON(context.Background(), e.storage, stateKey(state), &pending)
 			if found == tc.stateSpent {
 				t.Fatalf("state still pending = %v, want spent = %v", found, tc.stateSpent)

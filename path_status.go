@@ -10,7 +10,6 @@ import (
 )
 
 const (
-	keyFormat        = "format"
 	formatPrometheus = "prometheus"
 	descFormat       = `Output format: "json" (default) or "prometheus" (text exposition format 0.0.4).`
 )
@@ -72,6 +71,6 @@ func (b *backend) handleStatus(_ context.Context, _ *logical.Request, d *framewo
 			logical.HTTPStatusCode:  http.StatusOK,
 		}}, nil
 	default:
-		return respondError(badRequest(`%s must be "json" or %q; got %q`, keyFormat, formatPrometheus, format))
+		return nil, badRequest(`%s must be "json" or %q; got %q`, keyFormat, formatPrometheus, format)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -32,21 +31,6 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 	return b.refreshDueCreds(ctx, req.Storage)
 }
 
-// canWriteStorage is false where refreshed tokens could not be stored:
-// performance standbys, DR secondaries, and performance secondaries except
-// for a local mount (whose storage the secondary owns).
-func (b *backend) canWriteStorage() bool {
-	sys := b.System()
-	if sys == nil {
-		return true
-	}
-	state := sys.ReplicationState()
-	if state.HasState(consts.ReplicationPerformanceStandby | consts.ReplicationDRSecondary) {
-		return false
-	}
-	return sys.LocalMount() || !state.HasState(consts.ReplicationPerformanceSecondary)
-}
-
 // refreshDueCreds refreshes, with bounded concurrency, every creds entry
 // whose refresh window has opened, skipping entries that need
 // re-authorization or are backing off after failures.
@@ -55,7 +39,7 @@ func (b *backend) refreshDueCreds(ctx context.Context, s logical.Storage) error 
 	if err != nil || cfg == nil {
 		return err
 	}
-	names, err := s.List(ctx, credsStoragePrefix)
+	names, err := b.listGrants(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -64,15 +48,14 @@ func (b *backend) refreshDueCreds(ctx context.Context, s logical.Storage) error 
 	slots := make(chan struct{}, backgroundWorkers)
 	var wg sync.WaitGroup
 	for _, name := range names {
-		entry, err := b.scanCreds(ctx, s, name)
-		if err != nil || entry == nil {
+		g, err := b.scanGrant(ctx, s, name)
+		if err != nil || g == nil {
 			continue
 		}
-		if entry.NeedsReauth {
+		if g.NeedsReauth {
 			needReauth++
 		}
-		now := b.now()
-		if !wantsRefresh(entry, cfg.RefreshAhead, now) {
+		if !g.wantsRefresh(cfg.RefreshAhead, b.now()) {
 			continue
 		}
 		slots <- struct{}{}
@@ -90,21 +73,6 @@ func (b *backend) refreshDueCreds(ctx context.Context, s logical.Storage) error 
 	wg.Wait()
 	b.metrics.scanned(b.now(), time.Since(started), len(names), needReauth)
 	return nil
-}
-
-// scanCreds reads an entry for the scan without filling the cache, so a
-// scan over many creds does not push out the entries readers use.
-func (b *backend) scanCreds(ctx context.Context, s logical.Storage, name string) (*credsEntry, error) {
-	key := credsStoragePrefix + name
-	if v, ok, _ := b.cache.get(key); ok {
-		return v.(*credsEntry), nil
-	}
-	var c credsEntry
-	found, err := getJSON(ctx, s, key, &c)
-	if !found || err != nil {
-		return nil, err
-	}
-	return &c, nil
 }
 
 // waitJitter waits a random moment, or returns false if ctx ends first.

@@ -20,8 +20,8 @@ func TestBackgroundRefreshRefreshesOnlyDueHealthyCreds(t *testing.T) {
 	notDue := e.authorize("not-due")
 	e.clock.Advance(year - 60*24*time.Hour) // all but "not-due" are expired
 
-	markStored(t, e, "rejected", func(c *credsEntry) { c.NeedsReauth = true })
-	markStored(t, e, "backing-off", func(c *credsEntry) { c.NextAttemptAt = e.clock.Now().Add(time.Minute) })
+	markStored(t, e, "rejected", func(c *grant) { c.NeedsReauth = true })
+	markStored(t, e, "backing-off", func(c *grant) { c.NextAttemptAt = e.clock.Now().Add(time.Minute) })
 	before := map[string]string{}
 	for _, n := range []string{"due", "rejected", "backing-off"} {
 		before[n] = e.stored(n).AccessToken
@@ -57,11 +57,11 @@ func TestBackgroundRefreshWithoutConfigIsANoop(t *testing.T) {
 	}
 }
 
-func markStored(t *testing.T, e *testEnv, name string, change func(*credsEntry)) {
+func markStored(t *testing.T, e *testEnv, name string, change func(*grant)) {
 	t.Helper()
 	c := e.stored(name)
 	change(c)
-	if err := e.b.putCreds(context.Background(), e.storage, name, c); err != nil {
+	if err := e.b.putGrant(context.Background(), e.storage, name, c); err != nil {
 		t.Fatal(err)
 	}
 }

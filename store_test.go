@@ -179,7 +179,7 @@ func interruptRefresh(t *testing.T, e *testEnv, name string) (dead string) {
 		t.Fatal(err)
 	}
 	e.b.invalidate(context.Background(), credsStoragePrefix+name) // as a restart would
-	if _, err := e.b.newProvider(e.storedConfig()).Refresh(context.Background(), c.RefreshToken); err != nil {
+	if _, err := e.b.client(e.storedConfig()).Refresh(context.Background(), c.RefreshToken); err != nil {
 		t.Fatal(err) // Jawbone replaced the token; the reply was lost
 	}
 	return c.AccessToken
@@ -233,7 +233,7 @@ func TestInterruptedRefreshThatReplacedNothingKeepsTheToken(t *testing.T) {
 	e := newTestEnv(t)
 	e.configure()
 	token := e.authorize("me")
-	markStored(t, e, "me", func(c *credsEntry) { c.RefreshStartedAt = e.clock.Now() })
+	markStored(t, e, "me", func(c *grant) { c.RefreshStartedAt = e.clock.Now() })
 	e.b.invalidate(context.Background(), credsStoragePrefix+"me")
 	e.fake.ResetCalls()
 	if got := e.accessToken("me"); got != token {

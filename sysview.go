@@ -42,3 +42,18 @@ func (v *cachedReplicationView) ReplicationState() consts.ReplicationState {
 	v.fetched.Store(now)
 	return state
 }
+
+// canWriteStorage is false where refreshed tokens could not be stored:
+// performance standbys, DR secondaries, and performance secondaries except
+// for a local mount (whose storage the secondary owns).
+func (b *backend) canWriteStorage() bool {
+	sys := b.System()
+	if sys == nil {
+		return true
+	}
+	state := sys.ReplicationState()
+	if state.HasState(consts.ReplicationPerformanceStandby | consts.ReplicationDRSecondary) {
+		return false
+	}
+	return sys.LocalMount() || !state.HasState(consts.ReplicationPerformanceSecondary)
+}

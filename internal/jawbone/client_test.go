@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -13,43 +14,56 @@ import (
 	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
 )
 
-// testClient is a jawboneClient against a fake Jawbone, with a short timeout
-// so timeout cases end quickly.
-func testClient(t *testing.T) (*jawboneClient, *fakejawbone.Server) {
+const (
+	testClientID     = "test-client"
+	testClientSecret = "test-secret-do-not-leak"
+	testRedirectURI  = "https://app.example/callback"
+)
+
+// testClient is a Client against a fake Jawbone, with a short timeout so
+// timeout cases end quickly.
+func testClient(t *testing.T) (*Client, *fakejawbone.Server) {
 	t.Helper()
 	fake, srv := fakejawbone.NewTestServer(t, fakejawbone.Config{ClientID: testClientID, ClientSecret: testClientSecret})
-	cfg := &jawboneConfig{
+	return New(Config{
 		ClientID: testClientID, ClientSecret: testClientSecret, RedirectURI: testRedirectURI,
 		AuthURL: fake.AuthURL(srv.URL), TokenURL: fake.TokenURL(srv.URL), APIURL: fake.APIURL(srv.URL),
-		RequestTimeout: 300 * time.Millisecond,
-	}
-	return newJawboneClient(cfg, nil), fake
+		Timeout: 300 * time.Millisecond,
+	}), fake
+}
+
+// newLoopbackServer serves h on 127.0.0.1 for the test's lifetime.
+func newLoopbackServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 func TestClientRefreshClassifiesFailures(t *testing.T) {
 	cases := []struct {
 		name       string
 		fault      fakejawbone.Fault
-		kind       errKind
+		kind       Kind
 		wants      []string
 		retryAfter time.Duration
 	}{
-		{"invalid_grant", fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant","error_description":"bad token"}`}, errPermanent, []string{"HTTP 400", "invalid_grant", "bad token"}, 0},
-		{"invalid_client", fakejawbone.Fault{Status: 401, Body: `{"error":"invalid_client"}`}, errClient, []string{"invalid_client"}, 0},
-		{"plain 400", fakejawbone.Fault{Status: 400, Body: "no"}, errPermanent, []string{"HTTP 400"}, 0},
-		{"404: not a token endpoint", fakejawbone.Fault{Status: 404, Body: "no such page"}, errClient, []string{"HTTP 404"}, 0},
-		{"500", fakejawbone.Fault{Status: 500, Body: "oops"}, errTransient, []string{"HTTP 500"}, 0},
-		{"502", fakejawbone.Fault{Status: 502, Body: "<html>bad gateway</html>", ContentType: "text/html"}, errTransient, []string{"HTTP 502"}, 0},
-		{"503 server_error", fakejawbone.Fault{Status: 503, Body: `{"error":"server_error"}`}, errTransient, []string{"server_error"}, 0},
-		{"429 with Retry-After", fakejawbone.Fault{Status: 429, RetryAfter: "42"}, errTransient, []string{"HTTP 429"}, 42 * time.Second},
-		{"429 without Retry-After", fakejawbone.Fault{Status: 429}, errTransient, []string{"HTTP 429"}, 0},
-		{"malformed json", fakejawbone.Fault{Status: 200, Body: `{"access_token":`}, errTransient, []string{"cannot parse"}, 0},
-		{"200 with an oauth error", fakejawbone.Fault{Status: 200, Body: `{"error":"invalid_grant"}`}, errPermanent, []string{"invalid_grant"}, 0},
-		{"no access_token", fakejawbone.Fault{Status: 200, Body: `{"token_type":"Bearer","expires_in":10}`}, errTransient, []string{"missing access_token"}, 0},
-		{"oversized body", fakejawbone.Fault{OversizeBytes: 3 << 20}, errTransient, []string{"refresh failed"}, 0},
-		{"timeout", fakejawbone.Fault{Delay: time.Minute}, errTransient, []string{"timed out"}, 0},
-		{"slow drip", fakejawbone.Fault{Status: 200, Body: strings.Repeat(" ", 100) + "{}", DripBody: true, DripInterval: 50 * time.Millisecond}, errTransient, []string{"refresh failed"}, 0},
-		{"connection dropped", fakejawbone.Fault{CloseConnection: true}, errTransient, []string{"refresh failed"}, 0},
+		{"invalid_grant", fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant","error_description":"bad token"}`}, GrantRejected, []string{"HTTP 400", "invalid_grant", "bad token"}, 0},
+		{"invalid_client", fakejawbone.Fault{Status: 401, Body: `{"error":"invalid_client"}`}, ClientRejected, []string{"invalid_client"}, 0},
+		{"plain 400", fakejawbone.Fault{Status: 400, Body: "no"}, GrantRejected, []string{"HTTP 400"}, 0},
+		{"404: not a token endpoint", fakejawbone.Fault{Status: 404, Body: "no such page"}, ClientRejected, []string{"HTTP 404"}, 0},
+		{"500", fakejawbone.Fault{Status: 500, Body: "oops"}, Transient, []string{"HTTP 500"}, 0},
+		{"502", fakejawbone.Fault{Status: 502, Body: "<html>bad gateway</html>", ContentType: "text/html"}, Transient, []string{"HTTP 502"}, 0},
+		{"503 server_error", fakejawbone.Fault{Status: 503, Body: `{"error":"server_error"}`}, Transient, []string{"server_error"}, 0},
+		{"429 with Retry-After", fakejawbone.Fault{Status: 429, RetryAfter: "42"}, Transient, []string{"HTTP 429"}, 42 * time.Second},
+		{"429 without Retry-After", fakejawbone.Fault{Status: 429}, Transient, []string{"HTTP 429"}, 0},
+		{"malformed json", fakejawbone.Fault{Status: 200, Body: `{"access_token":`}, Transient, []string{"cannot parse"}, 0},
+		{"200 with an oauth error", fakejawbone.Fault{Status: 200, Body: `{"error":"invalid_grant"}`}, GrantRejected, []string{"invalid_grant"}, 0},
+		{"no access_token", fakejawbone.Fault{Status: 200, Body: `{"token_type":"Bearer","expires_in":10}`}, Transient, []string{"missing access_token"}, 0},
+		{"oversized body", fakejawbone.Fault{OversizeBytes: 3 << 20}, Transient, []string{"refresh failed"}, 0},
+		{"timeout", fakejawbone.Fault{Delay: time.Minute}, Transient, []string{"timed out"}, 0},
+		{"slow drip", fakejawbone.Fault{Status: 200, Body: strings.Repeat(" ", 100) + "{}", DripBody: true, DripInterval: 50 * time.Millisecond}, Transient, []string{"refresh failed"}, 0},
+		{"connection dropped", fakejawbone.Fault{CloseConnection: true}, Transient, []string{"refresh failed"}, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,12 +71,12 @@ func TestClientRefreshClassifiesFailures(t *testing.T) {
 			_, refresh := fake.IssueTokens([]string{"basic_read"})
 			fake.InjectFault(fakejawbone.EndpointToken, tc.fault)
 			_, err := client.Refresh(context.Background(), refresh)
-			var pe *providerError
+			var pe *Error
 			if !errors.As(err, &pe) {
-				t.Fatalf("error %v (%T) is not a providerError", err, err)
+				t.Fatalf("error %v (%T) is not an *Error", err, err)
 			}
-			if kindOf(err) != tc.kind {
-				t.Fatalf("kind = %v for %v, want %v", kindOf(err), err, tc.kind)
+			if KindOf(err) != tc.kind {
+				t.Fatalf("kind = %v for %v, want %v", KindOf(err), err, tc.kind)
 			}
 			for _, w := range tc.wants {
 				if !strings.Contains(err.Error(), w) {
@@ -83,14 +97,14 @@ func TestClientConnectionRefusedIsTransient(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens here now
-	client := newJawboneClient(&jawboneConfig{
+	client := New(Config{
 		ClientID: "c", ClientSecret: "s", TokenURL: "http://" + addr + "/token",
-		APIURL: "http://" + addr, RequestTimeout: time.Second,
-	}, nil)
-	if _, err := client.Refresh(context.Background(), "r"); err == nil || isPermanent(err) {
-		t.Fatalf("connection refused: err=%v permanent=%v", err, isPermanent(err))
+		APIURL: "http://" + addr, Timeout: time.Second,
+	})
+	if _, err := client.Refresh(context.Background(), "r"); err == nil || KindOf(err) == GrantRejected {
+		t.Fatalf("connection refused: err=%v permanent=%v", err, (KindOf(err) == GrantRejected))
 	}
-	if _, err := client.RecoverRefreshToken(context.Background(), "a"); err == nil || isPermanent(err) {
+	if _, err := client.RecoverRefreshToken(context.Background(), "a"); err == nil || KindOf(err) == GrantRejected {
 		t.Fatalf("connection refused on recovery: err=%v", err)
 	}
 }
@@ -113,8 +127,8 @@ func TestClientSendsCredentialsAsFormParams(t *testing.T) {
 	})
 	srv := newLoopbackServer(t, spy)
 	_, refresh := fake.IssueTokens(nil)
-	client := newJawboneClient(&jawboneConfig{ClientID: testClientID, ClientSecret: testClientSecret,
-		TokenURL: fake.TokenURL(srv), RequestTimeout: time.Second}, nil)
+	client := New(Config{ClientID: testClientID, ClientSecret: testClientSecret,
+		TokenURL: fake.TokenURL(srv), Timeout: time.Second})
 	tok, err := client.Refresh(context.Background(), refresh)
 	if err != nil {
 		t.Fatal(err)
@@ -136,15 +150,15 @@ func TestClientRecoverRefreshToken(t *testing.T) {
 		t.Fatalf("recovered %q, %v; want the grant's refresh token", got, err)
 	}
 	_, err = client.RecoverRefreshToken(context.Background(), "not-a-token")
-	if !isPermanent(err) || !strings.Contains(err.Error(), "HTTP 401") {
+	if KindOf(err) != GrantRejected || !strings.Contains(err.Error(), "HTTP 401") {
 		t.Fatalf("bad token: %v", err)
 	}
 	fake.InjectFault(fakejawbone.EndpointRefreshToken, fakejawbone.Fault{Status: 200, Body: `{"meta":{"code":200},"data":{}}`, Times: 1})
-	if _, err := client.RecoverRefreshToken(context.Background(), access); err == nil || isPermanent(err) || !strings.Contains(err.Error(), "no data.refresh_token") {
+	if _, err := client.RecoverRefreshToken(context.Background(), access); err == nil || KindOf(err) == GrantRejected || !strings.Contains(err.Error(), "no data.refresh_token") {
 		t.Fatalf("empty data: %v", err)
 	}
 	fake.InjectFault(fakejawbone.EndpointRefreshToken, fakejawbone.Fault{Status: 503, Times: 1})
-	if _, err := client.RecoverRefreshToken(context.Background(), access); err == nil || isPermanent(err) {
+	if _, err := client.RecoverRefreshToken(context.Background(), access); err == nil || KindOf(err) == GrantRejected {
 		t.Fatalf("503: %v", err)
 	}
 }
@@ -166,8 +180,8 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 	redirector := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, target+"/token", http.StatusTemporaryRedirect)
 	}))
-	client := newJawboneClient(&jawboneConfig{ClientID: "c", ClientSecret: "s",
-		TokenURL: redirector + "/token", APIURL: redirector, RequestTimeout: time.Second}, nil)
+	client := New(Config{ClientID: "c", ClientSecret: "s",
+		TokenURL: redirector + "/token", APIURL: redirector, Timeout: time.Second})
 	if _, err := client.Refresh(context.Background(), "r"); err == nil || !strings.Contains(err.Error(), "HTTP 307") {
 		t.Fatalf("a redirect was not reported: %v", err)
 	}

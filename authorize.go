@@ -1,0 +1,297 @@
+package jawbone
+
+// The authorization-code flow, from auth-url to stored creds: a pending
+// authorization is stored under a random state, the browser goes to
+// Jawbone, and the redirect it comes back with — pasted into exchange, or
+// delivered to the callback — is checked and its code exchanged.
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const (
+	// stateTTL matches the life of a Jawbone authorization code: a state older
+	// than that could not come back with a code that still works.
+	stateTTL = 10 * time.Minute
+	// stateBytes gives 256 random bits, well above the 128 a state needs.
+	stateBytes = 32
+	// maxRedirectBytes bounds a pasted redirect URL and a callback's query:
+	// far above any real redirect (a few hundred bytes), far below what
+	// could hurt.
+	maxRedirectBytes = 8 << 10
+)
+
+// pendingAuth is an authorization started at auth-url and not yet
+// completed, stored under a hash of its state.
+type pendingAuth struct {
+	Name        string    `json:"name"`
+	Scopes      []string  `json:"scopes"`
+	RedirectURI string    `json:"redirect_uri"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	// Replace allows filling creds that already hold a working grant.
+	Replace bool `json:"replace,omitempty"`
+}
+
+// authRequest is what auth-url was asked for.
+type authRequest struct {
+	Name    string
+	Scopes  []string // nil: the config's
+	Replace bool
+}
+
+// startedAuth is a stored pending authorization and where to send the user.
+type startedAuth struct {
+	pending *pendingAuth
+	state   string
+	url     string
+}
+
+// startAuthorization checks the request, stores a pending authorization
+// under a new state and returns the URL to send the user to.
+func (b *backend) startAuthorization(ctx context.Context, s logical.Storage, cfg *config, ar authRequest) (*startedAuth, error) {
+	if err := validateCredsName(ar.Name); err != nil {
+		return nil, err
+	}
+	scopes := cfg.Scopes
+	if ar.Scopes != nil {
+		var err error
+		if scopes, err = normalizeScopes(keyScopes, ar.Scopes); err != nil {
+			return nil, err
+		}
+	}
+	pending := &pendingAuth{Name: ar.Name, Scopes: scopes, RedirectURI: cfg.RedirectURI, Replace: ar.Replace}
+	if err := b.checkReplace(ctx, s, pending); err != nil {
+		return nil, err
+	}
+	pending.ExpiresAt = b.now().Add(stateTTL)
+	state, err := newState()
+	if err != nil {
+		return nil, err
+	}
+	if err := putJSON(ctx, s, stateKey(state), pending); err != nil {
+		return nil, err
+	}
+	return &startedAuth{pending: pending, state: state, url: b.client(cfg).AuthCodeURL(scopes, state)}, nil
+}
+
+func newState() (string, error) {
+	buf := make([]byte, stateBytes)
+	if _, err := rand.Read(buf); err != nil {
+		return "", fmt.Errorf("generating state: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(buf), nil
+}
+
+// stateKey stores a state under its hash, so the value a browser carries
+// never appears as a storage key.
+func stateKey(state string) string {
+	sum := sha256.Sum256([]byte(state))
+	return stateStoragePrefix + hex.EncodeToString(sum[:])
+}
+
+// stateSpender makes "get, then delete" of a state atomic on this node, so two
+// exchanges racing with one state cannot both use it.
+type stateSpender struct{ mu sync.Mutex }
+
+// spend returns the pending authorization for state and deletes it, whether
+// or not the caller goes on to succeed. nil means unknown or already used.
+func (sp *stateSpender) spend(ctx context.Context, s logical.Storage, state string) (*pendingAuth, error) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	var p pendingAuth
+	key := stateKey(state)
+	found, err := getJSON(ctx, s, key, &p)
+	if !found || err != nil {
+		return nil, err
+	}
+	if err := s.Delete(ctx, key); err != nil {
+		return nil, fmt.Errorf("spending state: %w", err)
+	}
+	return &p, nil
+}
+
+// sweepExpiredStates deletes authorizations nobody completed, so abandoned
+// auth-url calls do not accumulate in storage.
+func (b *backend) sweepExpiredStates(ctx context.Context, s logical.Storage) error {
+	keys, err := s.List(ctx, stateStoragePrefix)
+	if err != nil {
+		return fmt.Errorf("listing states: %w", err)
+	}
+	now := b.now()
+	for _, k := range keys {
+		var p pendingAuth
+		found, err := getJSON(ctx, s, stateStoragePrefix+k, &p)
+		if err != nil || !found || now.Before(p.ExpiresAt) {
+			continue
+		}
+		if err := s.Delete(ctx, stateStoragePrefix+k); err != nil {
+			return fmt.Errorf("deleting expired state: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkReplace keeps an authorization from silently replacing a working
+// grant: auth-url is a read, and whoever can read it must not be able to
+// swap the creds an application depends on for a grant of their own.
+func (b *backend) checkReplace(ctx context.Context, s logical.Storage, pending *pendingAuth) error {
+	if pending.Replace {
+		return nil
+	}
+	existing, err := b.getGrant(ctx, s, pending.Name)
+	if err != nil || existing == nil || existing.NeedsReauth {
+		return err
+	}
+	return badRequest("creds %q already hold a working grant", pending.Name).withFix(fixReplace(pending.Name))
+}
+
+// redirect is what Jawbone sent the browser back with.
+type redirect struct {
+	Code, State      string
+	Error, ErrorDesc string
+}
+
+// redirectFromQuery reads a redirect's parameters. where names the query
+// in errors ("redirect_url", "the query"). It does not judge code or state:
+// that comes after the state is spent.
+func redirectFromQuery(where string, q url.Values) (*redirect, error) {
+	for _, key := range []string{keyCode, keyState, keyError, keyErrorDesc} {
+		if len(q[key]) > 1 {
+			return nil, badRequest("%s has %d %q parameters; a Jawbone redirect has one", where, len(q[key]), key)
+		}
+	}
+	return &redirect{Code: q.Get(keyCode), State: q.Get(keyState),
+		Error: q.Get(keyError), ErrorDesc: q.Get(keyErrorDesc)}, nil
+}
+
+// parseRedirectURL checks that raw, a URL pasted into exchange, is a
+// redirect to redirectURI, and reads its parameters.
+func parseRedirectURL(raw, redirectURI string) (*redirect, error) {
+	if len(raw) > maxRedirectBytes {
+		return nil, badRequest("%s is %d bytes, more than a redirect can be (%d): paste only the URL from the address bar", keyRedirectURL, len(raw), maxRedirectBytes)
+	}
+	got, err := url.Parse(raw)
+	if err != nil || got.Scheme == "" || got.Host == "" {
+		return nil, badRequest("%s is not an absolute URL: paste the full URL from the browser's address bar, starting with https://", keyRedirectURL)
+	}
+	want, err := url.Parse(redirectURI)
+	if err != nil {
+		return nil, badRequest("the configured %s does not parse", keyRedirectURI).withFix(fixRewriteConfigField(keyRedirectURI))
+	}
+	if !sameEndpoint(got, want) {
+		return nil, badRequest("%s is for %s://%s%s but the configured %s is %s: paste the URL the browser landed on after Jawbone's consent page",
+			keyRedirectURL, got.Scheme, got.Host, got.Path, keyRedirectURI, redirectURI)
+	}
+	q, err := url.ParseQuery(got.RawQuery)
+	if err != nil {
+		return nil, badRequest("%s has a malformed query string: %v", keyRedirectURL, err)
+	}
+	return redirectFromQuery(keyRedirectURL, q)
+}
+
+func fixRewriteConfigField(key string) remedy {
+	return func(m string) string { return "rewrite it with " + vaultCmd(m, "write", "config "+key+"=<value>") }
+}
+
+// sameEndpoint compares scheme, host (with port) and path, ignoring case
+// where URLs do and a trailing slash.
+func sameEndpoint(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) &&
+		strings.EqualFold(a.Host, b.Host) &&
+		strings.TrimSuffix(a.Path, "/") == strings.TrimSuffix(b.Path, "/")
+}
+
+// completedAuth is the outcome of a completed authorization.
+type completedAuth struct {
+	name  string
+	grant *grant
+}
+
+// completeAuthorization spends the state, then (if all checks pass) exchanges
+// the code and stores the tokens under the name the state was bound to.
+func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, cfg *config, r *redirect) (*completedAuth, error) {
+	var pending *pendingAuth
+	if r.State != "" {
+		var err error
+		if pending, err = b.states.spend(ctx, s, r.State); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.checkRedirect(cfg, r, pending); err != nil {
+		return nil, err
+	}
+	if err := b.checkReplace(ctx, s, pending); err != nil {
+		return nil, err // checked again: the creds may have been filled since auth-url
+	}
+	// Counted only here, past the state checks: anonymous junk sent to the
+	// callback must not be able to move the metric.
+	tok, err := b.client(cfg).Exchange(ctx, r.Code)
+	b.metrics.exchanged(err)
+	if err != nil {
+		b.Logger().Warn("code exchange failed", "name", pending.Name, "error", err)
+		return nil, providerFailure(err, fixCodeExpired)
+	}
+	g := newGrant(tok, "", pending.Scopes, b.now())
+	if err := b.storeNewGrant(ctx, s, pending.Name, g); err != nil {
+		return nil, err
+	}
+	b.Logger().Info("authorization completed", "name", pending.Name, "scopes", pending.Scopes, "expires_at", g.ExpiresAt)
+	return &completedAuth{name: pending.Name, grant: g}, nil
+}
+
+// checkRedirect applies the checks in the order a user can act on them.
+func (b *backend) checkRedirect(cfg *config, r *redirect, pending *pendingAuth) error {
+	switch {
+	case r.Error != "":
+		return badRequest("authorization was denied: %s%s", r.Error, describe(r.ErrorDesc)).withFix(fixRestart)
+	case r.Code == "":
+		return badRequest("the redirect carries no %s, so it is not a complete Jawbone redirect", keyCode).withFix(fixIncompleteRedirect)
+	case r.State == "":
+		return badRequest("the redirect carries no %s, so it is not a complete Jawbone redirect", keyState).withFix(fixIncompleteRedirect)
+	case pending == nil:
+		return badRequest("state is unknown or was already used (each state works once)").withFix(fixRestart)
+	case !b.now().Before(pending.ExpiresAt):
+		return badRequest("state expired at %s (a state lives %s, like Jawbone's codes)",
+			pending.ExpiresAt.UTC().Format(time.RFC3339), stateTTL).withFix(fixRestart)
+	case pending.RedirectURI != cfg.RedirectURI:
+		return badRequest("%s changed in the config since this state was issued", keyRedirectURI).withFix(fixRestart)
+	}
+	return nil
+}
+
+func fixIncompleteRedirect(m string) string {
+	return "use the full URL Jawbone sent the browser to, or " + fixRestart(m)
+}
+
+func describe(desc string) string {
+	if desc == "" {
+		return ""
+	}
+	return " (" + desc + ")"
+}
+
+// callbackInUse reports whether redirectURI is this mount's callback: its
+// path is /v1/<mount>callback (mountPoint is like "jawbone/", or
+// "ns1/jawbone/" in a namespace). Scheme and host are the operator's: Vault
+// does not know the address the browser uses.
+func callbackInUse(redirectURI, mountPoint string) bool {
+	if mountPoint == "" {
+		return false
+	}
+	u, err := url.Parse(redirectURI)
+	if err != nil {
+		return false
+	}
+	return strings.TrimSuffix(u.Path, "/") == "/v1/"+mountPoint+callbackPath
+}

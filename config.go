@@ -1,0 +1,264 @@
+package jawbone
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/internal/jawbone"
+)
+
+// config is the app registration and how to reach Jawbone, as stored.
+type config struct {
+	ClientID       string        `json:"client_id"`
+	ClientSecret   string        `json:"client_secret"`
+	RedirectURI    string        `json:"redirect_uri"`
+	Scopes         []string      `json:"scopes"`
+	AuthURL        string        `json:"auth_url"`
+	TokenURL       string        `json:"token_url"`
+	APIURL         string        `json:"api_url"`
+	RefreshAhead   time.Duration `json:"refresh_ahead"`
+	RequestTimeout time.Duration `json:"request_timeout"`
+}
+
+// Defaults and limits of the config.
+const (
+	defaultAuthURL        = "https://jawbone.com/auth/oauth2/auth"
+	defaultTokenURL       = "https://jawbone.com/auth/oauth2/token"
+	defaultAPIURL         = "https://jawbone.com/nudge/api/v.1.1"
+	defaultRefreshAhead   = 7 * 24 * time.Hour
+	defaultRequestTimeout = 30 * time.Second
+	maxRequestTimeout     = 5 * time.Minute
+	maxRefreshAhead       = 364 * 24 * time.Hour
+	// Generous bounds on what a Jawbone registration holds, so a stray
+	// megabyte is refused rather than stored and sent to Jawbone.
+	maxClientIDLen     = 256
+	maxClientSecretLen = 1024
+	maxURLLen          = 2048
+)
+
+// jawboneScopes are the scopes Jawbone's SDKs know (Python SDK, plus the
+// cardiac scopes of the iOS and Android SDKs).
+var jawboneScopes = []string{
+	"basic_read", "extended_read", "location_read", "friends_read",
+	"mood_read", "mood_write", "move_read", "move_write",
+	"sleep_read", "sleep_write", "meal_read", "meal_write",
+	"weight_read", "weight_write", "generic_event_read", "generic_event_write",
+	"heartrate_read", "cardiac_read", "cardiac_write",
+}
+
+const defaultScope = "basic_read"
+
+// update merges the fields written in d into c (a partial update), fills
+// defaults on the first write, and validates the result as a whole. The
+// fields with a schema default take it from d on the first write.
+func (c *config) update(d *framework.FieldData, first bool) error {
+	setString(d, keyClientID, &c.ClientID)
+	setString(d, keyClientSecret, &c.ClientSecret)
+	setString(d, keyRedirectURI, &c.RedirectURI)
+	setStringOrDefault(d, keyAuthURL, &c.AuthURL, first)
+	setStringOrDefault(d, keyTokenURL, &c.TokenURL, first)
+	setStringOrDefault(d, keyAPIURL, &c.APIURL, first)
+	setDurationOrDefault(d, keyRefreshAhead, &c.RefreshAhead, first)
+	setDurationOrDefault(d, keyRequestTimeout, &c.RequestTimeout, first)
+	if err := c.updateScopes(d); err != nil {
+		return err
+	}
+	return c.validate()
+}
+
+func setString(d *framework.FieldData, key string, dst *string) {
+	if v, ok := d.GetOk(key); ok {
+		*dst = strings.TrimSpace(v.(string))
+	}
+}
+
+// setStringOrDefault sets a field that has a schema default: the written
+// value, else on the first write the default, else the stored value.
+func setStringOrDefault(d *framework.FieldData, key string, dst *string, first bool) {
+	if _, ok := d.GetOk(key); ok || first {
+		*dst = strings.TrimSpace(d.Get(key).(string))
+	}
+}
+
+// setDurationOrDefault is setStringOrDefault for durations; a stored 0 is a
+// value (refresh_ahead=0), not a gap to fill.
+func setDurationOrDefault(d *framework.FieldData, key string, dst *time.Duration, first bool) {
+	if _, ok := d.GetOk(key); ok || first {
+		*dst = time.Duration(d.Get(key).(int)) * time.Second
+	}
+}
+
+func (c *config) updateScopes(d *framework.FieldData) error {
+	raw, okScopes := d.GetOk(keyScopes)
+	kiefer, okScope := d.GetOk(keyScope)
+	switch {
+	case okScopes && okScope:
+		return badRequest("give %s or %s (the kiefer name), not both", keyScopes, keyScope)
+	case okScope:
+		raw, okScopes = kiefer, true
+	}
+	if !okScopes && len(c.Scopes) > 0 {
+		return nil
+	}
+	var list []string
+	if okScopes {
+		list = raw.([]string)
+	}
+	scopes, err := normalizeScopes(keyScopes, list)
+	if err != nil {
+		return err
+	}
+	c.Scopes = scopes
+	return nil
+}
+
+func (c *config) validate() error {
+	required := []struct{ key, value string }{
+		{keyClientID, c.ClientID}, {keyClientSecret, c.ClientSecret}, {keyRedirectURI, c.RedirectURI},
+	}
+	for _, f := range required {
+		if f.value == "" {
+			return badRequest("%s is required", f.key).withFix(fixConfigField(f.key))
+		}
+	}
+	limits := []struct {
+		key, value string
+		max        int
+	}{
+		{keyClientID, c.ClientID, maxClientIDLen}, {keyClientSecret, c.ClientSecret, maxClientSecretLen},
+		{keyRedirectURI, c.RedirectURI, maxURLLen}, {keyAuthURL, c.AuthURL, maxURLLen},
+		{keyTokenURL, c.TokenURL, maxURLLen}, {keyAPIURL, c.APIURL, maxURLLen},
+	}
+	for _, f := range limits {
+		if len(f.value) > f.max {
+			return badRequest("%s is %d bytes long; at most %d are allowed", f.key, len(f.value), f.max)
+		}
+	}
+	if strings.ContainsFunc(c.ClientID, isSpaceOrControl) {
+		return badRequest("%s must not contain spaces or control characters", keyClientID)
+	}
+	urls := []struct{ key, value string }{
+		{keyRedirectURI, c.RedirectURI}, {keyAuthURL, c.AuthURL}, {keyTokenURL, c.TokenURL}, {keyAPIURL, c.APIURL},
+	}
+	for _, f := range urls {
+		if err := validateSecureURL(f.key, f.value); err != nil {
+			return err
+		}
+	}
+	if c.RefreshAhead < 0 || c.RefreshAhead > maxRefreshAhead {
+		return badRequest("%s must be between 0 and %s (tokens live a year); got %s", keyRefreshAhead, maxRefreshAhead, c.RefreshAhead)
+	}
+	if c.RequestTimeout < time.Second || c.RequestTimeout > maxRequestTimeout {
+		return badRequest("%s must be between 1s and %s; got %s", keyRequestTimeout, maxRequestTimeout, c.RequestTimeout)
+	}
+	return nil
+}
+
+// normalizeScopes accepts scopes as a list, a comma list or a space-separated
+// string (Jawbone's wire form), rejects unknown ones and drops duplicates.
+func normalizeScopes(field string, raw []string) ([]string, error) {
+	var out []string
+	for _, item := range raw {
+		for _, s := range strings.Fields(item) {
+			if !slices.Contains(jawboneScopes, s) {
+				return nil, badRequest("%s: %q is not a Jawbone scope; valid scopes are: %s",
+					field, s, strings.Join(jawboneScopes, ", "))
+			}
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return []string{defaultScope}, nil
+	}
+	return out, nil
+}
+
+// validateSecureURL checks an absolute http(s) URL that must use https unless
+// it points at this machine (local use and tests).
+func validateSecureURL(field, raw string) error {
+	u, err := url.Parse(raw)
+	if err == nil && u.User != nil {
+		// Never echo a password: error messages reach the audit log as-is.
+		return badRequest("%s must not carry user:password credentials; got %q", field, redactUserinfo(u))
+	}
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return badRequest("%s must be an absolute http(s) URL such as https://example.com/path; got %q", field, raw)
+	}
+	if u.Fragment != "" {
+		return badRequest("%s must not have a #fragment; got %q", field, raw)
+	}
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		return badRequest("%s must use https (http is allowed only for a loopback host such as 127.0.0.1 or localhost, for local use); got %q", field, raw)
+	}
+	return nil
+}
+
+func redactUserinfo(u *url.URL) string {
+	c := *u
+	c.User = url.User("REDACTED")
+	return c.String()
+}
+
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// client is the Jawbone client for this config, on the backend's clock and
+// transport.
+func (b *backend) client(c *config) *jawbone.Client {
+	return jawbone.New(jawbone.Config{
+		ClientID:     c.ClientID,
+		ClientSecret: c.ClientSecret,
+		RedirectURI:  c.RedirectURI,
+		AuthURL:      c.AuthURL,
+		TokenURL:     c.TokenURL,
+		APIURL:       c.APIURL,
+		Timeout:      c.RequestTimeout,
+		Transport:    b.transport,
+		Now:          b.now,
+	})
+}
+
+// Values handed out by getConfig are shared with the cache: treat them as
+// read-only and write changed copies back with putConfig.
+
+func (b *backend) getConfig(ctx context.Context, s logical.Storage) (*config, error) {
+	return cachedGet[config](ctx, b.cache, s, configStoragePath)
+}
+
+func (b *backend) putConfig(ctx context.Context, s logical.Storage, c *config) error {
+	return cachedPut(ctx, b.cache, s, configStoragePath, c)
+}
+
+func (b *backend) deleteConfig(ctx context.Context, s logical.Storage) error {
+	if err := cachedDelete(ctx, b.cache, s, configStoragePath); err != nil {
+		return fmt.Errorf("deleting config: %w", err)
+	}
+	return nil
+}
+
+// requireConfig loads the config or explains how to write one.
+func (b *backend) requireConfig(ctx context.Context, s logical.Storage) (*config, error) {
+	cfg, err := b.getConfig(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		return nil, badRequest("the engine is not configured").withFix(fixConfigure)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,132 @@
+package jawbone
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
+)
+
+// vaultCommand finds the commands a message suggests.
+var vaultCommand = regexp.MustCompile(`vault (?:read|write|delete|list|path-help)(?: -\S+)* (\S+)`)
+
+// requireCommandsOn checks that msg suggests at least one command and that
+// every command it suggests is on mount.
+func requireCommandsOn(t *testing.T, what, msg, mount string) {
+	t.Helper()
+	cmds := vaultCommand.FindAllStringSubmatch(msg, -1)
+	if len(cmds) == 0 {
+		t.Fatalf("%s: %q suggests no command", what, msg)
+	}
+	for _, c := range cmds {
+		if !strings.HasPrefix(c[1], mount) {
+			t.Fatalf("%s: %q suggests %q, which is not on %s", what, msg, c[0], mount)
+		}
+	}
+	if strings.Contains(msg, "jawbone/") {
+		t.Fatalf("%s: %q names jawbone/ on a mount at %s", what, msg, mount)
+	}
+}
+
+// Every message that suggests a command suggests it on the mount the
+// request came in on: mounted at fitbit-old/, the plugin must not tell the
+// operator to run commands on jawbone/, which does not exist there.
+func TestMessagesNameTheMountTheyAreReadOn(t *testing.T) {
+	const mount = "fitbit-old/"
+	cases := []struct {
+		name  string
+		setup func(e *testEnv) (op logical.Operation, path string, data map[string]any)
+	}{
+		{"not configured", func(e *testEnv) (logical.Operation, string, map[string]any) {
+			e.mustOK(logical.DeleteOperation, "config", nil)
+			return logical.ReadOperation, "creds/me", nil
+		}},
+		{"first config write without a field", func(e *testEnv) (logical.Operation, string, map[string]any) {
+			e.mustOK(logical.DeleteOperation, "config", nil)
+			return logical.UpdateOperation, "config", map[string]any{keyClientID: "c", keyClientSecret: "s"}
+		}},
+		{"no such creds", func(*testEnv) (logical.Operation, string, map[string]any) {
+			return logical.ReadOperation, "creds/ghost", nil
+		}},
+		{"replace guard", func(*testEnv) (logical.Operation, string, map[string]any) {
+			return logical.ReadOperation, "auth-url", nil
+		}},
+		{"needs re-authorization", func(e *testEnv) (logical.Operation, string, map[string]any) {
+			e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant"}`, Times: 1})
+			e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, 400, "invalid_grant")
+			return logical.ReadOperation, "creds/me", nil
+		}},
+		{"forced refresh rejected", func(e *testEnv) (logical.Operation, string, map[string]any) {
+			e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant"}`, Times: 1})
+			return logical.UpdateOperation, "creds/me/refresh", nil
+		}},
+		{"client rejected", func(e *testEnv) (logical.Operation, string, map[string]any) {
+			e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 401, Body: `{"error":"invalid_client"}`, Times: 1})
+			return logical.UpdateOperation, "creds/me/refresh", nil
+		}},
+		{"expired during an outage", func(e *testEnv) (logical.Operation, string, map[string]any) {
+			e.clock.Advance(year + time.Hour)
+			e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 503})
+			return logical.ReadOperation, "creds/me", nil
+		}},
+		{"denied authorization", func(e *testEnv) (logical.Operation, string, map[string]any) {
+			return logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: testRedirectURI + "?error=access_denied&state=x"}
+		}},
+		{"unknown state", func(*testEnv) (logical.Operation, string, map[string]any) {
+			return logical.UpdateOperation, "exchange", map[string]any{keyCode: "c", keyState: "s"}
+		}},
+		{"incomplete redirect", func(*testEnv) (logical.Operation, string, map[string]any) {
+			return logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: testRedirectURI + "?code=c"}
+		}},
+		{"import without tokens", func(*testEnv) (logical.Operation, string, map[string]any) {
+			return logical.UpdateOperation, "creds/other", map[string]any{keyScopes: "basic_read"}
+		}},
+		{"kiefer file with a dead token", func(*testEnv) (logical.Operation, string, map[string]any) {
+			return logical.UpdateOperation, "config", map[string]any{keyRefreshToken: "dead"}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.mount = mount
+			e.configure()
+			e.authorize("me")
+			op, path, data := tc.setup(e)
+			resp, err := e.request(op, path, data)
+			status, msg := statusOf(resp, err)
+			if status < 400 {
+				t.Fatalf("%s %s succeeded: %#v", op, path, resp)
+			}
+			requireCommandsOn(t, tc.name, msg, mount)
+		})
+	}
+}
+
+// The warnings of an import and the path help name the mount too.
+func TestHelpAndWarningsNameTheMount(t *testing.T) {
+	const mount = "jb/"
+	e := newTestEnv(t)
+	e.mount = mount
+	e.configure()
+	_, refresh := e.fake.IssueTokens(nil)
+	resp := e.mustOK(logical.UpdateOperation, "config", map[string]any{keyRefreshToken: refresh})
+	requireCommandsOn(t, "kiefer import warning", strings.Join(resp.Warnings, "\n"), mount)
+
+	for _, path := range []string{"config", "auth-url", "exchange", "callback", "creds/me", "creds/me/refresh", "status"} {
+		resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
+			Operation: logical.HelpOperation, Path: path, Storage: e.storage, MountPoint: mount,
+		})
+		if err != nil {
+			t.Fatalf("help %q: %v", path, err)
+		}
+		help, _ := resp.Data["help"].(string)
+		if strings.Contains(help, "vault ") {
+			requireCommandsOn(t, "help for "+path, help, mount)
+		}
+	}
+}

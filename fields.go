@@ -1,0 +1,77 @@
+package jawbone
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Field names shared by the paths, their replies and the kiefer file format.
+const (
+	// config
+	keyClientID       = "client_id"
+	keyClientSecret   = "client_secret"
+	keySecretSet      = "client_secret_set"
+	keyRedirectURI    = "redirect_uri"
+	keyScopes         = "scopes"
+	keyScope          = "scope" // kiefer's name for scopes
+	keyAuthURL        = "auth_url"
+	keyTokenURL       = "token_url"
+	keyAPIURL         = "api_url"
+	keyRefreshAhead   = "refresh_ahead"
+	keyRequestTimeout = "request_timeout"
+
+	// auth-url, exchange, callback
+	keyName          = "name"
+	keyURL           = "url"
+	keyState         = "state"
+	keyReplace       = "replace"
+	keyCallbackInUse = "callback_in_use"
+	keyRedirectURL   = "redirect_url"
+	keyCode          = "code"
+	keyError         = "error"
+	keyErrorDesc     = "error_description"
+
+	// creds
+	keyAccessToken    = "access_token"
+	keyRefreshToken   = "refresh_token"
+	keyTokenType      = "token_type"
+	keyExpiresAt      = "expires_at"
+	keyExpiresIn      = "expires_in"
+	keyTTL            = "ttl"
+	keyRotationPeriod = "rotation_period"
+	keyLastRefreshed  = "last_refreshed_at"
+	keyNeedsReauth    = "needs_reauthorization"
+	keyLastError      = "last_error"
+	keyLastErrorAt    = "last_error_at"
+	keyNextAttemptAt  = "next_refresh_attempt_at"
+
+	// status
+	keyFormat = "format"
+)
+
+// defaultCredsName is the creds an authorization fills when no name is
+// given, and where the tokens of a kiefer config file go.
+const defaultCredsName = "me"
+
+var credsNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+const credsNameRule = "1 to 64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit, and no \"..\""
+
+func validateCredsName(name string) error {
+	if !credsNameRe.MatchString(name) || strings.Contains(name, "..") {
+		return badRequest("name %q is not allowed: a creds name must be %s", name, credsNameRule)
+	}
+	return nil
+}
+
+// isSpaceOrControl is what never belongs in an identifier or a token.
+func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
+
+func quoteAll(names []string) string {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(quoted, ", ")
+}
