@@ -55,11 +55,19 @@ type startedAuth struct {
 	pending *pendingAuth
 	state   string
 	url     string
+	// callbackInUse: the browser comes back to the mount's callback, so
+	// there is nothing to paste.
+	callbackInUse bool
 }
 
 // startAuthorization checks the request, stores a pending authorization
-// under a new state and returns the URL to send the user to.
-func (b *backend) startAuthorization(ctx context.Context, s logical.Storage, cfg *config, ar authRequest) (*startedAuth, error) {
+// under a new state and returns the URL to send the user to. mount is the
+// mount the request came in on.
+func (b *backend) startAuthorization(ctx context.Context, s logical.Storage, mount string, ar authRequest) (*startedAuth, error) {
+	cfg, err := b.requireConfig(ctx, s)
+	if err != nil {
+		return nil, err
+	}
 	if err := validateCredsName(ar.Name); err != nil {
 		return nil, err
 	}
@@ -82,7 +90,12 @@ func (b *backend) startAuthorization(ctx context.Context, s logical.Storage, cfg
 	if err := putJSON(ctx, s, stateKey(state), pending); err != nil {
 		return nil, err
 	}
-	return &startedAuth{pending: pending, state: state, url: b.client(cfg).AuthCodeURL(scopes, state)}, nil
+	return &startedAuth{
+		pending:       pending,
+		state:         state,
+		url:           b.client(cfg).AuthCodeURL(scopes, state),
+		callbackInUse: callbackInUse(cfg.RedirectURI, mount),
+	}, nil
 }
 
 func newState() (string, error) {
@@ -210,6 +223,103 @@ func sameEndpoint(a, b *url.URL) bool {
 	return strings.EqualFold(a.Scheme, b.Scheme) &&
 		strings.EqualFold(a.Host, b.Host) &&
 		strings.TrimSuffix(a.Path, "/") == strings.TrimSuffix(b.Path, "/")
+}
+
+// pastedRedirect is what exchange was given: the URL the browser landed on,
+// or its code and state.
+type pastedRedirect struct {
+	URL, Code, State string
+}
+
+// redirect reads the pasted redirect, which must be for redirectURI.
+func (p pastedRedirect) redirect(redirectURI string) (*redirect, error) {
+	switch {
+	case p.URL != "" && (p.Code != "" || p.State != ""):
+		return nil, badRequest("give either %s, or %s and %s, not both", keyRedirectURL, keyCode, keyState)
+	case p.URL != "":
+		return parseRedirectURL(p.URL, redirectURI)
+	case p.Code == "" && p.State == "":
+		return nil, badRequest("%s is required: paste the full URL the browser landed on after allowing access (or give %s and %s)", keyRedirectURL, keyCode, keyState)
+	}
+	return &redirect{Code: p.Code, State: p.State}, nil
+}
+
+// exchangePasted completes the authorization whose redirect was pasted
+// into exchange.
+func (b *backend) exchangePasted(ctx context.Context, s logical.Storage, p pastedRedirect) (*completedAuth, error) {
+	cfg, err := b.requireConfig(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	r, err := p.redirect(cfg.RedirectURI)
+	if err != nil {
+		return nil, err
+	}
+	return b.completeAuthorization(ctx, s, cfg, r)
+}
+
+// completeCallback completes the authorization whose redirect reached the
+// callback, with data as Vault passes the query. The redirect is nil when
+// the query itself was refused.
+func (b *backend) completeCallback(ctx context.Context, s logical.Storage, data map[string]any) (*redirect, *completedAuth, error) {
+	q, err := callbackQuery(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := redirectFromQuery("the query", q)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := b.requireConfig(ctx, s)
+	if err != nil {
+		return r, nil, err
+	}
+	done, err := b.completeAuthorization(ctx, s, cfg, r)
+	return r, done, err
+}
+
+// callbackQuery turns the request's data back into the query it came from.
+// Vault passes a GET query as req.Data: one value as a string, a repeated
+// one as a []string, which reaches an external plugin as a []any (the data
+// crosses the plugin boundary as JSON).
+func callbackQuery(data map[string]any) (url.Values, error) {
+	q := url.Values{}
+	size := 0
+	for k, v := range data {
+		values, ok := textValues(v)
+		if !ok {
+			return nil, badRequest("the %q parameter is not text", k)
+		}
+		size += len(k)
+		for _, s := range values {
+			size += len(s)
+		}
+		q[k] = values
+	}
+	if size > maxRedirectBytes {
+		return nil, badRequest("the query is %d bytes, more than a Jawbone redirect carries (%d)", size, maxRedirectBytes)
+	}
+	return q, nil
+}
+
+func textValues(v any) ([]string, bool) {
+	switch v := v.(type) {
+	case string:
+		return []string{v}, true
+	case []string:
+		return v, true
+	case []any:
+		out := make([]string, len(v))
+		for i, s := range v {
+			str, ok := s.(string)
+			if !ok {
+				return nil, false
+			}
+			out[i] = str
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 // completedAuth is the outcome of a completed authorization.

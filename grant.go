@@ -202,9 +202,13 @@ func (b *backend) storeNewGrant(ctx context.Context, s logical.Storage, name str
 // deleteGrant forgets the grant of name, waiting for any refresh of it so
 // that the refresh cannot write it back.
 func (b *backend) deleteGrant(ctx context.Context, s logical.Storage, name string) error {
+	if err := validateCredsName(name); err != nil {
+		return err
+	}
 	defer b.credsLocks.lock(name)()
 	if err := cachedDelete(ctx, b.cache, s, credsStoragePrefix+name); err != nil {
 		return fmt.Errorf("deleting creds %q: %w", name, err)
 	}
+	b.Logger().Info("creds deleted", "name", name)
 	return nil
 }

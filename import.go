@@ -30,15 +30,42 @@ func (imp grantImport) check() error {
 	return nil
 }
 
+// imported is the outcome of an import.
+type imported struct {
+	cfg      *config
+	grant    *grant
+	warnings []string
+}
+
 // importGrant stores an imported grant under name and returns it, with
 // warnings for the caller. A missing refresh token is recovered from the
 // access token. Unless the caller knows when the access token expires, the
 // grant is refreshed once: that proves the refresh token works and gives a
-// token whose expiry is known.
-func (b *backend) importGrant(ctx context.Context, s logical.Storage, cfg *config, name string, imp grantImport) (*grant, []string, error) {
-	if err := imp.check(); err != nil {
-		return nil, nil, err
+// token whose expiry is known. Scopes nil are the config's.
+func (b *backend) importGrant(ctx context.Context, s logical.Storage, name string, imp grantImport) (*imported, error) {
+	if err := validateCredsName(name); err != nil {
+		return nil, err
 	}
+	cfg, err := b.requireConfig(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if err := imp.check(); err != nil {
+		return nil, err
+	}
+	if imp.Scopes == nil {
+		imp.Scopes = cfg.Scopes
+	} else if imp.Scopes, err = normalizeScopes(keyScopes, imp.Scopes); err != nil {
+		return nil, err
+	}
+	g, warnings, err := b.importInto(ctx, s, cfg, name, imp)
+	if err != nil {
+		return nil, err
+	}
+	return &imported{cfg: cfg, grant: g, warnings: warnings}, nil
+}
+
+func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config, name string, imp grantImport) (*grant, []string, error) {
 	client := b.client(cfg)
 	var warnings []string
 	if imp.RefreshToken == "" {

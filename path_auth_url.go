@@ -65,25 +65,20 @@ func (b *backend) pathAuthURL() *framework.Path {
 }
 
 func (b *backend) handleAuthURL(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	cfg, err := b.requireConfig(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
 	ar := authRequest{Name: d.Get(keyName).(string), Replace: d.Get(keyReplace).(bool)}
 	if raw, ok := d.GetOk(keyScopes); ok {
 		ar.Scopes = raw.([]string)
 	}
-	started, err := b.startAuthorization(ctx, req.Storage, cfg, ar)
+	started, err := b.startAuthorization(ctx, req.Storage, req.MountPoint, ar)
 	if err != nil {
 		return nil, err
 	}
 	return &logical.Response{Data: map[string]any{
-		keyURL:       started.url,
-		keyState:     started.state,
-		keyExpiresAt: started.pending.ExpiresAt.UTC().Format(time.RFC3339),
-		keyName:      started.pending.Name,
-		keyScopes:    started.pending.Scopes,
-		// true: the browser comes back to the callback, nothing to paste.
-		keyCallbackInUse: callbackInUse(cfg.RedirectURI, req.MountPoint),
+		keyURL:           started.url,
+		keyState:         started.state,
+		keyExpiresAt:     started.pending.ExpiresAt.UTC().Format(time.RFC3339),
+		keyName:          started.pending.Name,
+		keyScopes:        started.pending.Scopes,
+		keyCallbackInUse: started.callbackInUse,
 	}}, nil
 }

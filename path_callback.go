@@ -5,7 +5,6 @@ import (
 	"errors"
 	"maps"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -48,7 +47,7 @@ jawbone/exchange keeps working for a redirect_uri elsewhere.
 // pathCallback is the redirect endpoint. It declares no Fields on purpose:
 // the framework validates fields before the handler runs and would answer a
 // repeated parameter with a JSON error, while a browser must always get a
-// page. The parameters are read from req.Data by callbackQuery.
+// page. The parameters are read from req.Data (see callbackQuery).
 func (b *backend) pathCallback() *framework.Path {
 	return &framework.Path{
 		Pattern: callbackPath + "$",
@@ -70,8 +69,8 @@ func (b *backend) pathCallback() *framework.Path {
 }
 
 func (b *backend) handleCallback(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	r, done, err := b.completeCallback(ctx, req.Storage, req.Data)
 	mount := mountOf(req)
-	r, done, err := b.runCallback(ctx, req)
 	switch {
 	case err == nil:
 		return pageResponse(http.StatusOK, successPage(mount, done))
@@ -87,69 +86,6 @@ func (b *backend) handleCallback(ctx context.Context, req *logical.Request, _ *f
 		b.Logger().Error("callback failed", "error", err)
 	}
 	return pageResponse(failurePage(mount, r, err))
-}
-
-// runCallback reads the redirect and hands it to the flow exchange uses. r
-// is nil when the query itself was refused.
-func (b *backend) runCallback(ctx context.Context, req *logical.Request) (*redirect, *completedAuth, error) {
-	q, err := callbackQuery(req.Data)
-	if err != nil {
-		return nil, nil, err
-	}
-	r, err := redirectFromQuery("the query", q)
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg, err := b.requireConfig(ctx, req.Storage)
-	if err != nil {
-		return r, nil, err
-	}
-	done, err := b.completeAuthorization(ctx, req.Storage, cfg, r)
-	return r, done, err
-}
-
-// callbackQuery turns the request's data back into the query it came from.
-// Vault passes a GET query as req.Data: one value as a string, a repeated
-// one as a []string, which reaches an external plugin as a []any (the data
-// crosses the plugin boundary as JSON).
-func callbackQuery(data map[string]any) (url.Values, error) {
-	q := url.Values{}
-	size := 0
-	for k, v := range data {
-		values, ok := textValues(v)
-		if !ok {
-			return nil, badRequest("the %q parameter is not text", k)
-		}
-		size += len(k)
-		for _, s := range values {
-			size += len(s)
-		}
-		q[k] = values
-	}
-	if size > maxRedirectBytes {
-		return nil, badRequest("the query is %d bytes, more than a Jawbone redirect carries (%d)", size, maxRedirectBytes)
-	}
-	return q, nil
-}
-
-func textValues(v any) ([]string, bool) {
-	switch v := v.(type) {
-	case string:
-		return []string{v}, true
-	case []string:
-		return v, true
-	case []any:
-		out := make([]string, len(v))
-		for i, s := range v {
-			str, ok := s.(string)
-			if !ok {
-				return nil, false
-			}
-			out[i] = str
-		}
-		return out, true
-	}
-	return nil, false
 }
 
 // pageResponse answers with p as an HTML page. Vault sends a raw response

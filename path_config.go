@@ -124,7 +124,7 @@ func (b *backend) handleConfigWrite(ctx context.Context, req *logical.Request, d
 	if err := cfg.update(d, stored == nil); err != nil {
 		return nil, err
 	}
-	imp := kieferImport(d, cfg)
+	imp := kieferImport(d)
 	if err := imp.check(); err != nil {
 		return nil, err // refused before anything is written
 	}
@@ -135,22 +135,22 @@ func (b *backend) handleConfigWrite(ctx context.Context, req *logical.Request, d
 	if imp.AccessToken == "" && imp.RefreshToken == "" {
 		return nil, nil
 	}
-	return b.importKieferTokens(ctx, req, cfg, imp)
+	return b.importKieferTokens(ctx, req, imp)
 }
 
-// kieferImport is the grant a kiefer config file carries, if any.
-func kieferImport(d *framework.FieldData, cfg *config) grantImport {
+// kieferImport is the grant a kiefer config file carries, if any: its
+// scopes are the config's.
+func kieferImport(d *framework.FieldData) grantImport {
 	return grantImport{
 		AccessToken:  d.Get(keyAccessToken).(string),
 		RefreshToken: d.Get(keyRefreshToken).(string),
-		Scopes:       cfg.Scopes,
 	}
 }
 
 // importKieferTokens imports tokens found in a kiefer config file as the
 // creds named "me". The config is already stored: a failed import says so.
-func (b *backend) importKieferTokens(ctx context.Context, req *logical.Request, cfg *config, imp grantImport) (*logical.Response, error) {
-	g, warnings, err := b.importGrant(ctx, req.Storage, cfg, defaultCredsName, imp)
+func (b *backend) importKieferTokens(ctx context.Context, req *logical.Request, imp grantImport) (*logical.Response, error) {
+	done, err := b.importGrant(ctx, req.Storage, defaultCredsName, imp)
 	var re *requestError
 	if errors.As(err, &re) {
 		return nil, kieferImportFailed(re)
@@ -159,8 +159,8 @@ func (b *backend) importKieferTokens(ctx context.Context, req *logical.Request, 
 		return nil, err
 	}
 	mount := mountOf(req)
-	resp := &logical.Response{Data: g.view(cfg, b.now())}
-	for _, w := range warnings {
+	resp := &logical.Response{Data: done.grant.view(done.cfg, b.now())}
+	for _, w := range done.warnings {
 		resp.AddWarning(w)
 	}
 	resp.AddWarning(fmt.Sprintf("imported the file's tokens as creds %q: read them with %s",

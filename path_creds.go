@@ -2,7 +2,6 @@ package jawbone
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -109,46 +108,18 @@ func (b *backend) handleCredsList(ctx context.Context, req *logical.Request, _ *
 	return logical.ListResponse(names), nil
 }
 
-// credsTarget is the config and validated name every creds handler starts with.
-func (b *backend) credsTarget(ctx context.Context, req *logical.Request, d *framework.FieldData) (*config, string, error) {
-	name := d.Get(keyName).(string)
-	if err := validateCredsName(name); err != nil {
-		return nil, "", err
-	}
-	cfg, err := b.requireConfig(ctx, req.Storage)
-	return cfg, name, err
-}
-
 func (b *backend) handleCredsRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	cfg, name, err := b.credsTarget(ctx, req, d)
+	name := d.Get(keyName).(string)
+	read, err := b.readCreds(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}
-	g, err := b.getGrant(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
-	var refreshErr error
-	if g != nil && g.wantsRefresh(cfg.RefreshAhead, b.now()) {
-		res := b.refreshCreds(ctx, req.Storage, cfg, name, false)
-		if (res.grant == nil && res.err != nil) || errors.Is(res.err, logical.ErrReadOnly) {
-			return nil, res.err
-		}
-		g, refreshErr = res.grant, res.err
-	}
-	if g == nil {
-		return nil, missingCreds(name)
-	}
-	return b.answerCreds(name, g, cfg, refreshErr)
-}
-
-func missingCreds(name string) error {
-	return notFound("no creds named %q", name).withFix(fixMissingCreds(name))
+	return b.answerCreds(name, read)
 }
 
 // answerCreds returns a token that works, or an error that says what to do.
-func (b *backend) answerCreds(name string, g *grant, cfg *config, refreshErr error) (*logical.Response, error) {
-	now := b.now()
+func (b *backend) answerCreds(name string, read *credsRead) (*logical.Response, error) {
+	g, now := read.grant, b.now()
 	if g.NeedsReauth {
 		return nil, badRequest("creds %q need re-authorization: Jawbone rejected the refresh token (%s)", name, g.LastError).withFix(fixReauth(name))
 	}
@@ -160,8 +131,8 @@ func (b *backend) answerCreds(name string, g *grant, cfg *config, refreshErr err
 		return nil, badGateway("creds %q expired at %s and could not be refreshed (%s)",
 			name, g.ExpiresAt.UTC().Format(time.RFC3339), g.LastError).withFix(fixRetryRefresh(name))
 	}
-	resp := &logical.Response{Data: g.view(cfg, now)}
-	if refreshErr != nil || now.Before(g.NextAttemptAt) {
+	resp := &logical.Response{Data: g.view(read.cfg, now)}
+	if read.refreshErr != nil || now.Before(g.NextAttemptAt) {
 		resp.AddWarning(fmt.Sprintf("refreshing creds %q failed (%s); returning the current token, valid until %s; next attempt at %s",
 			name, g.LastError, g.ExpiresAt.UTC().Format(time.RFC3339), g.NextAttemptAt.UTC().Format(time.RFC3339)))
 	}
@@ -169,30 +140,27 @@ func (b *backend) answerCreds(name string, g *grant, cfg *config, refreshErr err
 }
 
 func (b *backend) handleCredsWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	cfg, name, err := b.credsTarget(ctx, req, d)
+	imp, err := importFromRequest(d)
 	if err != nil {
 		return nil, err
 	}
-	imp, err := importFromRequest(cfg, d)
+	imported, err := b.importGrant(ctx, req.Storage, d.Get(keyName).(string), imp)
 	if err != nil {
 		return nil, err
 	}
-	g, warnings, err := b.importGrant(ctx, req.Storage, cfg, name, imp)
-	if err != nil {
-		return nil, err
-	}
-	resp := &logical.Response{Data: g.view(cfg, b.now())}
-	for _, w := range warnings {
+	resp := &logical.Response{Data: imported.grant.view(imported.cfg, b.now())}
+	for _, w := range imported.warnings {
 		resp.AddWarning(w)
 	}
 	return resp, nil
 }
 
-func importFromRequest(cfg *config, d *framework.FieldData) (grantImport, error) {
+// importFromRequest reads the grant a creds write imports; its scopes are
+// nil when the write gives none (the config's apply).
+func importFromRequest(d *framework.FieldData) (grantImport, error) {
 	imp := grantImport{
 		AccessToken:  strings.TrimSpace(d.Get(keyAccessToken).(string)),
 		RefreshToken: strings.TrimSpace(d.Get(keyRefreshToken).(string)),
-		Scopes:       cfg.Scopes,
 	}
 	if imp.AccessToken == "" && imp.RefreshToken == "" {
 		return imp, badRequest("give %s, %s, or both: this write imports a grant", keyRefreshToken, keyAccessToken).withFix(fixAuthorizeFromScratch)
@@ -208,11 +176,7 @@ func importFromRequest(cfg *config, d *framework.FieldData) (grantImport, error)
 		imp.ExpiresAt = t
 	}
 	if raw, ok := d.GetOk(keyScopes); ok {
-		scopes, err := normalizeScopes(keyScopes, raw.([]string))
-		if err != nil {
-			return imp, err
-		}
-		imp.Scopes = scopes
+		imp.Scopes = raw.([]string)
 	}
 	return imp, nil
 }
@@ -222,13 +186,5 @@ func fixAuthorizeFromScratch(m string) string {
 }
 
 func (b *backend) handleCredsDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get(keyName).(string)
-	if err := validateCredsName(name); err != nil {
-		return nil, err
-	}
-	if err := b.deleteGrant(ctx, req.Storage, name); err != nil {
-		return nil, err
-	}
-	b.Logger().Info("creds deleted", "name", name)
-	return nil, nil
+	return nil, b.deleteGrant(ctx, req.Storage, d.Get(keyName).(string))
 }

@@ -2,7 +2,6 @@ package jawbone
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -39,18 +38,9 @@ func (b *backend) pathCredsRefresh() *framework.Path {
 }
 
 func (b *backend) handleCredsRefresh(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	cfg, name, err := b.credsTarget(ctx, req, d)
+	read, err := b.forceRefresh(ctx, req.Storage, d.Get(keyName).(string))
 	if err != nil {
 		return nil, err
 	}
-	res := b.refreshCreds(ctx, req.Storage, cfg, name, true)
-	switch {
-	case res.grant == nil && res.err == nil:
-		return nil, missingCreds(name)
-	case res.grant == nil, errors.Is(res.err, logical.ErrReadOnly):
-		return nil, res.err
-	case res.err != nil:
-		return nil, providerFailure(res.err, fixReauth(name))
-	}
-	return &logical.Response{Data: res.grant.view(cfg, b.now())}, nil
+	return &logical.Response{Data: read.grant.view(read.cfg, b.now())}, nil
 }

@@ -62,15 +62,11 @@ func (b *backend) pathExchange() *framework.Path {
 }
 
 func (b *backend) handleExchange(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	cfg, err := b.requireConfig(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
-	r, err := redirectFromRequest(cfg, d)
-	if err != nil {
-		return nil, err
-	}
-	done, err := b.completeAuthorization(ctx, req.Storage, cfg, r)
+	done, err := b.exchangePasted(ctx, req.Storage, pastedRedirect{
+		URL:   strings.TrimSpace(d.Get(keyRedirectURL).(string)),
+		Code:  strings.TrimSpace(d.Get(keyCode).(string)),
+		State: strings.TrimSpace(d.Get(keyState).(string)),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -79,21 +75,4 @@ func (b *backend) handleExchange(ctx context.Context, req *logical.Request, d *f
 		keyScopes:    done.grant.Scopes,
 		keyExpiresAt: done.grant.ExpiresAt.UTC().Format(time.RFC3339),
 	}}, nil
-}
-
-// redirectFromRequest reads the redirect from the pasted URL, or from code
-// and state given separately.
-func redirectFromRequest(cfg *config, d *framework.FieldData) (*redirect, error) {
-	raw := strings.TrimSpace(d.Get(keyRedirectURL).(string))
-	code := strings.TrimSpace(d.Get(keyCode).(string))
-	state := strings.TrimSpace(d.Get(keyState).(string))
-	switch {
-	case raw != "" && (code != "" || state != ""):
-		return nil, badRequest("give either %s, or %s and %s, not both", keyRedirectURL, keyCode, keyState)
-	case raw != "":
-		return parseRedirectURL(raw, cfg.RedirectURI)
-	case code == "" && state == "":
-		return nil, badRequest("%s is required: paste the full URL the browser landed on after allowing access (or give %s and %s)", keyRedirectURL, keyCode, keyState)
-	}
-	return &redirect{Code: code, State: state}, nil
 }

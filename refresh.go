@@ -10,6 +10,71 @@ import (
 	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/internal/jawbone"
 )
 
+// credsRead is a grant as a read finds it: refreshed first when it was due.
+type credsRead struct {
+	cfg   *config
+	grant *grant
+	// refreshErr is why a refresh the read attempted failed; the grant is
+	// then the one stored before.
+	refreshErr error
+}
+
+// readCreds reads the grant of name, refreshing it first when it is due.
+func (b *backend) readCreds(ctx context.Context, s logical.Storage, name string) (*credsRead, error) {
+	if err := validateCredsName(name); err != nil {
+		return nil, err
+	}
+	cfg, err := b.requireConfig(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	g, err := b.getGrant(ctx, s, name)
+	if err != nil {
+		return nil, err
+	}
+	if g == nil {
+		return nil, missingCreds(name)
+	}
+	read := &credsRead{cfg: cfg, grant: g}
+	if g.wantsRefresh(cfg.RefreshAhead, b.now()) {
+		res := b.refreshCreds(ctx, s, cfg, name, false)
+		if (res.grant == nil && res.err != nil) || errors.Is(res.err, logical.ErrReadOnly) {
+			return nil, res.err
+		}
+		if res.grant == nil {
+			return nil, missingCreds(name) // deleted meanwhile
+		}
+		read.grant, read.refreshErr = res.grant, res.err
+	}
+	return read, nil
+}
+
+// forceRefresh refreshes the grant of name now, whatever its state; a
+// failure is an error.
+func (b *backend) forceRefresh(ctx context.Context, s logical.Storage, name string) (*credsRead, error) {
+	if err := validateCredsName(name); err != nil {
+		return nil, err
+	}
+	cfg, err := b.requireConfig(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	res := b.refreshCreds(ctx, s, cfg, name, true)
+	switch {
+	case res.grant == nil && res.err == nil:
+		return nil, missingCreds(name)
+	case res.grant == nil, errors.Is(res.err, logical.ErrReadOnly):
+		return nil, res.err
+	case res.err != nil:
+		return nil, providerFailure(res.err, fixReauth(name))
+	}
+	return &credsRead{cfg: cfg, grant: res.grant}, nil
+}
+
+func missingCreds(name string) error {
+	return notFound("no creds named %q", name).withFix(fixMissingCreds(name))
+}
+
 // refreshResult is what one shared refresh hands to every waiting reader.
 type refreshResult struct {
 	grant *grant // the grant as stored afterwards
