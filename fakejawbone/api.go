@@ -95,6 +95,15 @@ func (s *Server) requireMethod(w http.ResponseWriter, r *http.Request, method st
 	return false
 }
 
+// writeNotFound answers a path the fake does not serve in the API's error
+// envelope, not as Go's plain-text 404: kiefer reads meta.error_type from
+// every non-200 reply and crashes on a body that is not JSON, and it worked
+// against Jawbone, so Jawbone's errors were JSON (inferred, also for paths
+// outside the API).
+func (s *Server) writeNotFound(w http.ResponseWriter) {
+	s.writeAPIError(w, http.StatusNotFound, "not_found", "there is no endpoint at this path")
+}
+
 // writeAPI answers 200 with data in the envelope.
 func (s *Server) writeAPI(w http.ResponseWriter, data any) {
 	writeJSON(w, http.StatusOK, envelope{

@@ -433,18 +433,98 @@ func TestAPI(t *testing.T) {
 
 func TestUnknownPaths(t *testing.T) {
 	s, ts := NewTestServer(t, testConfig())
-	for _, path := range []string{"/", "/auth/oauth2", "/nudge/api/v.1.1/users/@me/moves", "/nudge/api/v.1.1/users/@me/"} {
-		t.Run(path, func(t *testing.T) {
-			if r := get(t, ts.URL+path); r.status != http.StatusNotFound {
-				t.Errorf("GET %s: %d, want 404", path, r.status)
+	cases := []struct{ name, method, path string }{
+		{"root", http.MethodGet, "/"},
+		{"auth prefix", http.MethodGet, "/auth/oauth2"},
+		{"unserved API endpoint", http.MethodGet, "/nudge/api/v.1.1/users/@me/moves"},
+		{"trailing slash", http.MethodGet, "/nudge/api/v.1.1/users/@me/"},
+		{"POST to an unserved endpoint", http.MethodPost, "/nudge/api/v.1.1/users/@me/moves"},
+		{"other API version", http.MethodGet, "/nudge/api/v.1.0/users/@me"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := do(t, newRequest(t, c.method, ts.URL+c.path, url.Values{}))
+			if r.status != http.StatusNotFound || r.header.Get("Content-Type") != "application/json" {
+				t.Fatalf("%s %s: %d %s %q, want a 404 in JSON", c.method, c.path, r.status, r.header.Get("Content-Type"), r.body)
+			}
+			env := envelopeOf(t, r)
+			if env.Meta.Message != "Not Found" || env.Meta.ErrorType != "not_found" || env.Meta.ErrorDetail == "" ||
+				env.Meta.Time == 0 || env.Data == nil {
+				t.Errorf("%s %s: envelope %s, want Jawbone's meta error with empty data", c.method, c.path, r.body)
 			}
 		})
 	}
-	for _, e := range []string{EndpointAuth, EndpointToken, EndpointRefreshToken, EndpointMe} {
-		if n := s.Calls(e); n != 0 {
-			t.Errorf("Calls(%s) = %d after requests to unknown paths", e, n)
+	t.Cleanup(func() {
+		for _, e := range []string{EndpointAuth, EndpointToken, EndpointRefreshToken, EndpointMe} {
+			if n := s.Calls(e); n != 0 {
+				t.Errorf("Calls(%s) = %d after requests to unknown paths", e, n)
+			}
 		}
+	})
+}
+
+// Paths with repeated slashes, as kiefer sends them, reach their endpoint
+// directly: no redirect, and a POST keeps its body.
+func TestRepeatedSlashes(t *testing.T) {
+	s := New(testConfig())
+	var mu sync.Mutex
+	seen := map[string]bool{} // the paths as the fake received them
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Path] = true
+		mu.Unlock()
+		s.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	base := ts.URL
+	access, refresh := s.IssueTokens(nil)
+	_, otherRefresh := s.IssueTokens(nil) // refreshed below; access stays good
+	cases := []struct {
+		name       string
+		method     string
+		path       string
+		token      string
+		form       url.Values
+		wantStatus int
+		endpoint   string
+	}{
+		{"kiefer's refreshToken POST", http.MethodPost, "//nudge/api/v.1.1/users/@me/refreshToken", access,
+			url.Values{"secret": {testClientSecret}}, http.StatusOK, EndpointRefreshToken},
+		{"v.1.1// in an API path", http.MethodGet, "/nudge/api/v.1.1//users/@me", access, nil, http.StatusOK, EndpointMe},
+		{"many slashes", http.MethodGet, "///nudge//api///v.1.1/users//@me", access, nil, http.StatusOK, EndpointMe},
+		{"token endpoint", http.MethodPost, "//auth//oauth2/token", "", refreshParams(otherRefresh), http.StatusOK, EndpointToken},
+		{"auth endpoint", http.MethodGet, "//auth/oauth2//auth?" + authParams("basic_read", "s").Encode(), "", nil,
+			http.StatusFound, EndpointAuth},
 	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := s.Calls(c.endpoint)
+			r := callAPI(t, c.method, base+c.path, c.token, c.form)
+			if r.status != c.wantStatus {
+				t.Fatalf("%s %s: %d %s, want %d", c.method, c.path, r.status, r.body, c.wantStatus)
+			}
+			if c.wantStatus == http.StatusFound && r.location(t).Host != "127.0.0.1:8250" {
+				t.Errorf("redirected to %s, want the app's redirect URI", r.header.Get("Location"))
+			}
+			if got := s.Calls(c.endpoint); got != before+1 {
+				t.Errorf("Calls(%s) went from %d to %d, want one more", c.endpoint, before, got)
+			}
+			path, _, _ := strings.Cut(c.path, "?")
+			mu.Lock()
+			defer mu.Unlock()
+			if !seen[path] {
+				t.Errorf("the fake never received %q as sent (got %v): the test proves nothing", path, seen)
+			}
+		})
+	}
+	t.Run("recovered refresh token", func(t *testing.T) {
+		r := callAPI(t, http.MethodPost, base+"//nudge/api/v.1.1/users/@me/refreshToken", access,
+			url.Values{"secret": {testClientSecret}})
+		if got := envelopeOf(t, r).Data["refresh_token"]; got != refresh {
+			t.Errorf("refresh_token = %v, want the grant's (%d %s)", got, r.status, r.body)
+		}
+	})
 }
 
 func TestCalls(t *testing.T) {

@@ -94,9 +94,9 @@ func New(cfg Config) *Server {
 // ServeHTTP counts the request, lets a queued fault answer it if one is
 // due, and otherwise hands it to the endpoint's handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	endpoint, ok := routes[r.URL.Path]
+	endpoint, ok := routes[collapseSlashes(r.URL.Path)]
 	if !ok {
-		http.NotFound(w, r)
+		s.writeNotFound(w)
 		return
 	}
 	s.countCall(endpoint)
@@ -113,6 +113,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case EndpointMe:
 		s.handleMe(w, r)
 	}
+}
+
+// collapseSlashes merges each run of slashes in a path into one. Real
+// clients send paths like "//nudge/api/v.1.1//users/@me" (kiefer joins its
+// base URL and paths that start with "/"), and they worked, so Jawbone's
+// front end merged repeated slashes (inferred). It is done in place rather
+// than with a redirect: a client resends a redirected POST as a GET without
+// its body.
+func collapseSlashes(path string) string {
+	if !strings.Contains(path, "//") {
+		return path
+	}
+	var b strings.Builder
+	b.Grow(len(path))
+	for i := range len(path) {
+		if path[i] == '/' && i > 0 && path[i-1] == '/' {
+			continue
+		}
+		b.WriteByte(path[i])
+	}
+	return b.String()
 }
 
 // SetDeny makes every valid authorization request end in access_denied (the
