@@ -2,6 +2,7 @@ package fakejawbone
 
 import (
 	"crypto/subtle"
+	"mime"
 	"net/http"
 	"strings"
 )
@@ -43,8 +44,7 @@ func (s *Server) handleRefreshToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
+	if err := readBodyForm(w, r); err != nil {
 		s.writeAPIError(w, http.StatusBadRequest, "invalid_request", "the request body is not a readable form")
 		return
 	}
@@ -55,6 +55,23 @@ func (s *Server) handleRefreshToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeAPI(w, map[string]string{"refresh_token": refreshToken})
+}
+
+// readBodyForm parses the request body into r.PostForm, url-encoded or
+// multipart/form-data: Jawbone's Android SDK sent the refreshToken secret as
+// multipart, its ruby and node clients url-encoded, and both worked.
+func readBodyForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mediaType != "multipart/form-data" {
+		return r.ParseForm()
+	}
+	// The body is bounded above, so the parts stay in memory; RemoveAll
+	// only makes sure no temporary file outlives the request.
+	if err := r.ParseMultipartForm(maxFormBytes); err != nil {
+		return err
+	}
+	return r.MultipartForm.RemoveAll()
 }
 
 // handleMe serves GET /users/@me, which tests use to prove a token works.

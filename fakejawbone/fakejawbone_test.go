@@ -431,6 +431,72 @@ func TestAPI(t *testing.T) {
 	}
 }
 
+// The refreshToken secret is read from a url-encoded or a multipart body,
+// and never from the query.
+func TestRefreshTokenBodies(t *testing.T) {
+	s, ts := NewTestServer(t, testConfig())
+	access, refresh := s.IssueTokens(nil)
+	target := APIURL(ts.URL) + "/users/@me/refreshToken"
+	secretQuery := "?" + url.Values{"secret": {testClientSecret}}.Encode()
+	cases := []struct {
+		name        string
+		query       string
+		contentType string
+		body        string
+		wantStatus  int
+	}{
+		{"url-encoded", "", "application/x-www-form-urlencoded", "secret=" + testClientSecret, http.StatusOK},
+		{"multipart", "", multipartType, multipartBody("secret", testClientSecret), http.StatusOK},
+		{"multipart with other fields", "", multipartType,
+			multipartBody("app", "x", "secret", testClientSecret), http.StatusOK},
+		{"multipart wrong secret", "", multipartType, multipartBody("secret", "guess"), http.StatusBadRequest},
+		{"multipart secret in the query only", secretQuery, multipartType, multipartBody("app", "x"), http.StatusBadRequest},
+		{"url-encoded secret in the query only", secretQuery, "application/x-www-form-urlencoded", "", http.StatusBadRequest},
+		{"multipart without a boundary", "", "multipart/form-data", multipartBody("secret", testClientSecret),
+			http.StatusBadRequest},
+		{"truncated multipart", "", multipartType, strings.TrimSuffix(multipartBody("secret", testClientSecret), "--\r\n"),
+			http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			req, err := http.NewRequest(http.MethodPost, target+c.query, strings.NewReader(c.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", c.contentType)
+			req.Header.Set("Authorization", "Bearer "+access)
+			r := do(t, req)
+			if r.status != c.wantStatus {
+				t.Fatalf("status = %d %s, want %d", r.status, r.body, c.wantStatus)
+			}
+			env := envelopeOf(t, r)
+			if c.wantStatus == http.StatusOK && env.Data["refresh_token"] != refresh {
+				t.Errorf("data = %v, want the grant's refresh token", env.Data)
+			}
+			if c.wantStatus != http.StatusOK && env.Meta.ErrorType != "invalid_request" {
+				t.Errorf("meta = %+v, want invalid_request", env.Meta)
+			}
+		})
+	}
+}
+
+const multipartBoundary = "jawbone-boundary"
+
+var multipartType = "multipart/form-data; boundary=" + multipartBoundary
+
+// multipartBody encodes name, value pairs as form-data parts, the way
+// Jawbone's Android SDK sent the secret.
+func multipartBody(pairs ...string) string {
+	var b strings.Builder
+	for i := 0; i+1 < len(pairs); i += 2 {
+		fmt.Fprintf(&b, "--%s\r\nContent-Disposition: form-data; name=%q\r\n\r\n%s\r\n",
+			multipartBoundary, pairs[i], pairs[i+1])
+	}
+	fmt.Fprintf(&b, "--%s--\r\n", multipartBoundary)
+	return b.String()
+}
+
 func TestUnknownPaths(t *testing.T) {
 	s, ts := NewTestServer(t, testConfig())
 	cases := []struct{ name, method, path string }{
