@@ -18,6 +18,10 @@ var jawboneScopes = []string{
 	"heartrate_read", "cardiac_read", "cardiac_write",
 }
 
+// Scopes returns a copy of every scope the fake accepts: all the scopes
+// Jawbone's SDKs knew of, in a fixed order.
+func Scopes() []string { return slices.Clone(jawboneScopes) }
+
 // defaultScope is what Jawbone grants when a request names no scope.
 const defaultScope = "basic_read"
 

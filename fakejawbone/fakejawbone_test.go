@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -956,5 +958,51 @@ func TestURLs(t *testing.T) {
 				t.Errorf("got %s, want %s", c.got, c.want)
 			}
 		})
+	}
+}
+
+// A seeded Config.Random makes every token, code and xid repeatable.
+func TestSeededRandom(t *testing.T) {
+	run := func(t *testing.T, seed byte) []string {
+		t.Helper()
+		cfg := testConfig()
+		cfg.Random = rand.NewChaCha8([32]byte{seed})
+		s, ts := NewTestServer(t, cfg)
+		access, refresh := s.IssueTokens(nil)
+		code := authorize(t, ts.URL)
+		tr := tokens(t, postForm(t, TokenURL(ts.URL), exchangeParams(code)))
+		renewed := tokens(t, postForm(t, TokenURL(ts.URL), refreshParams(tr.RefreshToken)))
+		return []string{s.userXID, access, refresh, code, tr.AccessToken, tr.RefreshToken, renewed.AccessToken}
+	}
+	first, again, other := run(t, 1), run(t, 1), run(t, 2)
+	if !slices.Equal(first, again) {
+		t.Errorf("the same seed gave %v, then %v", first, again)
+	}
+	for i := range first {
+		if first[i] == other[i] {
+			t.Errorf("value %d is %q under two seeds", i, first[i])
+		}
+	}
+}
+
+func TestFailingRandomPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Errorf("New with a Random that fails did not panic")
+		}
+	}()
+	cfg := testConfig()
+	cfg.Random = strings.NewReader("short")
+	New(cfg)
+}
+
+func TestScopes(t *testing.T) {
+	got := Scopes()
+	if !slices.Equal(got, jawboneScopes) || len(got) != 19 || got[0] != "basic_read" {
+		t.Fatalf("Scopes() = %v, want the fake's own list", got)
+	}
+	got[0] = "edited"
+	if Scopes()[0] != "basic_read" {
+		t.Errorf("editing the result of Scopes changed the fake's list")
 	}
 }

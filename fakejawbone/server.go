@@ -10,6 +10,8 @@
 package fakejawbone
 
 import (
+	"crypto/rand"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -50,12 +52,17 @@ type Config struct {
 	TokenLifetime          time.Duration    // default DefaultTokenLifetime
 	ConsentPage            bool             // render an Allow/Deny page instead of auto-approving
 	Now                    func() time.Time // default time.Now
+	// Random is where tokens, codes and account xids come from; default
+	// crypto/rand. A seeded reader makes a simulation's tokens repeatable
+	// as long as its requests arrive in a repeatable order.
+	Random io.Reader
 }
 
 // Server is the fake Jawbone, an http.Handler. Create it with New.
 type Server struct {
-	cfg     Config // read-only after New
-	userXID string // the one user who approves every grant
+	cfg     Config     // read-only after New
+	userXID string     // the one user who approves every grant
+	randMu  sync.Mutex // serialises reads of cfg.Random
 
 	mu        sync.Mutex
 	deny      bool
@@ -78,9 +85,11 @@ func New(cfg Config) *Server {
 	if cfg.TokenLifetime <= 0 {
 		cfg.TokenLifetime = DefaultTokenLifetime
 	}
-	return &Server{
+	if cfg.Random == nil {
+		cfg.Random = rand.Reader
+	}
+	s := &Server{
 		cfg:       cfg,
-		userXID:   randomString(12),
 		lifetime:  cfg.TokenLifetime,
 		calls:     map[string]int{},
 		faults:    map[string][]*queuedFault{},
@@ -89,6 +98,8 @@ func New(cfg Config) *Server {
 		byAccess:  map[string]*grant{},
 		closed:    make(chan struct{}),
 	}
+	s.userXID = s.randomString(12)
+	return s
 }
 
 // ServeHTTP counts the request, lets a queued fault answer it if one is

@@ -1,8 +1,8 @@
 package fakejawbone
 
 import (
-	"crypto/rand"
 	"encoding/base64"
+	"io"
 	"slices"
 	"time"
 )
@@ -42,16 +42,24 @@ type oauthError struct {
 
 func invalidGrant(why string) *oauthError { return &oauthError{"invalid_grant", why} }
 
-// randomString returns n random bytes, base64url-encoded.
-func randomString(n int) string {
+// randomString returns n bytes of Config.Random, base64url-encoded. The
+// reads are serialised, so a seeded reader need not be safe for concurrent
+// use. A reader that fails panics: the fake cannot go on without tokens,
+// and crypto/rand, the default, never fails.
+func (s *Server) randomString(n int) string {
 	b := make([]byte, n)
-	rand.Read(b) // never fails: crypto/rand crashes the program instead
+	s.randMu.Lock()
+	_, err := io.ReadFull(s.cfg.Random, b)
+	s.randMu.Unlock()
+	if err != nil {
+		panic("fakejawbone: reading Config.Random: " + err.Error())
+	}
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // newCode records an authorization code for an approved request.
 func (s *Server) newCode(clientID, redirectURI string, scopes []string) string {
-	code := randomString(24)
+	code := s.randomString(24)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.codes[code] = &authCode{
@@ -126,14 +134,14 @@ func (s *Server) grantFor(accessToken string) (refreshToken string, ok bool) {
 }
 
 func (s *Server) newGrantLocked(scopes []string) issued {
-	g := &grant{refreshToken: randomString(32), scopes: scopes}
+	g := &grant{refreshToken: s.randomString(32), scopes: scopes}
 	s.byRefresh[g.refreshToken] = g
 	return s.renewAccessLocked(g)
 }
 
 func (s *Server) renewAccessLocked(g *grant) issued {
 	delete(s.byAccess, g.accessToken)
-	g.accessToken = randomString(32)
+	g.accessToken = s.randomString(32)
 	g.accessExpires = s.cfg.Now().Add(s.lifetime)
 	s.byAccess[g.accessToken] = g
 	return issued{accessToken: g.accessToken, refreshToken: g.refreshToken, lifetime: s.lifetime}
