@@ -406,7 +406,7 @@ func TestAPI(t *testing.T) {
 		{"recover superseded token", http.MethodPost, "/users/@me/refreshToken", superseded, secret, 401, "authentication_error", nil},
 		{"recover no token", http.MethodPost, "/users/@me/refreshToken", "", secret, 401, "authentication_error", nil},
 		{"recover by GET", http.MethodGet, "/users/@me/refreshToken", access, nil, 405, "method_not_allowed", nil},
-		{"me", http.MethodGet, "/users/@me", access, nil, 200, "", map[string]any{"xid": s.userXID, "first": "Jane", "last": "Doe"}},
+		{"me", http.MethodGet, "/users/@me", access, nil, 200, "", map[string]any{"xid": s.DefaultAccount(), "first": "Jane", "last": "Doe"}},
 		{"me bad token", http.MethodGet, "/users/@me", "bogus", nil, 401, "authentication_error", nil},
 		{"me superseded token", http.MethodGet, "/users/@me", superseded, nil, 401, "authentication_error", nil},
 		{"me no token", http.MethodGet, "/users/@me", "", nil, 401, "authentication_error", nil},
@@ -426,7 +426,7 @@ func TestAPI(t *testing.T) {
 					t.Errorf("data.%s = %v, want %v", k, env.Data[k], v)
 				}
 			}
-			if c.wantStatus == 200 && (env.Meta.UserXID != s.userXID || env.Meta.Message != "OK" || env.Meta.Time == 0) {
+			if c.wantStatus == 200 && (env.Meta.UserXID != s.DefaultAccount() || env.Meta.Message != "OK" || env.Meta.Time == 0) {
 				t.Errorf("meta = %+v, want the user's xid, message OK and a time", env.Meta)
 			}
 		})
@@ -972,7 +972,7 @@ func TestSeededRandom(t *testing.T) {
 		code := authorize(t, ts.URL)
 		tr := tokens(t, postForm(t, TokenURL(ts.URL), exchangeParams(code)))
 		renewed := tokens(t, postForm(t, TokenURL(ts.URL), refreshParams(tr.RefreshToken)))
-		return []string{s.userXID, access, refresh, code, tr.AccessToken, tr.RefreshToken, renewed.AccessToken}
+		return []string{s.DefaultAccount(), access, refresh, code, tr.AccessToken, tr.RefreshToken, renewed.AccessToken}
 	}
 	first, again, other := run(t, 1), run(t, 1), run(t, 2)
 	if !slices.Equal(first, again) {

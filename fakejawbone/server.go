@@ -52,6 +52,9 @@ type Config struct {
 	TokenLifetime          time.Duration    // default DefaultTokenLifetime
 	ConsentPage            bool             // render an Allow/Deny page instead of auto-approving
 	Now                    func() time.Time // default time.Now
+	// AccountXID is the default account's xid (see DefaultAccount); random
+	// if empty. New panics unless it passes ValidateAccountXID.
+	AccountXID string
 	// Random is where tokens, codes and account xids come from; default
 	// crypto/rand. A seeded reader makes a simulation's tokens repeatable
 	// as long as its requests arrive in a repeatable order.
@@ -60,12 +63,13 @@ type Config struct {
 
 // Server is the fake Jawbone, an http.Handler. Create it with New.
 type Server struct {
-	cfg     Config     // read-only after New
-	userXID string     // the one user who approves every grant
-	randMu  sync.Mutex // serialises reads of cfg.Random
+	cfg            Config     // read-only after New
+	defaultAccount string     // read-only after New
+	randMu         sync.Mutex // serialises reads of cfg.Random
 
 	mu        sync.Mutex
 	deny      bool
+	signedIn  string // the account that approves browser authorizations
 	lifetime  time.Duration
 	calls     map[string]int
 	faults    map[string][]*queuedFault
@@ -98,7 +102,13 @@ func New(cfg Config) *Server {
 		byAccess:  map[string]*grant{},
 		closed:    make(chan struct{}),
 	}
-	s.userXID = s.randomString(12)
+	s.defaultAccount = cfg.AccountXID
+	if s.defaultAccount == "" {
+		s.defaultAccount = s.randomString(12)
+	} else if err := ValidateAccountXID(s.defaultAccount); err != nil {
+		panic("fakejawbone: New: Config.AccountXID: " + err.Error())
+	}
+	s.signedIn = s.defaultAccount
 	return s
 }
 

@@ -13,6 +13,7 @@ const codeLifetime = 10 * time.Minute
 // authCode is what an authorization code stands for until it is redeemed.
 type authCode struct {
 	clientID    string
+	account     string // the user who approved
 	redirectURI string
 	scopes      []string
 	expires     time.Time
@@ -21,6 +22,7 @@ type authCode struct {
 // grant is one user's authorization of the app. Its refresh token never
 // changes; its access token is replaced on every refresh.
 type grant struct {
+	account       string // the xid of the user who authorized the app
 	refreshToken  string
 	accessToken   string
 	accessExpires time.Time
@@ -57,13 +59,14 @@ func (s *Server) randomString(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// newCode records an authorization code for an approved request.
-func (s *Server) newCode(clientID, redirectURI string, scopes []string) string {
+// newCode records an authorization code for a request account approved.
+func (s *Server) newCode(clientID, redirectURI, account string, scopes []string) string {
 	code := s.randomString(24)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.codes[code] = &authCode{
 		clientID:    clientID,
+		account:     account,
 		redirectURI: redirectURI,
 		scopes:      slices.Clone(scopes),
 		expires:     s.cfg.Now().Add(codeLifetime),
@@ -90,7 +93,7 @@ func (s *Server) redeemCode(code, clientID, redirectURI string, sentRedirect boo
 	case sentRedirect && redirectURI != c.redirectURI:
 		return issued{}, invalidGrant("redirect_uri does not match the one the code was issued for")
 	}
-	return s.newGrantLocked(c.scopes), nil
+	return s.newGrantLocked(c.account, c.scopes), nil
 }
 
 // refresh gives the grant of refreshToken a new access token, retiring the
@@ -105,13 +108,10 @@ func (s *Server) refresh(refreshToken string) (issued, *oauthError) {
 	return s.renewAccessLocked(g), nil
 }
 
-// IssueTokens creates a grant out of band, as if the user had authorized the
-// app before the test began, and returns its tokens.
+// IssueTokens creates a grant of the default account out of band, as if the
+// user had authorized the app before the test began, and returns its tokens.
 func (s *Server) IssueTokens(scopes []string) (accessToken, refreshToken string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	iss := s.newGrantLocked(slices.Clone(scopes))
-	return iss.accessToken, iss.refreshToken
+	return s.IssueTokensFor("", scopes)
 }
 
 // TokenValid reports whether the API would accept accessToken now: it was
@@ -121,20 +121,26 @@ func (s *Server) TokenValid(accessToken string) bool {
 	return ok
 }
 
-// grantFor returns the refresh token of the grant whose current, unexpired
-// access token is accessToken.
-func (s *Server) grantFor(accessToken string) (refreshToken string, ok bool) {
+// grantView is what a handler needs of a grant, copied out under the lock.
+type grantView struct {
+	account      string
+	refreshToken string
+}
+
+// grantFor finds the grant whose current, unexpired access token is
+// accessToken.
+func (s *Server) grantFor(accessToken string) (grantView, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, ok := s.byAccess[accessToken]
 	if !ok || !s.cfg.Now().Before(g.accessExpires) {
-		return "", false
+		return grantView{}, false
 	}
-	return g.refreshToken, true
+	return grantView{account: g.account, refreshToken: g.refreshToken}, true
 }
 
-func (s *Server) newGrantLocked(scopes []string) issued {
-	g := &grant{refreshToken: s.randomString(32), scopes: scopes}
+func (s *Server) newGrantLocked(account string, scopes []string) issued {
+	g := &grant{account: account, refreshToken: s.randomString(32), scopes: scopes}
 	s.byRefresh[g.refreshToken] = g
 	return s.renewAccessLocked(g)
 }
