@@ -89,6 +89,22 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 	s.writeAPI(w, g.account, user{XID: g.account, First: "Jane", Last: "Doe", Weight: 62.5, Height: 1.68})
 }
 
+// handleMembership serves DELETE /users/@me/PartnerAppMembership: the user
+// disconnects the app from their account, and none of the app's tokens for
+// that account work afterwards (inferred). The reply is the envelope with
+// empty data (inferred).
+func (s *Server) handleMembership(w http.ResponseWriter, r *http.Request) {
+	if !s.requireMethod(w, r, http.MethodDelete) {
+		return
+	}
+	g, ok := s.authenticateBearer(w, r)
+	if !ok {
+		return
+	}
+	s.disconnect(g.account)
+	s.writeAPI(w, g.account, struct{}{})
+}
+
 // authenticateBearer finds the grant of the request's bearer token, or
 // answers 401 and returns false.
 func (s *Server) authenticateBearer(w http.ResponseWriter, r *http.Request) (grantView, bool) {

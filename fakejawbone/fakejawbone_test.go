@@ -524,7 +524,7 @@ func TestUnknownPaths(t *testing.T) {
 		})
 	}
 	t.Cleanup(func() {
-		for _, e := range []string{EndpointAuth, EndpointToken, EndpointRefreshToken, EndpointMe} {
+		for _, e := range []string{EndpointAuth, EndpointToken, EndpointRefreshToken, EndpointMe, EndpointMembership} {
 			if n := s.Calls(e); n != 0 {
 				t.Errorf("Calls(%s) = %d after requests to unknown paths", e, n)
 			}

@@ -1,5 +1,5 @@
 // Package fakejawbone is a stand-in for the Jawbone UP OAuth 2.0 service and
-// the two API endpoints the plugin uses. Jawbone went offline in 2017, so the
+// the few API endpoints the plugin and its tests use. Jawbone went offline in 2017, so the
 // unit tests, the end-to-end suite and the local demo all talk to this
 // instead. It follows Jawbone's wire behaviour where it is known (credentials
 // only as parameters, refresh tokens that do not rotate, the meta/data API
@@ -24,6 +24,7 @@ const (
 	EndpointToken        = "token"        // /auth/oauth2/token
 	EndpointRefreshToken = "refreshToken" // /nudge/api/v.1.1/users/@me/refreshToken
 	EndpointMe           = "me"           // /nudge/api/v.1.1/users/@me
+	EndpointMembership   = "membership"   // /nudge/api/v.1.1/users/@me/PartnerAppMembership
 )
 
 const (
@@ -32,6 +33,7 @@ const (
 	apiPath          = "/nudge/api/v.1.1"
 	mePath           = apiPath + "/users/@me"
 	refreshTokenPath = mePath + "/refreshToken"
+	membershipPath   = mePath + "/PartnerAppMembership"
 )
 
 // routes maps a request path to its endpoint name.
@@ -40,6 +42,7 @@ var routes = map[string]string{
 	tokenPath:        EndpointToken,
 	refreshTokenPath: EndpointRefreshToken,
 	mePath:           EndpointMe,
+	membershipPath:   EndpointMembership,
 }
 
 // DefaultTokenLifetime is Jawbone's access token lifetime: one year.
@@ -133,6 +136,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handleRefreshToken(w, r)
 	case EndpointMe:
 		s.handleMe(w, r)
+	case EndpointMembership:
+		s.handleMembership(w, r)
 	}
 }
 

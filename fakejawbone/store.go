@@ -108,6 +108,26 @@ func (s *Server) refresh(refreshToken string) (issued, *oauthError) {
 	return s.renewAccessLocked(g), nil
 }
 
+// disconnect removes every grant of account, and the codes it approved but
+// the app has not redeemed yet: disconnecting takes back the whole
+// authorization (inferred for the codes). The fake has one registered app,
+// so these are all the account's grants.
+func (s *Server) disconnect(account string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for refreshToken, g := range s.byRefresh {
+		if g.account == account {
+			delete(s.byRefresh, refreshToken)
+			delete(s.byAccess, g.accessToken)
+		}
+	}
+	for code, c := range s.codes {
+		if c.account == account {
+			delete(s.codes, code)
+		}
+	}
+}
+
 // IssueTokens creates a grant of the default account out of band, as if the
 // user had authorized the app before the test began, and returns its tokens.
 func (s *Server) IssueTokens(scopes []string) (accessToken, refreshToken string) {
