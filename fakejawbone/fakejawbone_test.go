@@ -647,6 +647,18 @@ func TestFaults(t *testing.T) {
 			}
 		}},
 		{name: "oversize below the frame", fault: Fault{OversizeBytes: 5}, wantStatus: 200, wantBody: `{"acc`},
+		{name: "redirect", fault: Fault{Status: 302, Header: http.Header{"Location": {"http://127.0.0.1:9/token"}}},
+			wantStatus: 302, check: header("Location", "http://127.0.0.1:9/token")},
+		{name: "header on the real reply", fault: Fault{Header: http.Header{"X-Served-By": {"edge-3"}}}, wantStatus: 200,
+			realReply: true, check: header("X-Served-By", "edge-3")},
+		{name: "header key in any case", fault: Fault{Status: 503, Header: http.Header{"x-served-by": {"edge-3"}}},
+			wantStatus: 503, check: header("X-Served-By", "edge-3")},
+		{name: "header with a body", fault: Fault{Status: 503, Body: `{}`, Header: http.Header{"Retry-After": {"9"}}},
+			wantStatus: 503, wantBody: `{}`, check: header("Retry-After", "9")},
+		{name: "retry-after wins over header", fault: Fault{Status: 429, RetryAfter: "7", Header: http.Header{"Retry-After": {"99"}}},
+			wantStatus: 429, check: header("Retry-After", "7")},
+		{name: "reply's own content type wins", fault: Fault{Header: http.Header{"Content-Type": {"text/plain"}}},
+			wantStatus: 200, realReply: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -115,6 +115,15 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// handlers maps an endpoint name to its handler.
+var handlers = map[string]func(*Server, http.ResponseWriter, *http.Request){
+	EndpointAuth:         (*Server).handleAuth,
+	EndpointToken:        (*Server).handleToken,
+	EndpointRefreshToken: (*Server).handleRefreshToken,
+	EndpointMe:           (*Server).handleMe,
+	EndpointMembership:   (*Server).handleMembership,
+}
+
 // ServeHTTP counts the request, lets a queued fault answer it if one is
 // due, and otherwise hands it to the endpoint's handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -124,21 +133,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.countCall(endpoint)
-	if f, ok := s.nextFault(endpoint); ok && s.applyFault(w, r, f) {
+	serve := func(w http.ResponseWriter, r *http.Request) { handlers[endpoint](s, w, r) }
+	if f, ok := s.nextFault(endpoint); ok {
+		s.applyFault(w, r, f, serve)
 		return
 	}
-	switch endpoint {
-	case EndpointAuth:
-		s.handleAuth(w, r)
-	case EndpointToken:
-		s.handleToken(w, r)
-	case EndpointRefreshToken:
-		s.handleRefreshToken(w, r)
-	case EndpointMe:
-		s.handleMe(w, r)
-	case EndpointMembership:
-		s.handleMembership(w, r)
-	}
+	serve(w, r)
 }
 
 // collapseSlashes merges each run of slashes in a path into one. Real
@@ -208,7 +208,8 @@ func (s *Server) countCall(endpoint string) {
 	s.calls[endpoint]++
 }
 
-// Close releases every request waiting in a fault's Delay or DripInterval.
+// Close releases every request waiting in a fault's Delay or DripInterval,
+// also those of CompleteAfterHangup faults, which then are not processed.
 // It does not stop an http.Server; close that too (after this, so that its
 // Close does not wait for the delayed handlers).
 func (s *Server) Close() {
