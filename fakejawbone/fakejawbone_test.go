@@ -1018,3 +1018,33 @@ func TestScopes(t *testing.T) {
 		t.Errorf("editing the result of Scopes changed the fake's list")
 	}
 }
+
+// Another client's refresh retires the access token the plugin holds; the
+// refresh token, the account and the plugin's own refreshes go on working.
+func TestRefreshOutside(t *testing.T) {
+	s, ts := NewTestServer(t, testConfig())
+	held, refresh := s.IssueTokensFor("kiefer-user", nil)
+	s.InjectFault(EndpointToken, Fault{Status: http.StatusServiceUnavailable, Times: 1}) // not for RefreshOutside
+
+	outside, ok := s.RefreshOutside(refresh)
+	if !ok || outside == "" || outside == held {
+		t.Fatalf("RefreshOutside = %q, %v; want a new access token", outside, ok)
+	}
+	if got := meStatus(t, ts.URL, held); got != http.StatusUnauthorized {
+		t.Errorf("GET /users/@me with the held token: %d, want 401", got)
+	}
+	checkAccount(t, ts.URL, outside, "kiefer-user")
+	if n := s.Calls(EndpointToken); n != 0 {
+		t.Errorf("Calls(token) = %d, want 0: RefreshOutside is no request", n)
+	}
+	if r := postForm(t, TokenURL(ts.URL), refreshParams(refresh)); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("the queued fault did not answer the first real refresh: %d", r.status)
+	}
+	renewed := tokens(t, postForm(t, TokenURL(ts.URL), refreshParams(refresh)))
+	if renewed.RefreshToken != refresh || meStatus(t, ts.URL, outside) != http.StatusUnauthorized {
+		t.Errorf("the plugin's refresh after another client's: want the same refresh token and the other's access token retired")
+	}
+	if _, ok := s.RefreshOutside("bogus"); ok {
+		t.Errorf("RefreshOutside of an unknown refresh token reported ok")
+	}
+}

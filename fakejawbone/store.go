@@ -108,6 +108,19 @@ func (s *Server) refresh(refreshToken string) (issued, *oauthError) {
 	return s.renewAccessLocked(g), nil
 }
 
+// RefreshOutside refreshes the grant of refreshToken as another client of
+// the app would (say an old kiefer install still running): the grant gets a
+// new access token, and the one the plugin holds stops working. Calls does
+// not count it and no fault applies: it is not a request to this fake. ok is
+// false if the refresh token is unknown.
+func (s *Server) RefreshOutside(refreshToken string) (accessToken string, ok bool) {
+	iss, oerr := s.refresh(refreshToken)
+	if oerr != nil {
+		return "", false
+	}
+	return iss.accessToken, true
+}
+
 // disconnect removes every grant of account, and the codes it approved but
 // the app has not redeemed yet: disconnecting takes back the whole
 // authorization (inferred for the codes). The fake has one registered app,
