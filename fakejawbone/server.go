@@ -125,9 +125,15 @@ var handlers = map[string]func(*Server, http.ResponseWriter, *http.Request){
 }
 
 // ServeHTTP counts the request, lets a queued fault answer it if one is
-// due, and otherwise hands it to the endpoint's handler.
+// due, and otherwise hands it to the endpoint's handler. The fake's own mint
+// endpoint is neither counted nor faulted.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	endpoint, ok := routes[collapseSlashes(r.URL.Path)]
+	path := collapseSlashes(r.URL.Path)
+	if path == mintPath {
+		s.handleMint(w, r)
+		return
+	}
+	endpoint, ok := routes[path]
 	if !ok {
 		s.writeNotFound(w)
 		return
