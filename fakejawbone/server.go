@@ -1,9 +1,12 @@
 // Package fakejawbone is a stand-in for the Jawbone UP OAuth 2.0 service and
-// the few API endpoints the plugin and its tests use. Jawbone went offline in 2017, so the
-// unit tests, the end-to-end suite and the local demo all talk to this
-// instead. It follows Jawbone's wire behaviour where it is known (credentials
-// only as parameters, refresh tokens that do not rotate, the meta/data API
-// envelope) and lets tests inject faults per endpoint.
+// the few API endpoints the plugin and its tests use. Jawbone went offline in
+// 2017, so the unit tests, the end-to-end suite and the local demo all talk
+// to this instead. It follows Jawbone's wire behaviour where it is known
+// (credentials only as parameters, refresh tokens that do not rotate, the
+// meta/data API envelope), marks what is only inferred from clients that
+// worked, and lets tests inject faults per endpoint. Every grant belongs to
+// an account (see DefaultAccount and SetSignedIn). One endpoint is the
+// fake's own and not Jawbone's: MintURL, for the demo.
 //
 // The Server keeps everything in memory, is safe for concurrent use, and
 // never logs: its requests and replies carry client secrets and tokens.
