@@ -2,6 +2,7 @@ package fakejawbone
 
 import (
 	"crypto/subtle"
+	"mime"
 	"net/http"
 	"strings"
 )
@@ -22,7 +23,7 @@ type envelope struct {
 	Data any  `json:"data"`
 }
 
-// user is the data of GET /users/@me: the one user of the fake.
+// user is the data of GET /users/@me.
 type user struct {
 	XID    string  `json:"xid"`
 	First  string  `json:"first"`
@@ -39,12 +40,11 @@ func (s *Server) handleRefreshToken(w http.ResponseWriter, r *http.Request) {
 	if !s.requireMethod(w, r, http.MethodPost) {
 		return
 	}
-	refreshToken, ok := s.authenticateBearer(w, r)
+	g, ok := s.authenticateBearer(w, r)
 	if !ok {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
+	if err := readBodyForm(w, r); err != nil {
 		s.writeAPIError(w, http.StatusBadRequest, "invalid_request", "the request body is not a readable form")
 		return
 	}
@@ -54,36 +54,73 @@ func (s *Server) handleRefreshToken(w http.ResponseWriter, r *http.Request) {
 		s.writeAPIError(w, http.StatusBadRequest, "invalid_request", "secret is missing or is not the app's client secret")
 		return
 	}
-	s.writeAPI(w, map[string]string{"refresh_token": refreshToken})
+	s.writeAPI(w, g.account, map[string]string{"refresh_token": g.refreshToken})
 }
 
-// handleMe serves GET /users/@me, which tests use to prove a token works.
+// readBodyForm parses the request body into r.PostForm, url-encoded or
+// multipart/form-data: Jawbone's Android SDK sent the refreshToken secret as
+// multipart, its ruby and node clients url-encoded, and both worked.
+func readBodyForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mediaType != "multipart/form-data" {
+		return r.ParseForm()
+	}
+	// The body is bounded above, so the parts stay in memory; RemoveAll
+	// only makes sure no temporary file outlives the request.
+	if err := r.ParseMultipartForm(maxFormBytes); err != nil {
+		return err
+	}
+	return r.MultipartForm.RemoveAll()
+}
+
+// handleMe serves GET /users/@me, which tests use to prove a token works
+// and to see whose account it opens. The xid is the account's, the same for
+// all its tokens (inferred: it is the account's id); the rest of the profile
+// is the same made-up person for every account.
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 	if !s.requireMethod(w, r, http.MethodGet) {
 		return
 	}
-	if _, ok := s.authenticateBearer(w, r); !ok {
+	g, ok := s.authenticateBearer(w, r)
+	if !ok {
 		return
 	}
-	s.writeAPI(w, user{XID: s.userXID, First: "Jane", Last: "Doe", Weight: 62.5, Height: 1.68})
+	s.writeAPI(w, g.account, user{XID: g.account, First: "Jane", Last: "Doe", Weight: 62.5, Height: 1.68})
+}
+
+// handleMembership serves DELETE /users/@me/PartnerAppMembership: the user
+// disconnects the app from their account, and none of the app's tokens for
+// that account work afterwards (inferred). The reply is the envelope with
+// empty data (inferred).
+func (s *Server) handleMembership(w http.ResponseWriter, r *http.Request) {
+	if !s.requireMethod(w, r, http.MethodDelete) {
+		return
+	}
+	g, ok := s.authenticateBearer(w, r)
+	if !ok {
+		return
+	}
+	s.disconnect(g.account)
+	s.writeAPI(w, g.account, struct{}{})
 }
 
 // authenticateBearer finds the grant of the request's bearer token, or
 // answers 401 and returns false.
-func (s *Server) authenticateBearer(w http.ResponseWriter, r *http.Request) (refreshToken string, ok bool) {
+func (s *Server) authenticateBearer(w http.ResponseWriter, r *http.Request) (grantView, bool) {
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="jawbone"`)
 		s.writeAPIError(w, http.StatusUnauthorized, "authentication_error", "a bearer access token is required")
-		return "", false
+		return grantView{}, false
 	}
-	refreshToken, ok = s.grantFor(strings.TrimSpace(token))
+	g, ok := s.grantFor(strings.TrimSpace(token))
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="jawbone", error="invalid_token"`)
 		s.writeAPIError(w, http.StatusUnauthorized, "authentication_error",
 			"the access token is invalid, expired or was replaced by a refresh")
 	}
-	return refreshToken, ok
+	return g, ok
 }
 
 func (s *Server) requireMethod(w http.ResponseWriter, r *http.Request, method string) bool {
@@ -95,10 +132,19 @@ func (s *Server) requireMethod(w http.ResponseWriter, r *http.Request, method st
 	return false
 }
 
-// writeAPI answers 200 with data in the envelope.
-func (s *Server) writeAPI(w http.ResponseWriter, data any) {
+// writeNotFound answers a path the fake does not serve in the API's error
+// envelope, not as Go's plain-text 404: kiefer reads meta.error_type from
+// every non-200 reply and crashes on a body that is not JSON, and it worked
+// against Jawbone, so Jawbone's errors were JSON (inferred, also for paths
+// outside the API).
+func (s *Server) writeNotFound(w http.ResponseWriter) {
+	s.writeAPIError(w, http.StatusNotFound, "not_found", "there is no endpoint at this path")
+}
+
+// writeAPI answers 200 with data in the envelope of account xid's reply.
+func (s *Server) writeAPI(w http.ResponseWriter, xid string, data any) {
 	writeJSON(w, http.StatusOK, envelope{
-		Meta: meta{UserXID: s.userXID, Message: "OK", Code: http.StatusOK, Time: s.cfg.Now().Unix()},
+		Meta: meta{UserXID: xid, Message: "OK", Code: http.StatusOK, Time: s.cfg.Now().Unix()},
 		Data: data,
 	})
 }

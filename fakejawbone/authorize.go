@@ -18,6 +18,10 @@ var jawboneScopes = []string{
 	"heartrate_read", "cardiac_read", "cardiac_write",
 }
 
+// Scopes returns a copy of every scope the fake accepts: all the scopes
+// Jawbone's SDKs knew of, in a fixed order.
+func Scopes() []string { return slices.Clone(jawboneScopes) }
+
 // defaultScope is what Jawbone grants when a request names no scope.
 const defaultScope = "basic_read"
 
@@ -63,9 +67,9 @@ func (s *Server) authorizeGet(w http.ResponseWriter, r *http.Request) {
 	case s.denying():
 		redirectDenied(w, r, req)
 	case s.cfg.ConsentPage:
-		renderConsent(w, req)
+		renderConsent(w, req, s.signedInAccount())
 	default:
-		s.redirectWithCode(w, r, req)
+		s.redirectWithCode(w, r, req, s.signedInAccount())
 	}
 }
 
@@ -82,14 +86,32 @@ func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 		authPageError(w, http.StatusBadRequest, problem)
 		return
 	}
+	account, problem := s.consentAccount(r.PostForm.Get("account"))
+	if problem != "" {
+		authPageError(w, http.StatusBadRequest, problem)
+		return
+	}
 	switch decision := r.PostForm.Get("decision"); {
 	case decision == "deny", decision == "allow" && s.denying():
 		redirectDenied(w, r, req)
 	case decision == "allow":
-		s.redirectWithCode(w, r, req)
+		s.redirectWithCode(w, r, req, account)
 	default:
 		authPageError(w, http.StatusBadRequest, `decision must be "allow" or "deny"`)
 	}
+}
+
+// consentAccount is the account the consent form signs in as: the one typed
+// into "Sign in as", or the signed-in account if the field is empty or
+// missing (a form from before the field existed).
+func (s *Server) consentAccount(typed string) (string, string) {
+	if typed == "" {
+		return s.signedInAccount(), ""
+	}
+	if err := ValidateAccountXID(typed); err != nil {
+		return "", err.Error()
+	}
+	return typed, ""
 }
 
 // parseAuthRequest checks an authorization request and returns a
@@ -164,8 +186,8 @@ func parseScopes(scope string) ([]string, string) {
 	return scopes, ""
 }
 
-func (s *Server) redirectWithCode(w http.ResponseWriter, r *http.Request, req authRequest) {
-	params := url.Values{"code": {s.newCode(req.clientID, req.redirectURI, req.scopes)}}
+func (s *Server) redirectWithCode(w http.ResponseWriter, r *http.Request, req authRequest, account string) {
+	params := url.Values{"code": {s.newCode(req.clientID, req.redirectURI, account, req.scopes)}}
 	redirectBack(w, r, req, params)
 }
 
@@ -216,6 +238,10 @@ var consentTemplate = template.Must(template.New("consent").Parse(`<!DOCTYPE htm
 {{- end}}
 </ul>
 <form method="post">
+<p>
+<label for="account">Sign in as</label>
+<input type="text" id="account" name="account" value="{{.Account}}" maxlength="{{.MaxAccountLen}}" autocomplete="off">
+</p>
 {{- range .Hidden}}
 <input type="hidden" name="{{.Name}}" value="{{.Value}}">
 {{- end}}
@@ -228,7 +254,8 @@ var consentTemplate = template.Must(template.New("consent").Parse(`<!DOCTYPE htm
 
 type hiddenField struct{ Name, Value string }
 
-func renderConsent(w http.ResponseWriter, req authRequest) {
+// renderConsent shows the page with "Sign in as" prefilled with account.
+func renderConsent(w http.ResponseWriter, req authRequest, account string) {
 	hidden := []hiddenField{
 		{"response_type", "code"},
 		{"client_id", req.clientID},
@@ -243,8 +270,10 @@ func renderConsent(w http.ResponseWriter, req authRequest) {
 	w.Header().Set("X-Frame-Options", "DENY") // a consent button must not be clickjackable
 	// A write error means the browser went away; there is no one to tell.
 	_ = consentTemplate.Execute(w, struct {
-		App    string
-		Scopes []string
-		Hidden []hiddenField
-	}{req.clientID, req.scopes, hidden})
+		App           string
+		Scopes        []string
+		Account       string
+		MaxAccountLen int
+		Hidden        []hiddenField
+	}{req.clientID, req.scopes, account, maxAccountXIDLen, hidden})
 }

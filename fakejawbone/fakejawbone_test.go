@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -404,7 +406,7 @@ func TestAPI(t *testing.T) {
 		{"recover superseded token", http.MethodPost, "/users/@me/refreshToken", superseded, secret, 401, "authentication_error", nil},
 		{"recover no token", http.MethodPost, "/users/@me/refreshToken", "", secret, 401, "authentication_error", nil},
 		{"recover by GET", http.MethodGet, "/users/@me/refreshToken", access, nil, 405, "method_not_allowed", nil},
-		{"me", http.MethodGet, "/users/@me", access, nil, 200, "", map[string]any{"xid": s.userXID, "first": "Jane", "last": "Doe"}},
+		{"me", http.MethodGet, "/users/@me", access, nil, 200, "", map[string]any{"xid": s.DefaultAccount(), "first": "Jane", "last": "Doe"}},
 		{"me bad token", http.MethodGet, "/users/@me", "bogus", nil, 401, "authentication_error", nil},
 		{"me superseded token", http.MethodGet, "/users/@me", superseded, nil, 401, "authentication_error", nil},
 		{"me no token", http.MethodGet, "/users/@me", "", nil, 401, "authentication_error", nil},
@@ -424,27 +426,173 @@ func TestAPI(t *testing.T) {
 					t.Errorf("data.%s = %v, want %v", k, env.Data[k], v)
 				}
 			}
-			if c.wantStatus == 200 && (env.Meta.UserXID != s.userXID || env.Meta.Message != "OK" || env.Meta.Time == 0) {
+			if c.wantStatus == 200 && (env.Meta.UserXID != s.DefaultAccount() || env.Meta.Message != "OK" || env.Meta.Time == 0) {
 				t.Errorf("meta = %+v, want the user's xid, message OK and a time", env.Meta)
 			}
 		})
 	}
 }
 
-func TestUnknownPaths(t *testing.T) {
+// The refreshToken secret is read from a url-encoded or a multipart body,
+// and never from the query.
+func TestRefreshTokenBodies(t *testing.T) {
 	s, ts := NewTestServer(t, testConfig())
-	for _, path := range []string{"/", "/auth/oauth2", "/nudge/api/v.1.1/users/@me/moves", "/nudge/api/v.1.1/users/@me/"} {
-		t.Run(path, func(t *testing.T) {
-			if r := get(t, ts.URL+path); r.status != http.StatusNotFound {
-				t.Errorf("GET %s: %d, want 404", path, r.status)
+	access, refresh := s.IssueTokens(nil)
+	target := APIURL(ts.URL) + "/users/@me/refreshToken"
+	secretQuery := "?" + url.Values{"secret": {testClientSecret}}.Encode()
+	cases := []struct {
+		name        string
+		query       string
+		contentType string
+		body        string
+		wantStatus  int
+	}{
+		{"url-encoded", "", "application/x-www-form-urlencoded", "secret=" + testClientSecret, http.StatusOK},
+		{"multipart", "", multipartType, multipartBody("secret", testClientSecret), http.StatusOK},
+		{"multipart with other fields", "", multipartType,
+			multipartBody("app", "x", "secret", testClientSecret), http.StatusOK},
+		{"multipart wrong secret", "", multipartType, multipartBody("secret", "guess"), http.StatusBadRequest},
+		{"multipart secret in the query only", secretQuery, multipartType, multipartBody("app", "x"), http.StatusBadRequest},
+		{"url-encoded secret in the query only", secretQuery, "application/x-www-form-urlencoded", "", http.StatusBadRequest},
+		{"multipart without a boundary", "", "multipart/form-data", multipartBody("secret", testClientSecret),
+			http.StatusBadRequest},
+		{"truncated multipart", "", multipartType, strings.TrimSuffix(multipartBody("secret", testClientSecret), "--\r\n"),
+			http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			req, err := http.NewRequest(http.MethodPost, target+c.query, strings.NewReader(c.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", c.contentType)
+			req.Header.Set("Authorization", "Bearer "+access)
+			r := do(t, req)
+			if r.status != c.wantStatus {
+				t.Fatalf("status = %d %s, want %d", r.status, r.body, c.wantStatus)
+			}
+			env := envelopeOf(t, r)
+			if c.wantStatus == http.StatusOK && env.Data["refresh_token"] != refresh {
+				t.Errorf("data = %v, want the grant's refresh token", env.Data)
+			}
+			if c.wantStatus != http.StatusOK && env.Meta.ErrorType != "invalid_request" {
+				t.Errorf("meta = %+v, want invalid_request", env.Meta)
 			}
 		})
 	}
-	for _, e := range []string{EndpointAuth, EndpointToken, EndpointRefreshToken, EndpointMe} {
-		if n := s.Calls(e); n != 0 {
-			t.Errorf("Calls(%s) = %d after requests to unknown paths", e, n)
-		}
+}
+
+const multipartBoundary = "jawbone-boundary"
+
+var multipartType = "multipart/form-data; boundary=" + multipartBoundary
+
+// multipartBody encodes name, value pairs as form-data parts, the way
+// Jawbone's Android SDK sent the secret.
+func multipartBody(pairs ...string) string {
+	var b strings.Builder
+	for i := 0; i+1 < len(pairs); i += 2 {
+		fmt.Fprintf(&b, "--%s\r\nContent-Disposition: form-data; name=%q\r\n\r\n%s\r\n",
+			multipartBoundary, pairs[i], pairs[i+1])
 	}
+	fmt.Fprintf(&b, "--%s--\r\n", multipartBoundary)
+	return b.String()
+}
+
+func TestUnknownPaths(t *testing.T) {
+	s, ts := NewTestServer(t, testConfig())
+	cases := []struct{ name, method, path string }{
+		{"root", http.MethodGet, "/"},
+		{"auth prefix", http.MethodGet, "/auth/oauth2"},
+		{"unserved API endpoint", http.MethodGet, "/nudge/api/v.1.1/users/@me/moves"},
+		{"trailing slash", http.MethodGet, "/nudge/api/v.1.1/users/@me/"},
+		{"POST to an unserved endpoint", http.MethodPost, "/nudge/api/v.1.1/users/@me/moves"},
+		{"other API version", http.MethodGet, "/nudge/api/v.1.0/users/@me"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := do(t, newRequest(t, c.method, ts.URL+c.path, url.Values{}))
+			if r.status != http.StatusNotFound || r.header.Get("Content-Type") != "application/json" {
+				t.Fatalf("%s %s: %d %s %q, want a 404 in JSON", c.method, c.path, r.status, r.header.Get("Content-Type"), r.body)
+			}
+			env := envelopeOf(t, r)
+			if env.Meta.Message != "Not Found" || env.Meta.ErrorType != "not_found" || env.Meta.ErrorDetail == "" ||
+				env.Meta.Time == 0 || env.Data == nil {
+				t.Errorf("%s %s: envelope %s, want Jawbone's meta error with empty data", c.method, c.path, r.body)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		for _, e := range []string{EndpointAuth, EndpointToken, EndpointRefreshToken, EndpointMe, EndpointMembership} {
+			if n := s.Calls(e); n != 0 {
+				t.Errorf("Calls(%s) = %d after requests to unknown paths", e, n)
+			}
+		}
+	})
+}
+
+// Paths with repeated slashes, as kiefer sends them, reach their endpoint
+// directly: no redirect, and a POST keeps its body.
+func TestRepeatedSlashes(t *testing.T) {
+	s := New(testConfig())
+	var mu sync.Mutex
+	seen := map[string]bool{} // the paths as the fake received them
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Path] = true
+		mu.Unlock()
+		s.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	base := ts.URL
+	access, refresh := s.IssueTokens(nil)
+	_, otherRefresh := s.IssueTokens(nil) // refreshed below; access stays good
+	cases := []struct {
+		name       string
+		method     string
+		path       string
+		token      string
+		form       url.Values
+		wantStatus int
+		endpoint   string
+	}{
+		{"kiefer's refreshToken POST", http.MethodPost, "//nudge/api/v.1.1/users/@me/refreshToken", access,
+			url.Values{"secret": {testClientSecret}}, http.StatusOK, EndpointRefreshToken},
+		{"v.1.1// in an API path", http.MethodGet, "/nudge/api/v.1.1//users/@me", access, nil, http.StatusOK, EndpointMe},
+		{"many slashes", http.MethodGet, "///nudge//api///v.1.1/users//@me", access, nil, http.StatusOK, EndpointMe},
+		{"token endpoint", http.MethodPost, "//auth//oauth2/token", "", refreshParams(otherRefresh), http.StatusOK, EndpointToken},
+		{"auth endpoint", http.MethodGet, "//auth/oauth2//auth?" + authParams("basic_read", "s").Encode(), "", nil,
+			http.StatusFound, EndpointAuth},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := s.Calls(c.endpoint)
+			r := callAPI(t, c.method, base+c.path, c.token, c.form)
+			if r.status != c.wantStatus {
+				t.Fatalf("%s %s: %d %s, want %d", c.method, c.path, r.status, r.body, c.wantStatus)
+			}
+			if c.wantStatus == http.StatusFound && r.location(t).Host != "127.0.0.1:8250" {
+				t.Errorf("redirected to %s, want the app's redirect URI", r.header.Get("Location"))
+			}
+			if got := s.Calls(c.endpoint); got != before+1 {
+				t.Errorf("Calls(%s) went from %d to %d, want one more", c.endpoint, before, got)
+			}
+			path, _, _ := strings.Cut(c.path, "?")
+			mu.Lock()
+			defer mu.Unlock()
+			if !seen[path] {
+				t.Errorf("the fake never received %q as sent (got %v): the test proves nothing", path, seen)
+			}
+		})
+	}
+	t.Run("recovered refresh token", func(t *testing.T) {
+		r := callAPI(t, http.MethodPost, base+"//nudge/api/v.1.1/users/@me/refreshToken", access,
+			url.Values{"secret": {testClientSecret}})
+		if got := envelopeOf(t, r).Data["refresh_token"]; got != refresh {
+			t.Errorf("refresh_token = %v, want the grant's (%d %s)", got, r.status, r.body)
+		}
+	})
 }
 
 func TestCalls(t *testing.T) {
@@ -499,6 +647,18 @@ func TestFaults(t *testing.T) {
 			}
 		}},
 		{name: "oversize below the frame", fault: Fault{OversizeBytes: 5}, wantStatus: 200, wantBody: `{"acc`},
+		{name: "redirect", fault: Fault{Status: 302, Header: http.Header{"Location": {"http://127.0.0.1:9/token"}}},
+			wantStatus: 302, check: header("Location", "http://127.0.0.1:9/token")},
+		{name: "header on the real reply", fault: Fault{Header: http.Header{"X-Served-By": {"edge-3"}}}, wantStatus: 200,
+			realReply: true, check: header("X-Served-By", "edge-3")},
+		{name: "header key in any case", fault: Fault{Status: 503, Header: http.Header{"x-served-by": {"edge-3"}}},
+			wantStatus: 503, check: header("X-Served-By", "edge-3")},
+		{name: "header with a body", fault: Fault{Status: 503, Body: `{}`, Header: http.Header{"Retry-After": {"9"}}},
+			wantStatus: 503, wantBody: `{}`, check: header("Retry-After", "9")},
+		{name: "retry-after wins over header", fault: Fault{Status: 429, RetryAfter: "7", Header: http.Header{"Retry-After": {"99"}}},
+			wantStatus: 429, check: header("Retry-After", "7")},
+		{name: "reply's own content type wins", fault: Fault{Header: http.Header{"Content-Type": {"text/plain"}}},
+			wantStatus: 200, realReply: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -810,5 +970,81 @@ func TestURLs(t *testing.T) {
 				t.Errorf("got %s, want %s", c.got, c.want)
 			}
 		})
+	}
+}
+
+// A seeded Config.Random makes every token, code and xid repeatable.
+func TestSeededRandom(t *testing.T) {
+	run := func(t *testing.T, seed byte) []string {
+		t.Helper()
+		cfg := testConfig()
+		cfg.Random = rand.NewChaCha8([32]byte{seed})
+		s, ts := NewTestServer(t, cfg)
+		access, refresh := s.IssueTokens(nil)
+		code := authorize(t, ts.URL)
+		tr := tokens(t, postForm(t, TokenURL(ts.URL), exchangeParams(code)))
+		renewed := tokens(t, postForm(t, TokenURL(ts.URL), refreshParams(tr.RefreshToken)))
+		return []string{s.DefaultAccount(), access, refresh, code, tr.AccessToken, tr.RefreshToken, renewed.AccessToken}
+	}
+	first, again, other := run(t, 1), run(t, 1), run(t, 2)
+	if !slices.Equal(first, again) {
+		t.Errorf("the same seed gave %v, then %v", first, again)
+	}
+	for i := range first {
+		if first[i] == other[i] {
+			t.Errorf("value %d is %q under two seeds", i, first[i])
+		}
+	}
+}
+
+func TestFailingRandomPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Errorf("New with a Random that fails did not panic")
+		}
+	}()
+	cfg := testConfig()
+	cfg.Random = strings.NewReader("short")
+	New(cfg)
+}
+
+func TestScopes(t *testing.T) {
+	got := Scopes()
+	if !slices.Equal(got, jawboneScopes) || len(got) != 19 || got[0] != "basic_read" {
+		t.Fatalf("Scopes() = %v, want the fake's own list", got)
+	}
+	got[0] = "edited"
+	if Scopes()[0] != "basic_read" {
+		t.Errorf("editing the result of Scopes changed the fake's list")
+	}
+}
+
+// Another client's refresh retires the access token the plugin holds; the
+// refresh token, the account and the plugin's own refreshes go on working.
+func TestRefreshOutside(t *testing.T) {
+	s, ts := NewTestServer(t, testConfig())
+	held, refresh := s.IssueTokensFor("kiefer-user", nil)
+	s.InjectFault(EndpointToken, Fault{Status: http.StatusServiceUnavailable, Times: 1}) // not for RefreshOutside
+
+	outside, ok := s.RefreshOutside(refresh)
+	if !ok || outside == "" || outside == held {
+		t.Fatalf("RefreshOutside = %q, %v; want a new access token", outside, ok)
+	}
+	if got := meStatus(t, ts.URL, held); got != http.StatusUnauthorized {
+		t.Errorf("GET /users/@me with the held token: %d, want 401", got)
+	}
+	checkAccount(t, ts.URL, outside, "kiefer-user")
+	if n := s.Calls(EndpointToken); n != 0 {
+		t.Errorf("Calls(token) = %d, want 0: RefreshOutside is no request", n)
+	}
+	if r := postForm(t, TokenURL(ts.URL), refreshParams(refresh)); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("the queued fault did not answer the first real refresh: %d", r.status)
+	}
+	renewed := tokens(t, postForm(t, TokenURL(ts.URL), refreshParams(refresh)))
+	if renewed.RefreshToken != refresh || meStatus(t, ts.URL, outside) != http.StatusUnauthorized {
+		t.Errorf("the plugin's refresh after another client's: want the same refresh token and the other's access token retired")
+	}
+	if _, ok := s.RefreshOutside("bogus"); ok {
+		t.Errorf("RefreshOutside of an unknown refresh token reported ok")
 	}
 }

@@ -7,27 +7,50 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Fault changes how the fake answers requests to one endpoint. The parts
-// combine in this order: wait Delay, add the Retry-After header, then answer
-// with the first of CloseConnection, OversizeBytes, Body or Status that is
-// set. A fault with none of those four (only Delay and/or RetryAfter) lets
-// the real handler answer after it.
+// Fault changes how the fake answers requests to one endpoint. Its parts
+// combine in this order:
+//
+//  1. Wait Delay. The wait ends early when the Server is closed (the reply
+//     is a 503 and the request is not processed) and, unless
+//     CompleteAfterHangup is set, when the client goes away (then nothing
+//     is processed or sent).
+//  2. Add Header's fields, then Retry-After, to the reply. Fields the reply
+//     sets itself (Content-Type, Content-Length) replace Header's.
+//  3. Answer with the first of CloseConnection, LoseReply, OversizeBytes,
+//     Body or Status that is set; with none of them, the real handler
+//     answers. Only LoseReply and the real handler process the request:
+//     change the fake's state, as a refresh retires the old access token.
+//
+// A fault with none of the five (only Delay, Header and/or RetryAfter) so
+// lets the real handler answer after it.
 type Fault struct {
 	Status          int           // reply status; 0 = 200 with Body, or the real handler if there is no Body
 	Body            string        // raw body to send instead of the real reply
 	ContentType     string        // default application/json when Body is set
+	Header          http.Header   // extra reply header fields, e.g. Location with Status 302 for a redirect
 	RetryAfter      string        // Retry-After header value
-	Delay           time.Duration // wait before answering; ends early when the client goes or the Server is closed
+	Delay           time.Duration // wait before answering; ends early when the Server is closed, or the client goes (see CompleteAfterHangup)
 	DripBody        bool          // write Body one byte at a time, DripInterval apart
 	DripInterval    time.Duration // pause between dripped bytes
 	OversizeBytes   int           // send a JSON-looking body this many bytes long (status 200 unless Status is set)
-	CloseConnection bool          // close the TCP connection without any reply
+	CloseConnection bool          // close the TCP connection without any reply (the request is not processed)
 	Times           int           // how many requests this fault answers; 0 = all of them until ClearFaults
+
+	// CompleteAfterHangup waits out all of Delay even if the client hangs
+	// up meanwhile (its side timed out), and then goes on: the request is
+	// processed late and its reply goes nowhere. Close still ends the wait,
+	// and then nothing is processed.
+	CompleteAfterHangup bool
+	// LoseReply has the real handler process the request, then closes the
+	// connection without sending its reply: the client cannot tell whether
+	// anything happened.
+	LoseReply bool
 }
 
 // queuedFault is a Fault waiting in an endpoint's queue.
@@ -89,21 +112,22 @@ func (s *Server) nextFault(endpoint string) (Fault, bool) {
 	return head.fault, true
 }
 
-// applyFault answers the request as f says and reports whether it did;
-// false means the real handler should answer.
-func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault) bool {
+// applyFault answers the request as f says; serve is the endpoint's real
+// handler.
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, serve http.HandlerFunc) {
 	bufferBody(r)
-	if err := s.pause(r.Context(), f.Delay); err != nil {
+	if err := s.wait(r.Context(), f); err != nil {
 		if errors.Is(err, errClosed) {
 			http.Error(w, "fake jawbone is shutting down", http.StatusServiceUnavailable)
 		}
-		return true // otherwise the client is gone: nobody to answer
+		return // otherwise the client is gone: nobody to answer
 	}
-	if f.RetryAfter != "" {
-		w.Header().Set("Retry-After", f.RetryAfter)
-	}
+	addHeaders(w, f)
 	switch {
 	case f.CloseConnection:
+		closeConnection(w)
+	case f.LoseReply:
+		serve(discardWriter{header: http.Header{}}, r)
 		closeConnection(w)
 	case f.OversizeBytes > 0:
 		writeOversize(w, f)
@@ -112,10 +136,38 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault) boo
 	case f.Status != 0:
 		http.Error(w, http.StatusText(f.Status), f.Status)
 	default:
-		return false
+		serve(w, r)
 	}
-	return true
 }
+
+// wait holds the request for f.Delay. A client hanging up ends the wait
+// unless f.CompleteAfterHangup: a real server that has begun a request
+// finishes it whether or not anyone still listens.
+func (s *Server) wait(ctx context.Context, f Fault) error {
+	if f.CompleteAfterHangup {
+		ctx = context.WithoutCancel(ctx)
+	}
+	return s.pause(ctx, f.Delay)
+}
+
+// addHeaders puts f's extra header fields on the reply, Retry-After last so
+// that it wins over a Retry-After in f.Header.
+func addHeaders(w http.ResponseWriter, f Fault) {
+	for key, values := range f.Header {
+		w.Header()[http.CanonicalHeaderKey(key)] = slices.Clone(values)
+	}
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+}
+
+// discardWriter is a reply that goes nowhere: a LoseReply fault's real
+// handler answers into it.
+type discardWriter struct{ header http.Header }
+
+func (d discardWriter) Header() http.Header       { return d.header }
+func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (discardWriter) WriteHeader(int)             {}
 
 // bufferBody reads the request body now and puts a copy back for the real
 // handler. net/http only notices a client hanging up (and ends the request

@@ -1,15 +1,20 @@
 // Package fakejawbone is a stand-in for the Jawbone UP OAuth 2.0 service and
-// the two API endpoints the plugin uses. Jawbone went offline in 2017, so the
-// unit tests, the end-to-end suite and the local demo all talk to this
-// instead. It follows Jawbone's wire behaviour where it is known (credentials
-// only as parameters, refresh tokens that do not rotate, the meta/data API
-// envelope) and lets tests inject faults per endpoint.
+// the few API endpoints the plugin and its tests use. Jawbone went offline in
+// 2017, so the unit tests, the end-to-end suite and the local demo all talk
+// to this instead. It follows Jawbone's wire behaviour where it is known
+// (credentials only as parameters, refresh tokens that do not rotate, the
+// meta/data API envelope), marks what is only inferred from clients that
+// worked, and lets tests inject faults per endpoint. Every grant belongs to
+// an account (see DefaultAccount and SetSignedIn). One endpoint is the
+// fake's own and not Jawbone's: MintURL, for the demo.
 //
 // The Server keeps everything in memory, is safe for concurrent use, and
 // never logs: its requests and replies carry client secrets and tokens.
 package fakejawbone
 
 import (
+	"crypto/rand"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -22,6 +27,7 @@ const (
 	EndpointToken        = "token"        // /auth/oauth2/token
 	EndpointRefreshToken = "refreshToken" // /nudge/api/v.1.1/users/@me/refreshToken
 	EndpointMe           = "me"           // /nudge/api/v.1.1/users/@me
+	EndpointMembership   = "membership"   // /nudge/api/v.1.1/users/@me/PartnerAppMembership
 )
 
 const (
@@ -30,6 +36,7 @@ const (
 	apiPath          = "/nudge/api/v.1.1"
 	mePath           = apiPath + "/users/@me"
 	refreshTokenPath = mePath + "/refreshToken"
+	membershipPath   = mePath + "/PartnerAppMembership"
 )
 
 // routes maps a request path to its endpoint name.
@@ -38,6 +45,7 @@ var routes = map[string]string{
 	tokenPath:        EndpointToken,
 	refreshTokenPath: EndpointRefreshToken,
 	mePath:           EndpointMe,
+	membershipPath:   EndpointMembership,
 }
 
 // DefaultTokenLifetime is Jawbone's access token lifetime: one year.
@@ -50,15 +58,24 @@ type Config struct {
 	TokenLifetime          time.Duration    // default DefaultTokenLifetime
 	ConsentPage            bool             // render an Allow/Deny page instead of auto-approving
 	Now                    func() time.Time // default time.Now
+	// AccountXID is the default account's xid (see DefaultAccount); random
+	// if empty. New panics unless it passes ValidateAccountXID.
+	AccountXID string
+	// Random is where tokens, codes and account xids come from; default
+	// crypto/rand. A seeded reader makes a simulation's tokens repeatable
+	// as long as its requests arrive in a repeatable order.
+	Random io.Reader
 }
 
 // Server is the fake Jawbone, an http.Handler. Create it with New.
 type Server struct {
-	cfg     Config // read-only after New
-	userXID string // the one user who approves every grant
+	cfg            Config     // read-only after New
+	defaultAccount string     // read-only after New
+	randMu         sync.Mutex // serialises reads of cfg.Random
 
 	mu        sync.Mutex
 	deny      bool
+	signedIn  string // the account that approves browser authorizations
 	lifetime  time.Duration
 	calls     map[string]int
 	faults    map[string][]*queuedFault
@@ -78,9 +95,11 @@ func New(cfg Config) *Server {
 	if cfg.TokenLifetime <= 0 {
 		cfg.TokenLifetime = DefaultTokenLifetime
 	}
-	return &Server{
+	if cfg.Random == nil {
+		cfg.Random = rand.Reader
+	}
+	s := &Server{
 		cfg:       cfg,
-		userXID:   randomString(12),
 		lifetime:  cfg.TokenLifetime,
 		calls:     map[string]int{},
 		faults:    map[string][]*queuedFault{},
@@ -89,30 +108,67 @@ func New(cfg Config) *Server {
 		byAccess:  map[string]*grant{},
 		closed:    make(chan struct{}),
 	}
+	s.defaultAccount = cfg.AccountXID
+	if s.defaultAccount == "" {
+		s.defaultAccount = s.randomString(12)
+	} else if err := ValidateAccountXID(s.defaultAccount); err != nil {
+		panic("fakejawbone: New: Config.AccountXID: " + err.Error())
+	}
+	s.signedIn = s.defaultAccount
+	return s
+}
+
+// handlers maps an endpoint name to its handler.
+var handlers = map[string]func(*Server, http.ResponseWriter, *http.Request){
+	EndpointAuth:         (*Server).handleAuth,
+	EndpointToken:        (*Server).handleToken,
+	EndpointRefreshToken: (*Server).handleRefreshToken,
+	EndpointMe:           (*Server).handleMe,
+	EndpointMembership:   (*Server).handleMembership,
 }
 
 // ServeHTTP counts the request, lets a queued fault answer it if one is
-// due, and otherwise hands it to the endpoint's handler.
+// due, and otherwise hands it to the endpoint's handler. The fake's own mint
+// endpoint is neither counted nor faulted.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	endpoint, ok := routes[r.URL.Path]
+	path := collapseSlashes(r.URL.Path)
+	if path == mintPath {
+		s.handleMint(w, r)
+		return
+	}
+	endpoint, ok := routes[path]
 	if !ok {
-		http.NotFound(w, r)
+		s.writeNotFound(w)
 		return
 	}
 	s.countCall(endpoint)
-	if f, ok := s.nextFault(endpoint); ok && s.applyFault(w, r, f) {
+	serve := func(w http.ResponseWriter, r *http.Request) { handlers[endpoint](s, w, r) }
+	if f, ok := s.nextFault(endpoint); ok {
+		s.applyFault(w, r, f, serve)
 		return
 	}
-	switch endpoint {
-	case EndpointAuth:
-		s.handleAuth(w, r)
-	case EndpointToken:
-		s.handleToken(w, r)
-	case EndpointRefreshToken:
-		s.handleRefreshToken(w, r)
-	case EndpointMe:
-		s.handleMe(w, r)
+	serve(w, r)
+}
+
+// collapseSlashes merges each run of slashes in a path into one. Real
+// clients send paths like "//nudge/api/v.1.1//users/@me" (kiefer joins its
+// base URL and paths that start with "/"), and they worked, so Jawbone's
+// front end merged repeated slashes (inferred). It is done in place rather
+// than with a redirect: a client resends a redirected POST as a GET without
+// its body.
+func collapseSlashes(path string) string {
+	if !strings.Contains(path, "//") {
+		return path
 	}
+	var b strings.Builder
+	b.Grow(len(path))
+	for i := range len(path) {
+		if path[i] == '/' && i > 0 && path[i-1] == '/' {
+			continue
+		}
+		b.WriteByte(path[i])
+	}
+	return b.String()
 }
 
 // SetDeny makes every valid authorization request end in access_denied (the
@@ -161,7 +217,8 @@ func (s *Server) countCall(endpoint string) {
 	s.calls[endpoint]++
 }
 
-// Close releases every request waiting in a fault's Delay or DripInterval.
+// Close releases every request waiting in a fault's Delay or DripInterval,
+// also those of CompleteAfterHangup faults, which then are not processed.
 // It does not stop an http.Server; close that too (after this, so that its
 // Close does not wait for the delayed handlers).
 func (s *Server) Close() {

@@ -1,8 +1,8 @@
 package fakejawbone
 
 import (
-	"crypto/rand"
 	"encoding/base64"
+	"io"
 	"slices"
 	"time"
 )
@@ -13,6 +13,7 @@ const codeLifetime = 10 * time.Minute
 // authCode is what an authorization code stands for until it is redeemed.
 type authCode struct {
 	clientID    string
+	account     string // the user who approved
 	redirectURI string
 	scopes      []string
 	expires     time.Time
@@ -21,6 +22,7 @@ type authCode struct {
 // grant is one user's authorization of the app. Its refresh token never
 // changes; its access token is replaced on every refresh.
 type grant struct {
+	account       string // the xid of the user who authorized the app
 	refreshToken  string
 	accessToken   string
 	accessExpires time.Time
@@ -42,20 +44,29 @@ type oauthError struct {
 
 func invalidGrant(why string) *oauthError { return &oauthError{"invalid_grant", why} }
 
-// randomString returns n random bytes, base64url-encoded.
-func randomString(n int) string {
+// randomString returns n bytes of Config.Random, base64url-encoded. The
+// reads are serialised, so a seeded reader need not be safe for concurrent
+// use. A reader that fails panics: the fake cannot go on without tokens,
+// and crypto/rand, the default, never fails.
+func (s *Server) randomString(n int) string {
 	b := make([]byte, n)
-	rand.Read(b) // never fails: crypto/rand crashes the program instead
+	s.randMu.Lock()
+	_, err := io.ReadFull(s.cfg.Random, b)
+	s.randMu.Unlock()
+	if err != nil {
+		panic("fakejawbone: reading Config.Random: " + err.Error())
+	}
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// newCode records an authorization code for an approved request.
-func (s *Server) newCode(clientID, redirectURI string, scopes []string) string {
-	code := randomString(24)
+// newCode records an authorization code for a request account approved.
+func (s *Server) newCode(clientID, redirectURI, account string, scopes []string) string {
+	code := s.randomString(24)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.codes[code] = &authCode{
 		clientID:    clientID,
+		account:     account,
 		redirectURI: redirectURI,
 		scopes:      slices.Clone(scopes),
 		expires:     s.cfg.Now().Add(codeLifetime),
@@ -82,7 +93,7 @@ func (s *Server) redeemCode(code, clientID, redirectURI string, sentRedirect boo
 	case sentRedirect && redirectURI != c.redirectURI:
 		return issued{}, invalidGrant("redirect_uri does not match the one the code was issued for")
 	}
-	return s.newGrantLocked(c.scopes), nil
+	return s.newGrantLocked(c.account, c.scopes), nil
 }
 
 // refresh gives the grant of refreshToken a new access token, retiring the
@@ -97,13 +108,43 @@ func (s *Server) refresh(refreshToken string) (issued, *oauthError) {
 	return s.renewAccessLocked(g), nil
 }
 
-// IssueTokens creates a grant out of band, as if the user had authorized the
-// app before the test began, and returns its tokens.
-func (s *Server) IssueTokens(scopes []string) (accessToken, refreshToken string) {
+// RefreshOutside refreshes the grant of refreshToken as another client of
+// the app would (say an old kiefer install still running): the grant gets a
+// new access token, and the one the plugin holds stops working. Calls does
+// not count it and no fault applies: it is not a request to this fake. ok is
+// false if the refresh token is unknown.
+func (s *Server) RefreshOutside(refreshToken string) (accessToken string, ok bool) {
+	iss, oerr := s.refresh(refreshToken)
+	if oerr != nil {
+		return "", false
+	}
+	return iss.accessToken, true
+}
+
+// disconnect removes every grant of account, and the codes it approved but
+// the app has not redeemed yet: disconnecting takes back the whole
+// authorization (inferred for the codes). The fake has one registered app,
+// so these are all the account's grants.
+func (s *Server) disconnect(account string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	iss := s.newGrantLocked(slices.Clone(scopes))
-	return iss.accessToken, iss.refreshToken
+	for refreshToken, g := range s.byRefresh {
+		if g.account == account {
+			delete(s.byRefresh, refreshToken)
+			delete(s.byAccess, g.accessToken)
+		}
+	}
+	for code, c := range s.codes {
+		if c.account == account {
+			delete(s.codes, code)
+		}
+	}
+}
+
+// IssueTokens creates a grant of the default account out of band, as if the
+// user had authorized the app before the test began, and returns its tokens.
+func (s *Server) IssueTokens(scopes []string) (accessToken, refreshToken string) {
+	return s.IssueTokensFor("", scopes)
 }
 
 // TokenValid reports whether the API would accept accessToken now: it was
@@ -113,27 +154,33 @@ func (s *Server) TokenValid(accessToken string) bool {
 	return ok
 }
 
-// grantFor returns the refresh token of the grant whose current, unexpired
-// access token is accessToken.
-func (s *Server) grantFor(accessToken string) (refreshToken string, ok bool) {
+// grantView is what a handler needs of a grant, copied out under the lock.
+type grantView struct {
+	account      string
+	refreshToken string
+}
+
+// grantFor finds the grant whose current, unexpired access token is
+// accessToken.
+func (s *Server) grantFor(accessToken string) (grantView, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, ok := s.byAccess[accessToken]
 	if !ok || !s.cfg.Now().Before(g.accessExpires) {
-		return "", false
+		return grantView{}, false
 	}
-	return g.refreshToken, true
+	return grantView{account: g.account, refreshToken: g.refreshToken}, true
 }
 
-func (s *Server) newGrantLocked(scopes []string) issued {
-	g := &grant{refreshToken: randomString(32), scopes: scopes}
+func (s *Server) newGrantLocked(account string, scopes []string) issued {
+	g := &grant{account: account, refreshToken: s.randomString(32), scopes: scopes}
 	s.byRefresh[g.refreshToken] = g
 	return s.renewAccessLocked(g)
 }
 
 func (s *Server) renewAccessLocked(g *grant) issued {
 	delete(s.byAccess, g.accessToken)
-	g.accessToken = randomString(32)
+	g.accessToken = s.randomString(32)
 	g.accessExpires = s.cfg.Now().Add(s.lifetime)
 	s.byAccess[g.accessToken] = g
 	return issued{accessToken: g.accessToken, refreshToken: g.refreshToken, lifetime: s.lifetime}

@@ -1,6 +1,25 @@
-// Command fake-jawbone serves the fake Jawbone UP service for the local demo.
-// It prints one line, "fake-jawbone listening on http://HOST:PORT", and
-// serves until SIGINT or SIGTERM.
+// Command fake-jawbone serves the fake Jawbone UP service for the local
+// demo, and mints grants at a fake that is running.
+//
+// Usage:
+//
+//	fake-jawbone [-listen 127.0.0.1:0] [-consent] [-deny] [-account xid] [flags]
+//	fake-jawbone mint -url http://127.0.0.1:PORT [-client-id demo-client] [-client-secret demo-secret] [-scopes basic_read,move_read] [-account xid]
+//
+// With no subcommand it serves: it prints one line, "fake-jawbone listening
+// on http://HOST:PORT", and serves until SIGINT or SIGTERM.
+//
+// mint asks the fake at -url for a new grant, as if a user had authorized
+// the app in a browser (the fake's own /_fake/mint endpoint, which Jawbone
+// never had), and prints it one key=value a line:
+//
+//	access_token=…
+//	refresh_token=…
+//	expires_in=31536000
+//	user_xid=…
+//
+// Every value is checked to be plain letters, digits, '_' and '-', so a
+// shell may read them with eval "$(fake-jawbone mint -url "$url")".
 package main
 
 import (
@@ -8,6 +27,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -18,11 +38,36 @@ import (
 	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
 )
 
+// The demo app's credentials, the same for serving and minting.
+const (
+	demoClientID     = "demo-client"
+	demoClientSecret = "demo-secret"
+)
+
+// usage is the synopsis printed above each command's flags.
+const usage = `usage:
+  fake-jawbone [flags]        serve the fake Jawbone UP service
+  fake-jawbone mint -url URL [-client-id ID] [-client-secret SECRET] [-scopes basic_read,move_read] [-account XID]
+                              mint a grant at the fake at URL and print
+                              access_token=, refresh_token=, expires_in= and
+                              user_xid=, one key=value a line
+`
+
 func main() {
 	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // the usage is printed already; asking for it is no failure
+		}
 		fmt.Fprintln(os.Stderr, "fake-jawbone:", err)
 		os.Exit(1)
 	}
+}
+
+func run(args []string) error {
+	if len(args) > 0 && args[0] == "mint" {
+		return runMint(context.Background(), args[1:], os.Stdout, os.Stderr)
+	}
+	return runServe(args)
 }
 
 type options struct {
@@ -32,28 +77,39 @@ type options struct {
 	cfg         fakejawbone.Config
 }
 
-func parseFlags(args []string) (options, error) {
+func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("fake-jawbone", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage, "\nflags for serving:\n")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:0", "address to listen on")
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow listening on a non-loopback address")
-	fs.StringVar(&o.cfg.ClientID, "client-id", "demo-client", "the registered app's client_id")
-	fs.StringVar(&o.cfg.ClientSecret, "client-secret", "demo-secret", "the registered app's client_secret")
+	fs.StringVar(&o.cfg.ClientID, "client-id", demoClientID, "the registered app's client_id")
+	fs.StringVar(&o.cfg.ClientSecret, "client-secret", demoClientSecret, "the registered app's client_secret")
 	fs.StringVar(&o.cfg.RedirectURIPrefix, "redirect-uri-prefix", "", "registered redirect URI (prefix); empty accepts any")
 	fs.DurationVar(&o.cfg.TokenLifetime, "token-lifetime", fakejawbone.DefaultTokenLifetime, "access token lifetime")
 	fs.BoolVar(&o.deny, "deny", false, "deny every authorization request")
 	fs.BoolVar(&o.cfg.ConsentPage, "consent", false, "show an Allow/Deny page instead of approving at once")
+	fs.StringVar(&o.cfg.AccountXID, "account", "", "the default account's xid (letters, digits, _ and -); empty picks a random one")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	if o.cfg.AccountXID != "" {
+		if err := fakejawbone.ValidateAccountXID(o.cfg.AccountXID); err != nil {
+			return o, fmt.Errorf("-account: %w", err)
+		}
+	}
 	return o, nil
 }
 
-func run(args []string) error {
-	o, err := parseFlags(args)
+func runServe(args []string) error {
+	o, err := parseFlags(args, os.Stderr)
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,7 +58,7 @@ func TestBaseURL(t *testing.T) {
 }
 
 func TestParseFlagsDefaults(t *testing.T) {
-	o, err := parseFlags(nil)
+	o, err := parseFlags(nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +66,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 		o.cfg.TokenLifetime != 8760*time.Hour || o.cfg.RedirectURIPrefix != "" || o.deny || o.cfg.ConsentPage || o.allowRemote {
 		t.Errorf("defaults = %+v", o)
 	}
-	if _, err := parseFlags([]string{"extra"}); err == nil {
+	if _, err := parseFlags([]string{"extra"}, io.Discard); err == nil {
 		t.Errorf("a stray argument was accepted")
 	}
 }
@@ -94,5 +97,63 @@ func TestServeStopsOnCancel(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not return after cancel")
+	}
+}
+
+func TestParseFlagsAccount(t *testing.T) {
+	cases := []struct {
+		name    string
+		args    []string
+		want    string
+		wantErr bool
+	}{
+		{"default", nil, "", false},
+		{"given", []string{"-account", "demo_user-1"}, "demo_user-1", false},
+		{"space", []string{"-account", "demo user"}, "", true},
+		{"too long", []string{"-account", strings.Repeat("x", 65)}, "", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			o, err := parseFlags(c.args, io.Discard)
+			if (err != nil) != c.wantErr || (err == nil && o.cfg.AccountXID != c.want) {
+				t.Errorf("parseFlags(%q) = %q, %v; want %q, error %v", c.args, o.cfg.AccountXID, err, c.want, c.wantErr)
+			}
+		})
+	}
+}
+
+// The served fake's default account is -account's: mint, as the demo runs
+// it, gets a grant of that account.
+func TestServeWithAccount(t *testing.T) {
+	o, err := parseFlags([]string{"-account", "demo_user"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	fake := fakejawbone.New(o.cfg)
+	go func() { done <- serve(ctx, ln, fake) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+
+	var out bytes.Buffer
+	if err := runMint(context.Background(), []string{"-url", baseURL(ln.Addr().(*net.TCPAddr))}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	got := parseKeyValues(t, out.String())
+	if got["user_xid"] != "demo_user" || fake.DefaultAccount() != "demo_user" {
+		t.Errorf("mint printed %q, want a grant of demo_user", out.String())
+	}
+	if xid, ok := fake.AccountOf(got["access_token"]); !ok || xid != "demo_user" {
+		t.Errorf("AccountOf(minted) = %q, %v", xid, ok)
 	}
 }
