@@ -30,13 +30,13 @@ func TestUnknownFieldsAreRefused(t *testing.T) {
 			e := newTestEnv(t)
 			e.configure()
 			e.authorize("me")
-			before := snapshot(t, e.storage)
+			before := e.snapshot()
 			e.fake.ResetCalls()
 			e.mustFail(tc.op, tc.path, tc.data, 400, tc.want, tc.path+" takes only")
 			if e.fake.Calls(fakejawbone.EndpointToken) != 0 {
 				t.Fatal("a refused request called Jawbone")
 			}
-			if after := snapshot(t, e.storage); !reflect.DeepEqual(before, after) {
+			if after := e.snapshot(); !reflect.DeepEqual(before, after) {
 				t.Fatal("a refused request changed storage")
 			}
 		})

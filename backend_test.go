@@ -27,9 +27,11 @@ const (
 // testEnv is a backend on in-memory storage, talking over real HTTP to a fake
 // Jawbone on 127.0.0.1.
 type testEnv struct {
-	t       testing.TB
-	b       *backend
-	storage logical.Storage
+	t testing.TB
+	b *backend
+	// storage is typed so that a test can make it fail on demand
+	// (FailPut, FailGet).
+	storage *logical.InmemStorage
 	fake    *fakejawbone.Server
 	base    string
 	clock   *fakejawbone.ManualClock
@@ -67,8 +69,9 @@ func newTestEnv(t testing.TB) *testEnv {
 		ClientID: testClientID, ClientSecret: testClientSecret,
 		RedirectURIPrefix: testRedirectURI, Now: clock.Now,
 	})
+	storage := &logical.InmemStorage{}
 	conf := logical.TestBackendConfig()
-	conf.StorageView = &logical.InmemStorage{}
+	conf.StorageView = storage
 	logs := &syncBuffer{}
 	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace})
 	b := newBackend()
@@ -77,7 +80,7 @@ func newTestEnv(t testing.TB) *testEnv {
 	if err := b.Setup(context.Background(), conf); err != nil {
 		t.Fatalf("backend setup: %v", err)
 	}
-	env := &testEnv{t: t, b: b, storage: conf.StorageView, fake: fake, base: srv.URL, clock: clock, logs: logs}
+	env := &testEnv{t: t, b: b, storage: storage, fake: fake, base: srv.URL, clock: clock, logs: logs}
 	t.Cleanup(env.assertNoSecretsLeaked)
 	return env
 }
@@ -199,6 +202,25 @@ func (e *testEnv) stored(name string) *grant {
 		return nil
 	}
 	return &c
+}
+
+// snapshot is every storage entry, to prove a request changed nothing.
+func (e *testEnv) snapshot() map[string]string {
+	e.t.Helper()
+	ctx := context.Background()
+	keys, err := logical.CollectKeys(ctx, e.storage)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, k := range keys {
+		entry, err := e.storage.Get(ctx, k)
+		if err != nil || entry == nil {
+			e.t.Fatalf("reading %s: %v", k, err)
+		}
+		out[k] = string(entry.Value)
+	}
+	return out
 }
 
 // storedConfig reads the config straight from storage, past the cache.

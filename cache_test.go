@@ -12,11 +12,9 @@ func TestCacheServesReadsWithoutStorage(t *testing.T) {
 	e := newTestEnv(t)
 	e.configure()
 	token := e.authorize("me")
-	fs := &faultyStorage{Storage: e.storage}
-	e.storage = fs // same data, warm cache
-	fs.set(false, true)
+	e.storage.FailGet(true) // same data, warm cache
 	got := e.accessToken("me")
-	fs.set(false, false)
+	e.storage.FailGet(false)
 	if got != token {
 		t.Fatalf("cached read got %q", got)
 	}

@@ -12,7 +12,8 @@ import (
 	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
 )
 
-// holdingTransport holds requests to Jawbone until released, announcing each.
+// holdingTransport holds requests to Jawbone until released, announcing
+// each, so that a test can act while a call to Jawbone is in flight.
 type holdingTransport struct {
 	arrived chan struct{}
 	release chan struct{}
@@ -49,10 +50,15 @@ func waitForLockUsers(t *testing.T, b *backend, name string, n int) {
 	}
 }
 
-func (e *testEnv) async(op logical.Operation, path string) <-chan *logical.Response {
+// async runs one operation in the background, for a test to act while it
+// is in flight; the operation must succeed.
+func (e *testEnv) async(op logical.Operation, path string, data map[string]any) <-chan *logical.Response {
 	done := make(chan *logical.Response, 1)
 	go func() {
-		resp, _ := e.b.HandleRequest(context.Background(), &logical.Request{Operation: op, Path: path, Storage: e.storage})
+		resp, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: op, Path: path, Data: data, Storage: e.storage})
+		if err != nil || resp.IsError() {
+			e.t.Errorf("%s %s: err=%v resp=%#v", op, path, err, resp)
+		}
 		done <- resp
 	}()
 	return done
@@ -68,9 +74,9 @@ func TestReadDuringForcedRefreshGetsItsToken(t *testing.T) {
 	e.b.transport = h
 	e.fake.ResetCalls()
 
-	forced := e.async(logical.UpdateOperation, "creds/me/refresh")
+	forced := e.async(logical.UpdateOperation, "creds/me/refresh", nil)
 	<-h.arrived // the forced refresh is at Jawbone, its marker stored
-	read := e.async(logical.ReadOperation, "creds/me")
+	read := e.async(logical.ReadOperation, "creds/me", nil)
 	waitForLockUsers(t, e.b, "me", 2)
 	close(h.release)
 
@@ -94,9 +100,9 @@ func TestDeleteDuringRefreshStaysDeleted(t *testing.T) {
 	h := newHoldingTransport()
 	e.b.transport = h
 
-	read := e.async(logical.ReadOperation, "creds/me")
+	read := e.async(logical.ReadOperation, "creds/me", nil)
 	<-h.arrived
-	deleted := e.async(logical.DeleteOperation, "creds/me")
+	deleted := e.async(logical.DeleteOperation, "creds/me", nil)
 	waitForLockUsers(t, e.b, "me", 2)
 	close(h.release)
 	<-read
@@ -116,17 +122,9 @@ func TestImportDuringRefreshWins(t *testing.T) {
 	h := newHoldingTransport()
 	e.b.transport = h
 
-	read := e.async(logical.ReadOperation, "creds/me")
+	read := e.async(logical.ReadOperation, "creds/me", nil)
 	<-h.arrived
-	imported := make(chan struct{})
-	go func() {
-		defer close(imported)
-		resp, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.UpdateOperation,
-			Path: "creds/me", Storage: e.storage, Data: map[string]any{keyRefreshToken: newRefresh}})
-		if err != nil || resp.IsError() {
-			t.Errorf("import: %v %v", err, resp)
-		}
-	}()
+	imported := e.async(logical.UpdateOperation, "creds/me", map[string]any{keyRefreshToken: newRefresh})
 	<-h.arrived // the import's own refresh (to learn the expiry) is at Jawbone too
 	close(h.release)
 	<-read

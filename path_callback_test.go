@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/hashicorp/vault/sdk/physical/inmem"
 
 	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
 )
@@ -114,25 +115,6 @@ func pageText(body string) string {
 		}
 	}
 	return strings.NewReplacer("&#34;", `"`, "&#39;", "'", "&amp;", "&", "&lt;", "<", "&gt;", ">", "&quot;", `"`).Replace(b.String())
-}
-
-// snapshot is every storage entry, to prove a request changed nothing.
-func (e *testEnv) snapshot() map[string]string {
-	e.t.Helper()
-	ctx := context.Background()
-	keys, err := logical.CollectKeys(ctx, e.storage)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, k := range keys {
-		entry, err := e.storage.Get(ctx, k)
-		if err != nil || entry == nil {
-			e.t.Fatalf("reading %s: %v", k, err)
-		}
-		out[k] = string(entry.Value)
-	}
-	return out
 }
 
 // landing starts an authorization for name and returns the query the
@@ -396,38 +378,17 @@ func TestCallbackInternalErrorIsAPageWithoutDetails(t *testing.T) {
 	e := newTestEnv(t)
 	e.configure()
 	q := e.landing("me")
-	broken := &failingStorage{Storage: e.storage, prefix: stateStoragePrefix}
-	resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
-		Operation: logical.ReadOperation, Path: callbackPath, Storage: broken, MountPoint: "jawbone/",
-		Data: map[string]any{keyCode: q.Get(keyCode), keyState: q.Get(keyState)},
-	})
-	if err != nil {
-		t.Fatalf("an internal error became %v, not a page", err)
-	}
-	r := callbackReply{status: resp.Data[logical.HTTPStatusCode].(int), body: string(resp.Data[logical.HTTPRawBody].([]byte)), resp: resp}
+	e.storage.FailGet(true) // the config is cached: the state's read fails
+	r := e.callbackData(map[string]any{keyCode: q.Get(keyCode), keyState: q.Get(keyState)})
+	e.storage.FailGet(false)
 	r.requirePage(t, http.StatusInternalServerError, "Vault could not finish the authorization", "Vault server log")
-	r.requireNoEcho(t, errDiskOnFire.Error())
-	if !strings.Contains(e.logs.String(), errDiskOnFire.Error()) {
+	r.requireNoEcho(t, inmem.GetDisabledError.Error())
+	if !strings.Contains(e.logs.String(), inmem.GetDisabledError.Error()) {
 		t.Fatal("the internal error was not logged")
 	}
 	if e.fake.Calls(fakejawbone.EndpointToken) != 0 || e.stored("me") != nil {
 		t.Fatal("an internal error led to a token call or creds")
 	}
-}
-
-var errDiskOnFire = errors.New("storage backend: disk on fire")
-
-// failingStorage fails every read under prefix.
-type failingStorage struct {
-	logical.Storage
-	prefix string
-}
-
-func (s *failingStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
-	if strings.HasPrefix(key, s.prefix) {
-		return nil, errDiskOnFire
-	}
-	return s.Storage.Get(ctx, key)
 }
 
 func TestCallbackNonTextParameter(t *testing.T) {

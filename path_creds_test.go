@@ -2,7 +2,6 @@ package jawbone
 
 import (
 	"context"
-	"net/http"
 	"reflect"
 	"strings"
 	"sync"
@@ -232,19 +231,6 @@ func TestCredsConcurrentReadsShareOneRefresh(t *testing.T) {
 	}
 }
 
-// blockingTransport holds token requests until released, and says when one
-// has arrived, so a test can act while a refresh is in flight.
-type blockingTransport struct {
-	arrived chan struct{}
-	release chan struct{}
-}
-
-func (bt *blockingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	bt.arrived <- struct{}{}
-	<-bt.release
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 func TestCredsRefreshDoesNotBlockOtherNames(t *testing.T) {
 	e := newTestEnv(t)
 	e.configure()
@@ -253,21 +239,14 @@ func TestCredsRefreshDoesNotBlockOtherNames(t *testing.T) {
 	other := e.authorize("other")
 	e.clock.Advance(30 * 24 * time.Hour) // "slow" is due, "other" is not
 
-	bt := &blockingTransport{arrived: make(chan struct{}), release: make(chan struct{})}
-	e.b.transport = bt
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		resp, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.ReadOperation, Path: "creds/slow", Storage: e.storage})
-		if err != nil || resp.IsError() {
-			t.Errorf("read of the slow creds: %v %v", err, resp)
-		}
-	}()
-	<-bt.arrived // the refresh of "slow" is now in flight
+	h := newHoldingTransport()
+	e.b.transport = h
+	done := e.async(logical.ReadOperation, "creds/slow", nil)
+	<-h.arrived // the refresh of "slow" is now in flight
 	if got := e.accessToken("other"); got != other {
 		t.Fatalf("read of another name got %q", got)
 	}
-	close(bt.release)
+	close(h.release)
 	<-done
 }
 

@@ -6,81 +6,27 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/hashicorp/vault/sdk/physical/inmem"
 
 	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
 )
 
-// faultyStorage fails Put or Get on demand, to prove failures never leave a
-// half-written entry behind.
-type faultyStorage struct {
-	logical.Storage
-	mu      sync.Mutex
-	failPut bool
-	failGet bool
-}
-
-var errDiskFull = errors.New("disk full")
-
-func (f *faultyStorage) set(put, get bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failPut, f.failGet = put, get
-}
-
-func (f *faultyStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
-	f.mu.Lock()
-	fail := f.failPut
-	f.mu.Unlock()
-	if fail {
-		return errDiskFull
-	}
-	return f.Storage.Put(ctx, e)
-}
-
-func (f *faultyStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
-	f.mu.Lock()
-	fail := f.failGet
-	f.mu.Unlock()
-	if fail {
-		return nil, errDiskFull
-	}
-	return f.Storage.Get(ctx, key)
-}
-
-// withFaultyStorage swaps the env's storage for a failing wrapper around it,
-// with a cold cache so that reads do reach storage.
-func withFaultyStorage(e *testEnv) *faultyStorage {
-	fs := &faultyStorage{Storage: e.storage}
-	e.storage = fs
+// coldCache empties the backend's cache, so that reads do reach storage.
+func (e *testEnv) coldCache() {
 	e.b.cache = newEntryCache()
-	return fs
 }
 
-func snapshot(t *testing.T, s logical.Storage) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for _, prefix := range []string{"", credsStoragePrefix, stateStoragePrefix} {
-		keys, err := s.List(context.Background(), prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range keys {
-			if strings.HasSuffix(k, "/") {
-				continue
-			}
-			e, err := s.Get(context.Background(), prefix+k)
-			if err != nil || e == nil {
-				t.Fatalf("get %s: %v", prefix+k, err)
-			}
-			out[prefix+k] = string(e.Value)
-		}
+// storageError is the error the SDK's in-memory storage fails with when
+// told to fail Put (or else Get).
+func storageError(failPut bool) string {
+	if failPut {
+		return inmem.PutDisabledError.Error()
 	}
-	return out
+	return inmem.GetDisabledError.Error()
 }
 
 func TestStorageFailuresKeepTheOldEntries(t *testing.T) {
@@ -125,16 +71,16 @@ func TestStorageFailuresKeepTheOldEntries(t *testing.T) {
 			if tc.data != nil {
 				data = tc.data(e)
 			}
-			fs := withFaultyStorage(e)
-			before := snapshot(t, fs)
-			fs.set(tc.failPut, tc.failGet)
+			e.coldCache()
+			before := e.snapshot()
+			e.storage.FailPut(tc.failPut).FailGet(tc.failGet)
 			resp, err := e.request(tc.op, tc.path, data)
-			fs.set(false, false)
-			if status, msg := statusOf(resp, err); status != 500 || !strings.Contains(msg, "disk full") {
+			e.storage.FailPut(false).FailGet(false)
+			if status, msg := statusOf(resp, err); status != 500 || !strings.Contains(msg, storageError(tc.failPut)) {
 				t.Fatalf("status %d (%s), want a 500 naming the storage error", status, msg)
 			}
 			// A spent state is the one change allowed: it is spent on the first try.
-			after := snapshot(t, fs)
+			after := e.snapshot()
 			for k := range before {
 				if strings.HasPrefix(k, stateStoragePrefix) {
 					delete(before, k)
@@ -155,12 +101,12 @@ func TestRefreshAfterFailedStoreRecovers(t *testing.T) {
 	e.configure()
 	e.authorize("me")
 	e.clock.Advance(year - time.Hour)
-	fs := withFaultyStorage(e)
-	fs.set(true, false)
+	e.coldCache()
+	e.storage.FailPut(true)
 	if resp, err := e.request(logical.ReadOperation, "creds/me", nil); err == nil && !resp.IsError() {
 		t.Fatal("a read whose refresh could not be stored succeeded")
 	}
-	fs.set(false, false)
+	e.storage.FailPut(false)
 	if tok := e.accessToken("me"); !e.fake.TokenValid(tok) {
 		t.Fatal("the next read did not recover a working token")
 	}
@@ -173,11 +119,7 @@ func TestRefreshAfterFailedStoreRecovers(t *testing.T) {
 // refresh marked in storage, the access token superseded at Jawbone.
 func interruptRefresh(t *testing.T, e *testEnv, name string) (dead string) {
 	t.Helper()
-	c := e.stored(name)
-	c.RefreshStartedAt = e.clock.Now()
-	if err := putJSON(context.Background(), e.storage, credsStoragePrefix+name, c); err != nil {
-		t.Fatal(err)
-	}
+	c := markStored(t, e, name, func(c *grant) { c.RefreshStartedAt = e.clock.Now() })
 	e.b.invalidate(context.Background(), credsStoragePrefix+name) // as a restart would
 	if _, err := e.b.client(e.storedConfig()).Refresh(context.Background(), c.RefreshToken); err != nil {
 		t.Fatal(err) // Jawbone replaced the token; the reply was lost
