@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,9 @@ const (
 	testClientSecret = "test-secret-do-not-leak"
 	testRedirectURI  = "https://app.example/callback"
 )
+
+// year is how long the fake's access tokens live.
+const year = 365 * 24 * time.Hour
 
 // testEnv is a backend on in-memory storage, talking over real HTTP to a fake
 // Jawbone on 127.0.0.1.
@@ -204,6 +208,32 @@ func (e *testEnv) stored(name string) *grant {
 	return &c
 }
 
+// markStored changes the stored creds of name in place, as a past event
+// would have left them, and returns them as stored.
+func markStored(t *testing.T, e *testEnv, name string, change func(*grant)) *grant {
+	t.Helper()
+	c := e.stored(name)
+	change(c)
+	if err := e.b.putGrant(context.Background(), e.storage, name, c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// storedConfig reads the config straight from storage, past the cache.
+func (e *testEnv) storedConfig() *config {
+	e.t.Helper()
+	var c config
+	found, err := getJSON(context.Background(), e.storage, configStoragePath, &c)
+	if err != nil {
+		e.t.Fatalf("reading config from storage: %v", err)
+	}
+	if !found {
+		return nil
+	}
+	return &c
+}
+
 // snapshot is every storage entry, to prove a request changed nothing.
 func (e *testEnv) snapshot() map[string]string {
 	e.t.Helper()
@@ -221,20 +251,6 @@ func (e *testEnv) snapshot() map[string]string {
 		out[k] = string(entry.Value)
 	}
 	return out
-}
-
-// storedConfig reads the config straight from storage, past the cache.
-func (e *testEnv) storedConfig() *config {
-	e.t.Helper()
-	var c config
-	found, err := getJSON(context.Background(), e.storage, configStoragePath, &c)
-	if err != nil {
-		e.t.Fatalf("reading config from storage: %v", err)
-	}
-	if !found {
-		return nil
-	}
-	return &c
 }
 
 // assertNoSecretsLeaked checks every response of the test for the client
@@ -281,4 +297,52 @@ func queryOf(t testing.TB, raw string) url.Values {
 		t.Fatalf("parsing %q: %v", raw, err)
 	}
 	return u.Query()
+}
+
+func TestStorageIsSealWrapped(t *testing.T) {
+	e := newTestEnv(t)
+	special := e.b.SpecialPaths().SealWrapStorage
+	for _, p := range []string{configStoragePath, credsStoragePrefix, stateStoragePrefix} {
+		found := false
+		for _, s := range special {
+			found = found || s == p
+		}
+		if !found {
+			t.Errorf("%q not in SealWrapStorage %v", p, special)
+		}
+	}
+}
+
+// A misspelt or invented field is refused on every operator path, before
+// anything happens: no state, no token call, no write.
+func TestUnknownFieldsAreRefused(t *testing.T) {
+	cases := []struct {
+		op   logical.Operation
+		path string
+		data map[string]any
+		want string
+	}{
+		{logical.ReadOperation, "auth-url", map[string]any{"nam3": "x"}, `unknown field "nam3"`},
+		{logical.UpdateOperation, "exchange", map[string]any{"redirect_uri": "x"}, `unknown field "redirect_uri"`},
+		{logical.UpdateOperation, "creds/me", map[string]any{"refreshtoken": "x"}, `unknown field "refreshtoken"`},
+		{logical.UpdateOperation, "creds/me/refresh", map[string]any{"force": true}, `unknown field "force"`},
+		{logical.ReadOperation, "creds/me", map[string]any{"version": 2}, `unknown field "version"`},
+		{logical.ReadOperation, "status", map[string]any{"fmt": "prometheus"}, `unknown field "fmt"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.path, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.configure()
+			e.authorize("me")
+			before := e.snapshot()
+			e.fake.ResetCalls()
+			e.mustFail(tc.op, tc.path, tc.data, 400, tc.want, tc.path+" takes only")
+			if e.fake.Calls(fakejawbone.EndpointToken) != 0 {
+				t.Fatal("a refused request called Jawbone")
+			}
+			if after := e.snapshot(); !reflect.DeepEqual(before, after) {
+				t.Fatal("a refused request changed storage")
+			}
+		})
+	}
 }

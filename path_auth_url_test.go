@@ -2,14 +2,11 @@ package jawbone
 
 import (
 	"context"
-	"encoding/base64"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
-
-	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
 )
 
 func TestAuthURLCarriesTheAuthorizationRequest(t *testing.T) {
@@ -32,34 +29,6 @@ func TestAuthURLCarriesTheAuthorizationRequest(t *testing.T) {
 	expires, err := time.Parse(time.RFC3339, resp.Data[keyExpiresAt].(string))
 	if err != nil || !expires.Equal(e.clock.Now().Add(10*time.Minute)) {
 		t.Errorf("expires_at = %v (%v), want now+10m", resp.Data[keyExpiresAt], err)
-	}
-}
-
-func TestAuthURLStateIsRandomAndStored(t *testing.T) {
-	e := newTestEnv(t)
-	e.configure()
-	seen := map[string]bool{}
-	for i := 0; i < 20; i++ {
-		state := e.mustOK(logical.UpdateOperation, "auth-url", map[string]any{keyName: "alice"}).Data[keyState].(string)
-		raw, err := base64.RawURLEncoding.DecodeString(state)
-		if err != nil || len(raw)*8 < 128 {
-			t.Fatalf("state %q carries %d bits, want >= 128", state, len(raw)*8)
-		}
-		if seen[state] {
-			t.Fatalf("state %q repeated", state)
-		}
-		seen[state] = true
-		var pending pendingAuth
-		found, err := getJSON(context.Background(), e.storage, stateKey(state), &pending)
-		if !found || err != nil || pending.Name != "alice" || !reflect.DeepEqual(pending.Scopes, []string{"basic_read"}) {
-			t.Fatalf("state not stored with its binding: found=%v err=%v %+v", found, err, pending)
-		}
-	}
-	keys, _ := e.storage.List(context.Background(), stateStoragePrefix)
-	for _, k := range keys {
-		if seen[k] {
-			t.Fatal("a raw state value is used as a storage key")
-		}
 	}
 }
 
@@ -89,62 +58,4 @@ func TestAuthURLRejectsBadOptions(t *testing.T) {
 func TestAuthURLNeedsConfig(t *testing.T) {
 	e := newTestEnv(t)
 	e.mustFail(logical.ReadOperation, "auth-url", nil, 400, "write jawbone/config first")
-}
-
-func TestPeriodicSweepsExpiredStatesOnly(t *testing.T) {
-	e := newTestEnv(t)
-	e.configure()
-	e.mustOK(logical.ReadOperation, "auth-url", nil)
-	e.clock.Advance(6 * time.Minute)
-	fresh := e.mustOK(logical.ReadOperation, "auth-url", nil).Data[keyState].(string)
-	e.clock.Advance(5 * time.Minute)
-	if err := e.b.periodic(context.Background(), &logical.Request{Storage: e.storage}); err != nil {
-		t.Fatal(err)
-	}
-	keys, _ := e.storage.List(context.Background(), stateStoragePrefix)
-	if len(keys) != 1 || stateStoragePrefix+keys[0] != stateKey(fresh) {
-		t.Fatalf("after the sweep states are %v, want only the unexpired one", keys)
-	}
-}
-
-// Whoever can read auth-url must not be able to swap working creds for a
-// grant of their own: replacing takes replace=true.
-func TestAuthorizationDoesNotSilentlyReplaceWorkingCreds(t *testing.T) {
-	e := newTestEnv(t)
-	e.configure()
-	original := e.authorize("me")
-	e.mustFail(logical.ReadOperation, "auth-url", nil, 400, `creds "me" already hold a working grant`, "replace=true")
-
-	auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyReplace: true})
-	e.mustOK(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: e.visit(auth.Data[keyURL].(string))})
-	if e.stored("me").AccessToken == original {
-		t.Fatal("replace=true did not replace the creds")
-	}
-}
-
-func TestAuthorizationMayRepairRejectedCreds(t *testing.T) {
-	e := newTestEnv(t)
-	e.configure()
-	e.authorize("me")
-	markStored(t, e, "me", func(c *grant) { c.NeedsReauth = true })
-	e.b.invalidate(context.Background(), credsStoragePrefix+"me")
-	e.authorize("me")
-	if e.stored("me").NeedsReauth {
-		t.Fatal("re-authorization did not repair the creds")
-	}
-}
-
-// Creds filled between auth-url and exchange are not replaced either, and
-// the code is not even exchanged.
-func TestExchangeRechecksReplaceAfterAuthURL(t *testing.T) {
-	e := newTestEnv(t)
-	e.configure()
-	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
-	landed := e.visit(auth.Data[keyURL].(string))
-	filled := e.authorize("me")
-	e.fake.ResetCalls()
-	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, 400, "already hold a working grant")
-	if e.stored("me").AccessToken != filled || e.fake.Calls(fakejawbone.EndpointToken) != 0 {
-		t.Fatal("the creds were replaced or the code exchanged")
-	}
 }

@@ -99,6 +99,16 @@ func (r callbackReply) requirePage(t *testing.T, status int, wants ...string) {
 	}
 }
 
+// requireNoEcho fails if the page repeats any of the inputs.
+func (r callbackReply) requireNoEcho(t *testing.T, inputs ...string) {
+	t.Helper()
+	for _, s := range inputs {
+		if strings.Contains(r.body, s) {
+			t.Fatalf("the page echoes %q:\n%s", s, r.body)
+		}
+	}
+}
+
 // pageText is the page with its markup removed and entities decoded, close
 // enough to what a person reads.
 func pageText(body string) string {
@@ -151,31 +161,6 @@ func TestCallbackCompletesTheFlow(t *testing.T) {
 	// The creds read like any others.
 	if got := e.accessToken("alice"); got != stored.AccessToken {
 		t.Fatalf("creds/alice gives %q, want the stored token", got)
-	}
-}
-
-func TestCallbackPageIsLockedDown(t *testing.T) {
-	e := newTestEnv(t)
-	e.configure()
-	r := e.callback(e.landing("me"))
-	r.requirePage(t, http.StatusOK)
-	for _, want := range []string{
-		`<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; style-src &#39;sha256-`,
-		`<meta name="referrer" content="no-referrer">`,
-	} {
-		if !strings.Contains(r.body, want) {
-			t.Errorf("page lacks %s", want)
-		}
-	}
-	for _, banned := range []string{"<script", "<img", "<form", "<iframe", "<link", "http://", "https://"} {
-		if strings.Contains(r.body, banned) {
-			t.Errorf("page contains %q", banned)
-		}
-	}
-	h := http.Header(r.resp.Headers)
-	if !strings.Contains(strings.Join(h["Content-Security-Policy"], ""), "frame-ancestors 'none'") ||
-		h.Get("X-Frame-Options") != "DENY" || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
-		t.Errorf("security headers %v", h)
 	}
 }
 
@@ -416,66 +401,6 @@ func TestCallbackQueryAsAnExternalPluginGetsIt(t *testing.T) {
 		requirePage(t, http.StatusOK, "Jawbone access granted")
 }
 
-func TestCallbackSuggestsCommandsForItsMount(t *testing.T) {
-	e := newTestEnv(t)
-	e.configure()
-	q := e.landing("me")
-	resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
-		Operation: logical.ReadOperation, Path: callbackPath, Storage: e.storage, MountPoint: "team/jawbone/",
-		Data: map[string]any{keyCode: q.Get(keyCode), keyState: q.Get(keyState)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body := pageText(string(resp.Data[logical.HTTPRawBody].([]byte))); !strings.Contains(body, "vault read team/jawbone/creds/me") {
-		t.Fatalf("page does not name the mount's creds path:\n%s", body)
-	}
-}
-
-func TestAuthURLSaysWhetherTheCallbackIsInUse(t *testing.T) {
-	cases := []struct {
-		redirectURI, mount string
-		want               bool
-	}{
-		{"https://vault.example.com/v1/jawbone/callback", "jawbone/", true},
-		{"https://vault.example.com/v1/jawbone/callback/", "jawbone/", true},
-		{"http://127.0.0.1:8200/v1/jawbone/callback?x=1", "jawbone/", true},
-		{"https://vault.example.com/v1/ns1/jawbone/callback", "ns1/jawbone/", true},
-		{"https://vault.example.com/v1/jawbone/callback", "other/", false},
-		{"https://vault.example.com/v1/jawbone/callbacks", "jawbone/", false},
-		{"https://vault.example.com/jawbone/callback", "jawbone/", false},
-		{testRedirectURI, "jawbone/", false},
-		{"https://vault.example.com/v1/jawbone/callback", "", false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.redirectURI+" on "+tc.mount, func(t *testing.T) {
-			e := newTestEnv(t)
-			e.mustOK(logical.UpdateOperation, "config", with2(e.configData(), keyRedirectURI, tc.redirectURI))
-			for _, op := range []logical.Operation{logical.ReadOperation, logical.UpdateOperation} {
-				resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
-					Operation: op, Path: "auth-url", Storage: e.storage, MountPoint: tc.mount,
-				})
-				if err != nil || resp.IsError() {
-					t.Fatalf("auth-url: %v %v", err, resp)
-				}
-				if got := resp.Data[keyCallbackInUse]; got != tc.want {
-					t.Fatalf("%s auth-url: callback_in_use = %v, want %v", op, got, tc.want)
-				}
-			}
-		})
-	}
-}
-
-// requireNoEcho fails if the page repeats any of the inputs.
-func (r callbackReply) requireNoEcho(t *testing.T, inputs ...string) {
-	t.Helper()
-	for _, s := range inputs {
-		if strings.Contains(r.body, s) {
-			t.Fatalf("the page echoes %q:\n%s", s, r.body)
-		}
-	}
-}
-
 func cloneQuery(t *testing.T, q url.Values) url.Values {
 	t.Helper()
 	c, err := url.ParseQuery(q.Encode())
@@ -488,11 +413,6 @@ func cloneQuery(t *testing.T, q url.Values) url.Values {
 func with(q url.Values, key, value string) url.Values {
 	q.Set(key, value)
 	return q
-}
-
-func with2(m map[string]any, key string, value any) map[string]any {
-	m[key] = value
-	return m
 }
 
 func keysOf(m map[string]string) []string {

@@ -55,19 +55,3 @@ func TestForcedRefreshOfUnknownCreds(t *testing.T) {
 	e.mustFail(logical.UpdateOperation, "creds/ghost/refresh", nil, 404, `no creds named "ghost"`)
 	e.mustFail(logical.UpdateOperation, "creds/a..b/refresh", nil, 400, "is not allowed")
 }
-
-// A client rejection (say, a mistyped client_secret) is a config problem:
-// the grant is not marked for re-authorization, and fixing the config is
-// enough.
-func TestClientRejectionIsFixedByTheConfig(t *testing.T) {
-	e := newTestEnv(t)
-	e.configure()
-	e.authorize("me")
-	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyClientSecret: "typo"})
-	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, 400, "invalid_client", "check client_id, client_secret and token_url")
-	if e.stored("me").NeedsReauth {
-		t.Fatal("a client rejection marked the grant for re-authorization")
-	}
-	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyClientSecret: testClientSecret})
-	e.mustOK(logical.UpdateOperation, "creds/me/refresh", nil)
-}

@@ -90,30 +90,6 @@ func TestExchangeRejectsBadCallbacks(t *testing.T) {
 	}
 }
 
-func TestExchangeStateIsSingleUse(t *testing.T) {
-	e := newTestEnv(t)
-	e.configure()
-	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
-	landed := e.visit(auth.Data[keyURL].(string))
-	e.mustOK(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed})
-	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, 400, "already used")
-	if n := e.fake.Calls(fakejawbone.EndpointToken); n != 1 {
-		t.Fatalf("a replayed state reached the token endpoint: %d calls", n)
-	}
-}
-
-func TestExchangeStateExpiresAfterTenMinutes(t *testing.T) {
-	e := newTestEnv(t)
-	e.configure()
-	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
-	landed := e.visit(auth.Data[keyURL].(string))
-	e.clock.Advance(10 * time.Minute)
-	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, 400, "state expired", "auth-url")
-	if e.stored("me") != nil || e.fake.Calls(fakejawbone.EndpointToken) != 0 {
-		t.Fatal("an expired state led to a token call or stored creds")
-	}
-}
-
 func TestExchangeProviderOutageIsBadGateway(t *testing.T) {
 	e := newTestEnv(t)
 	e.configure()

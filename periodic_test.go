@@ -56,15 +56,3 @@ func TestBackgroundRefreshWithoutConfigIsANoop(t *testing.T) {
 		t.Fatalf("%d token calls without a config", n)
 	}
 }
-
-// markStored changes the stored creds of name in place, as a past event
-// would have left them, and returns them as stored.
-func markStored(t *testing.T, e *testEnv, name string, change func(*grant)) *grant {
-	t.Helper()
-	c := e.stored(name)
-	change(c)
-	if err := e.b.putGrant(context.Background(), e.storage, name, c); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}

@@ -1,0 +1,204 @@
+package jawbone
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
+)
+
+func TestAuthURLStateIsRandomAndStored(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	seen := map[string]bool{}
+	for i := 0; i < 20; i++ {
+		state := e.mustOK(logical.UpdateOperation, "auth-url", map[string]any{keyName: "alice"}).Data[keyState].(string)
+		raw, err := base64.RawURLEncoding.DecodeString(state)
+		if err != nil || len(raw)*8 < 128 {
+			t.Fatalf("state %q carries %d bits, want >= 128", state, len(raw)*8)
+		}
+		if seen[state] {
+			t.Fatalf("state %q repeated", state)
+		}
+		seen[state] = true
+		var pending pendingAuth
+		found, err := getJSON(context.Background(), e.storage, stateKey(state), &pending)
+		if !found || err != nil || pending.Name != "alice" || !reflect.DeepEqual(pending.Scopes, []string{"basic_read"}) {
+			t.Fatalf("state not stored with its binding: found=%v err=%v %+v", found, err, pending)
+		}
+	}
+	keys, _ := e.storage.List(context.Background(), stateStoragePrefix)
+	for _, k := range keys {
+		if seen[k] {
+			t.Fatal("a raw state value is used as a storage key")
+		}
+	}
+}
+
+func TestExchangeStateIsSingleUse(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
+	landed := e.visit(auth.Data[keyURL].(string))
+	e.mustOK(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed})
+	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, 400, "already used")
+	if n := e.fake.Calls(fakejawbone.EndpointToken); n != 1 {
+		t.Fatalf("a replayed state reached the token endpoint: %d calls", n)
+	}
+}
+
+func TestExchangeStateExpiresAfterTenMinutes(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
+	landed := e.visit(auth.Data[keyURL].(string))
+	e.clock.Advance(10 * time.Minute)
+	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, 400, "state expired", "auth-url")
+	if e.stored("me") != nil || e.fake.Calls(fakejawbone.EndpointToken) != 0 {
+		t.Fatal("an expired state led to a token call or stored creds")
+	}
+}
+
+func TestPeriodicSweepsExpiredStatesOnly(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	e.mustOK(logical.ReadOperation, "auth-url", nil)
+	e.clock.Advance(6 * time.Minute)
+	fresh := e.mustOK(logical.ReadOperation, "auth-url", nil).Data[keyState].(string)
+	e.clock.Advance(5 * time.Minute)
+	if err := e.b.periodic(context.Background(), &logical.Request{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := e.storage.List(context.Background(), stateStoragePrefix)
+	if len(keys) != 1 || stateStoragePrefix+keys[0] != stateKey(fresh) {
+		t.Fatalf("after the sweep states are %v, want only the unexpired one", keys)
+	}
+}
+
+// Whoever can read auth-url must not be able to swap working creds for a
+// grant of their own: replacing takes replace=true.
+func TestAuthorizationDoesNotSilentlyReplaceWorkingCreds(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	original := e.authorize("me")
+	e.mustFail(logical.ReadOperation, "auth-url", nil, 400, `creds "me" already hold a working grant`, "replace=true")
+
+	auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyReplace: true})
+	e.mustOK(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: e.visit(auth.Data[keyURL].(string))})
+	if e.stored("me").AccessToken == original {
+		t.Fatal("replace=true did not replace the creds")
+	}
+}
+
+func TestAuthorizationMayRepairRejectedCreds(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	e.authorize("me")
+	markStored(t, e, "me", func(c *grant) { c.NeedsReauth = true })
+	e.b.invalidate(context.Background(), credsStoragePrefix+"me")
+	e.authorize("me")
+	if e.stored("me").NeedsReauth {
+		t.Fatal("re-authorization did not repair the creds")
+	}
+}
+
+// Creds filled between auth-url and exchange are not replaced either, and
+// the code is not even exchanged.
+func TestExchangeRechecksReplaceAfterAuthURL(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
+	landed := e.visit(auth.Data[keyURL].(string))
+	filled := e.authorize("me")
+	e.fake.ResetCalls()
+	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, 400, "already hold a working grant")
+	if e.stored("me").AccessToken != filled || e.fake.Calls(fakejawbone.EndpointToken) != 0 {
+		t.Fatal("the creds were replaced or the code exchanged")
+	}
+}
+
+func TestAuthURLSaysWhetherTheCallbackIsInUse(t *testing.T) {
+	cases := []struct {
+		redirectURI, mount string
+		want               bool
+	}{
+		{"https://vault.example.com/v1/jawbone/callback", "jawbone/", true},
+		{"https://vault.example.com/v1/jawbone/callback/", "jawbone/", true},
+		{"http://127.0.0.1:8200/v1/jawbone/callback?x=1", "jawbone/", true},
+		{"https://vault.example.com/v1/ns1/jawbone/callback", "ns1/jawbone/", true},
+		{"https://vault.example.com/v1/jawbone/callback", "other/", false},
+		{"https://vault.example.com/v1/jawbone/callbacks", "jawbone/", false},
+		{"https://vault.example.com/jawbone/callback", "jawbone/", false},
+		{testRedirectURI, "jawbone/", false},
+		{"https://vault.example.com/v1/jawbone/callback", "", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.redirectURI+" on "+tc.mount, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.mustOK(logical.UpdateOperation, "config", with2(e.configData(), keyRedirectURI, tc.redirectURI))
+			for _, op := range []logical.Operation{logical.ReadOperation, logical.UpdateOperation} {
+				resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
+					Operation: op, Path: "auth-url", Storage: e.storage, MountPoint: tc.mount,
+				})
+				if err != nil || resp.IsError() {
+					t.Fatalf("auth-url: %v %v", err, resp)
+				}
+				if got := resp.Data[keyCallbackInUse]; got != tc.want {
+					t.Fatalf("%s auth-url: callback_in_use = %v, want %v", op, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func with2(m map[string]any, key string, value any) map[string]any {
+	m[key] = value
+	return m
+}
+
+// FuzzParseRedirectURL: whatever a user pastes, parsing never panics, and
+// anything accepted is a redirect to the configured endpoint whose callback
+// values are exactly the URL's own.
+func FuzzParseRedirectURL(f *testing.F) {
+	for _, seed := range []string{
+		testRedirectURI + "?code=abc&state=xyz",
+		testRedirectURI + "?error=access_denied&error_description=no&state=xyz",
+		"https://APP.example/callback/?code=a&state=b",
+		"https://evil.example/callback?code=a&state=b",
+		"javascript:alert(1)",
+		"data:text/html,hi",
+		"%zz",
+		testRedirectURI + "?state=a&state=b",
+		testRedirectURI + "?code=%ZZ",
+		"",
+	} {
+		f.Add(seed)
+	}
+	want, _ := url.Parse(testRedirectURI)
+	f.Fuzz(func(t *testing.T, raw string) {
+		r, err := parseRedirectURL(raw, testRedirectURI)
+		if err != nil {
+			var re *requestError
+			if !errors.As(err, &re) || re.status != http.StatusBadRequest {
+				t.Fatalf("rejection %v is not a 400 request error", err)
+			}
+			return
+		}
+		got, perr := url.Parse(raw)
+		if perr != nil || !sameEndpoint(got, want) {
+			t.Fatalf("accepted %q, which is not a redirect to %s", raw, testRedirectURI)
+		}
+		q := got.Query()
+		if r.Code != q.Get("code") || r.State != q.Get("state") || r.Error != q.Get("error") {
+			t.Fatalf("redirect %+v does not match the URL's query %v", r, q)
+		}
+	})
+}

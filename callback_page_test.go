@@ -1,0 +1,51 @@
+package jawbone
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+func TestCallbackPageIsLockedDown(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	r := e.callback(e.landing("me"))
+	r.requirePage(t, http.StatusOK)
+	for _, want := range []string{
+		`<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; style-src &#39;sha256-`,
+		`<meta name="referrer" content="no-referrer">`,
+	} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	for _, banned := range []string{"<script", "<img", "<form", "<iframe", "<link", "http://", "https://"} {
+		if strings.Contains(r.body, banned) {
+			t.Errorf("page contains %q", banned)
+		}
+	}
+	h := http.Header(r.resp.Headers)
+	if !strings.Contains(strings.Join(h["Content-Security-Policy"], ""), "frame-ancestors 'none'") ||
+		h.Get("X-Frame-Options") != "DENY" || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("security headers %v", h)
+	}
+}
+
+func TestCallbackSuggestsCommandsForItsMount(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	q := e.landing("me")
+	resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
+		Operation: logical.ReadOperation, Path: callbackPath, Storage: e.storage, MountPoint: "team/jawbone/",
+		Data: map[string]any{keyCode: q.Get(keyCode), keyState: q.Get(keyState)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := pageText(string(resp.Data[logical.HTTPRawBody].([]byte))); !strings.Contains(body, "vault read team/jawbone/creds/me") {
+		t.Fatalf("page does not name the mount's creds path:\n%s", body)
+	}
+}

@@ -1,0 +1,124 @@
+package jawbone
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
+)
+
+func TestConfigDefaultsToJawboneEndpoints(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{
+		keyClientID: "id", keyClientSecret: "s", keyRedirectURI: testRedirectURI,
+	})
+	got := e.mustOK(logical.ReadOperation, "config", nil).Data
+	for key, want := range map[string]string{keyAuthURL: defaultAuthURL, keyTokenURL: defaultTokenURL, keyAPIURL: defaultAPIURL} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %s", key, got[key], want)
+		}
+	}
+}
+
+func TestConfigPartialUpdateKeepsOtherFields(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyScopes: "sleep_read,move_read", keyRefreshAhead: "48h"})
+	cfg := e.storedConfig()
+	if cfg.ClientSecret != testClientSecret || cfg.ClientID != testClientID || cfg.TokenURL != e.fake.TokenURL(e.base) {
+		t.Fatalf("partial update lost fields: %+v", cfg)
+	}
+	if !reflect.DeepEqual(cfg.Scopes, []string{"sleep_read", "move_read"}) || cfg.RefreshAhead.Hours() != 48 {
+		t.Fatalf("partial update not applied: scopes %v refresh_ahead %s", cfg.Scopes, cfg.RefreshAhead)
+	}
+}
+
+func TestConfigKeepsAZeroRefreshAhead(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyRefreshAhead: "0s"})
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyClientSecret: "rotated"})
+	if got := e.storedConfig().RefreshAhead; got != 0 {
+		t.Fatalf("refresh_ahead became %s after an unrelated write", got)
+	}
+}
+
+func TestConfigFirstWriteRequiresClientFields(t *testing.T) {
+	for _, missing := range []string{keyClientID, keyClientSecret, keyRedirectURI} {
+		t.Run(missing, func(t *testing.T) {
+			e := newTestEnv(t)
+			data := e.configData()
+			delete(data, missing)
+			e.mustFail(logical.UpdateOperation, "config", data, 400, missing+" is required")
+			if cfg := e.storedConfig(); cfg != nil {
+				t.Fatal("a rejected first write stored a config")
+			}
+		})
+	}
+}
+
+func TestConfigRejectsBadInputAndKeepsStoredConfig(t *testing.T) {
+	cases := []struct {
+		name  string
+		data  map[string]any
+		wants []string
+	}{
+		{"http redirect on a public host", map[string]any{keyRedirectURI: "http://example.com/cb"}, []string{"redirect_uri must use https", "loopback", "http://example.com/cb"}},
+		{"relative redirect", map[string]any{keyRedirectURI: "/cb"}, []string{"redirect_uri must be an absolute http(s) URL"}},
+		{"javascript redirect", map[string]any{keyRedirectURI: "javascript:alert(1)"}, []string{"redirect_uri"}},
+		{"redirect with fragment", map[string]any{keyRedirectURI: "https://app.example/cb#x"}, []string{"redirect_uri must not have a #fragment"}},
+		{"unknown scope", map[string]any{keyScopes: "basic_read,steps_read"}, []string{`"steps_read" is not a Jawbone scope`, "move_read", "cardiac_write"}},
+		{"scope and scopes together", map[string]any{keyScopes: "basic_read", keyScope: "move_read"}, []string{"scopes or scope"}},
+		{"ftp token url", map[string]any{keyTokenURL: "ftp://jawbone.com/token"}, []string{"token_url must be an absolute http(s) URL"}},
+		{"http auth url on a public host", map[string]any{keyAuthURL: "http://jawbone.com/auth"}, []string{"auth_url must use https"}},
+		{"api url with credentials", map[string]any{keyAPIURL: "https://u:p@jawbone.com/api"}, []string{"api_url must not carry user:password", "REDACTED"}},
+		{"negative refresh_ahead", map[string]any{keyRefreshAhead: "-1h"}, []string{"refresh_ahead", "negative"}},
+		{"refresh_ahead of a year", map[string]any{keyRefreshAhead: "8760h"}, []string{"refresh_ahead must be between 0"}},
+		{"tiny timeout", map[string]any{keyRequestTimeout: "0s"}, []string{"request_timeout must be between 1s"}},
+		{"empty client_id", map[string]any{keyClientID: ""}, []string{"client_id is required"}},
+		{"client_id with spaces", map[string]any{keyClientID: "a b"}, []string{"client_id must not contain spaces"}},
+		{"wrong type", map[string]any{keyRefreshAhead: "soon"}, []string{"refresh_ahead"}},
+		{"misspelt field", map[string]any{"client_idd": "x"}, []string{`unknown field "client_idd"`, "client_id"}},
+		{"huge client_id", map[string]any{keyClientID: strings.Repeat("a", 1<<20)}, []string{"client_id is 1048576 bytes long; at most 256"}},
+		{"huge redirect", map[string]any{keyRedirectURI: "https://app.example/" + strings.Repeat("a", 1<<20)}, []string{"redirect_uri is", "at most 2048"}},
+		{"kiefer token with spaces", map[string]any{keyAccessToken: "not a token"}, []string{"access_token does not look like a token"}},
+		{"huge kiefer refresh token", map[string]any{keyRefreshToken: strings.Repeat("r", 1<<20)}, []string{"refresh_token does not look like a token"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.configure()
+			before, _ := e.storage.Get(context.Background(), configStoragePath)
+			e.mustFail(logical.UpdateOperation, "config", tc.data, 400, tc.wants...)
+			after, _ := e.storage.Get(context.Background(), configStoragePath)
+			if !reflect.DeepEqual(before, after) {
+				t.Fatal("a rejected write changed the stored config")
+			}
+			if n := e.fake.Calls(fakejawbone.EndpointToken) + e.fake.Calls(fakejawbone.EndpointRefreshToken); n != 0 {
+				t.Fatalf("a rejected write called Jawbone %d times", n)
+			}
+		})
+	}
+}
+
+func TestConfigAllowsHTTPOnLoopback(t *testing.T) {
+	for _, uri := range []string{"http://127.0.0.1:8250/cb", "http://localhost/cb", "http://[::1]:9/cb"} {
+		e := newTestEnv(t)
+		data := e.configData()
+		data[keyRedirectURI] = uri
+		e.mustOK(logical.UpdateOperation, "config", data)
+	}
+}
+
+func TestConfigNeverEchoesAPassword(t *testing.T) {
+	e := newTestEnv(t)
+	e.configure()
+	msg := e.mustFail(logical.UpdateOperation, "config", map[string]any{keyTokenURL: "ftp://id:hunter2@host/x"}, 400, "token_url must not carry user:password")
+	if strings.Contains(msg, "hunter2") {
+		t.Fatalf("the error echoes the password: %s", msg)
+	}
+}

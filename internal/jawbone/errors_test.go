@@ -1,0 +1,90 @@
+package jawbone
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
+)
+
+func TestClientRefreshClassifiesFailures(t *testing.T) {
+	cases := []struct {
+		name       string
+		fault      fakejawbone.Fault
+		kind       Kind
+		wants      []string
+		retryAfter time.Duration
+	}{
+		{"invalid_grant", fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant","error_description":"bad token"}`}, GrantRejected, []string{"HTTP 400", "invalid_grant", "bad token"}, 0},
+		{"invalid_client", fakejawbone.Fault{Status: 401, Body: `{"error":"invalid_client"}`}, ClientRejected, []string{"invalid_client"}, 0},
+		{"plain 400", fakejawbone.Fault{Status: 400, Body: "no"}, GrantRejected, []string{"HTTP 400"}, 0},
+		{"404: not a token endpoint", fakejawbone.Fault{Status: 404, Body: "no such page"}, ClientRejected, []string{"HTTP 404"}, 0},
+		{"500", fakejawbone.Fault{Status: 500, Body: "oops"}, Transient, []string{"HTTP 500"}, 0},
+		{"502", fakejawbone.Fault{Status: 502, Body: "<html>bad gateway</html>", ContentType: "text/html"}, Transient, []string{"HTTP 502"}, 0},
+		{"503 server_error", fakejawbone.Fault{Status: 503, Body: `{"error":"server_error"}`}, Transient, []string{"server_error"}, 0},
+		{"429 with Retry-After", fakejawbone.Fault{Status: 429, RetryAfter: "42"}, Transient, []string{"HTTP 429"}, 42 * time.Second},
+		{"429 without Retry-After", fakejawbone.Fault{Status: 429}, Transient, []string{"HTTP 429"}, 0},
+		{"malformed json", fakejawbone.Fault{Status: 200, Body: `{"access_token":`}, Transient, []string{"cannot parse"}, 0},
+		{"200 with an oauth error", fakejawbone.Fault{Status: 200, Body: `{"error":"invalid_grant"}`}, GrantRejected, []string{"invalid_grant"}, 0},
+		{"no access_token", fakejawbone.Fault{Status: 200, Body: `{"token_type":"Bearer","expires_in":10}`}, Transient, []string{"missing access_token"}, 0},
+		{"oversized body", fakejawbone.Fault{OversizeBytes: 3 << 20}, Transient, []string{"refresh failed"}, 0},
+		{"timeout", fakejawbone.Fault{Delay: time.Minute}, Transient, []string{"timed out"}, 0},
+		{"slow drip", fakejawbone.Fault{Status: 200, Body: strings.Repeat(" ", 100) + "{}", DripBody: true, DripInterval: 50 * time.Millisecond}, Transient, []string{"refresh failed"}, 0},
+		{"connection dropped", fakejawbone.Fault{CloseConnection: true}, Transient, []string{"refresh failed"}, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			client, fake := testClient(t)
+			_, refresh := fake.IssueTokens([]string{"basic_read"})
+			fake.InjectFault(fakejawbone.EndpointToken, tc.fault)
+			_, err := client.Refresh(context.Background(), refresh)
+			var pe *Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v (%T) is not an *Error", err, err)
+			}
+			if KindOf(err) != tc.kind {
+				t.Fatalf("kind = %v for %v, want %v", KindOf(err), err, tc.kind)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("%q does not mention %q", err, w)
+				}
+			}
+			if pe.RetryAfter != tc.retryAfter {
+				t.Fatalf("RetryAfter %s, want %s", pe.RetryAfter, tc.retryAfter)
+			}
+		})
+	}
+}
+
+func TestClientConnectionRefusedIsTransient(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens here now
+	client := New(Config{
+		ClientID: "c", ClientSecret: "s", TokenURL: "http://" + addr + "/token",
+		APIURL: "http://" + addr, Timeout: time.Second,
+	})
+	if _, err := client.Refresh(context.Background(), "r"); err == nil || KindOf(err) == GrantRejected {
+		t.Fatalf("connection refused: err=%v permanent=%v", err, (KindOf(err) == GrantRejected))
+	}
+	if _, err := client.RecoverRefreshToken(context.Background(), "a"); err == nil || KindOf(err) == GrantRejected {
+		t.Fatalf("connection refused on recovery: err=%v", err)
+	}
+}
+
+func TestProviderErrorsNeverCarryTheSecret(t *testing.T) {
+	client, fake := testClient(t)
+	fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_client"}`})
+	_, err := client.Refresh(context.Background(), "some-refresh-token")
+	if err == nil || strings.Contains(err.Error(), testClientSecret) || strings.Contains(err.Error(), "some-refresh-token") {
+		t.Fatalf("error %v leaks a secret", err)
+	}
+}
