@@ -3,6 +3,7 @@ package jawbone
 import (
 	"context"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -120,5 +121,20 @@ func TestConfigNeverEchoesAPassword(t *testing.T) {
 	msg := e.mustFail(logical.UpdateOperation, "config", map[string]any{keyTokenURL: "ftp://id:hunter2@host/x"}, 400, "token_url must not carry user:password")
 	if strings.Contains(msg, "hunter2") {
 		t.Fatalf("the error echoes the password: %s", msg)
+	}
+}
+
+// The fake plays the provider, so it keeps its own list of Jawbone's scopes
+// rather than the plugin's: the two must name the same scopes, in the same
+// order.
+func TestFakeKnowsTheScopesThePluginDoes(t *testing.T) {
+	fake := fakejawbone.Scopes()
+	onlyFake := slices.DeleteFunc(slices.Clone(fake), func(s string) bool { return slices.Contains(jawboneScopes, s) })
+	onlyPlugin := slices.DeleteFunc(slices.Clone(jawboneScopes), func(s string) bool { return slices.Contains(fake, s) })
+	if len(onlyFake) > 0 || len(onlyPlugin) > 0 {
+		t.Fatalf("scopes only the fake knows: %v; only the plugin: %v", onlyFake, onlyPlugin)
+	}
+	if !slices.Equal(fake, jawboneScopes) {
+		t.Fatalf("the fake lists its scopes as %v, the plugin as %v", fake, jawboneScopes)
 	}
 }
