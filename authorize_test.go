@@ -16,6 +16,7 @@ import (
 )
 
 func TestAuthURLStateIsRandomAndStored(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	seen := map[string]bool{}
@@ -44,6 +45,7 @@ func TestAuthURLStateIsRandomAndStored(t *testing.T) {
 }
 
 func TestExchangeStateIsSingleUse(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
@@ -56,6 +58,7 @@ func TestExchangeStateIsSingleUse(t *testing.T) {
 }
 
 func TestExchangeStateExpiresAfterTenMinutes(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
@@ -68,6 +71,7 @@ func TestExchangeStateExpiresAfterTenMinutes(t *testing.T) {
 }
 
 func TestPeriodicSweepsExpiredStatesOnly(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.mustOK(logical.ReadOperation, "auth-url", nil)
@@ -86,6 +90,7 @@ func TestPeriodicSweepsExpiredStatesOnly(t *testing.T) {
 // Whoever can read auth-url must not be able to swap working creds for a
 // grant of their own: replacing takes replace=true.
 func TestAuthorizationDoesNotSilentlyReplaceWorkingCreds(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	original := e.authorize("me")
@@ -99,6 +104,7 @@ func TestAuthorizationDoesNotSilentlyReplaceWorkingCreds(t *testing.T) {
 }
 
 func TestAuthorizationMayRepairRejectedCreds(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("me")
@@ -113,6 +119,7 @@ func TestAuthorizationMayRepairRejectedCreds(t *testing.T) {
 // Creds filled between auth-url and exchange are not replaced either, and
 // the code is not even exchanged.
 func TestExchangeRechecksReplaceAfterAuthURL(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
@@ -126,6 +133,7 @@ func TestExchangeRechecksReplaceAfterAuthURL(t *testing.T) {
 }
 
 func TestAuthURLSaysWhetherTheCallbackIsInUse(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		redirectURI, mount string
 		want               bool
@@ -142,6 +150,7 @@ func TestAuthURLSaysWhetherTheCallbackIsInUse(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.redirectURI+" on "+tc.mount, func(t *testing.T) {
+			t.Parallel()
 			e := newTestEnv(t)
 			e.mustOK(logical.UpdateOperation, "config", with2(e.configData(), keyRedirectURI, tc.redirectURI))
 			for _, op := range []logical.Operation{logical.ReadOperation, logical.UpdateOperation} {

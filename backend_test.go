@@ -300,6 +300,7 @@ func queryOf(t testing.TB, raw string) url.Values {
 }
 
 func TestStorageIsSealWrapped(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	special := e.b.SpecialPaths().SealWrapStorage
 	for _, p := range []string{configStoragePath, credsStoragePrefix, stateStoragePrefix} {
@@ -316,6 +317,7 @@ func TestStorageIsSealWrapped(t *testing.T) {
 // A misspelt or invented field is refused on every operator path, before
 // anything happens: no state, no token call, no write.
 func TestUnknownFieldsAreRefused(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		op   logical.Operation
 		path string
@@ -331,6 +333,7 @@ func TestUnknownFieldsAreRefused(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {
+			t.Parallel()
 			e := newTestEnv(t)
 			e.configure()
 			e.authorize("me")

@@ -9,6 +9,7 @@ import (
 )
 
 func TestCacheServesReadsWithoutStorage(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	token := e.authorize("me")
@@ -22,6 +23,7 @@ func TestCacheServesReadsWithoutStorage(t *testing.T) {
 
 // Every write through the backend is seen by the very next read.
 func TestCacheWritesAreSeenByTheNextRead(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("me")
@@ -49,6 +51,7 @@ func TestCacheWritesAreSeenByTheNextRead(t *testing.T) {
 
 // A write by another node reaches this one as an invalidation.
 func TestCacheInvalidationFromElsewhere(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("me")
@@ -67,6 +70,7 @@ func TestCacheInvalidationFromElsewhere(t *testing.T) {
 }
 
 func TestCacheRefusesAFillThatRacedAnInvalidation(t *testing.T) {
+	t.Parallel()
 	c := newEntryCache()
 	_, _, gen := c.get("k")
 	c.invalidate("k") // a writer replaced k while the reader was reading
@@ -82,6 +86,7 @@ func TestCacheRefusesAFillThatRacedAnInvalidation(t *testing.T) {
 }
 
 func TestCacheIsBounded(t *testing.T) {
+	t.Parallel()
 	c := newEntryCache()
 	for i := range maxCachedEntries + 50 {
 		_, _, gen := c.get("k")

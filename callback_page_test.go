@@ -10,6 +10,7 @@ import (
 )
 
 func TestCallbackPageIsLockedDown(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	r := e.callback(e.landing("me"))
@@ -35,6 +36,7 @@ func TestCallbackPageIsLockedDown(t *testing.T) {
 }
 
 func TestCallbackSuggestsCommandsForItsMount(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	q := e.landing("me")

@@ -13,6 +13,7 @@ import (
 )
 
 func TestConfigDefaultsToJawboneEndpoints(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.mustOK(logical.UpdateOperation, "config", map[string]any{
 		keyClientID: "id", keyClientSecret: "s", keyRedirectURI: testRedirectURI,
@@ -26,6 +27,7 @@ func TestConfigDefaultsToJawboneEndpoints(t *testing.T) {
 }
 
 func TestConfigPartialUpdateKeepsOtherFields(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyScopes: "sleep_read,move_read", keyRefreshAhead: "48h"})
@@ -39,6 +41,7 @@ func TestConfigPartialUpdateKeepsOtherFields(t *testing.T) {
 }
 
 func TestConfigKeepsAZeroRefreshAhead(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyRefreshAhead: "0s"})
@@ -49,8 +52,10 @@ func TestConfigKeepsAZeroRefreshAhead(t *testing.T) {
 }
 
 func TestConfigFirstWriteRequiresClientFields(t *testing.T) {
+	t.Parallel()
 	for _, missing := range []string{keyClientID, keyClientSecret, keyRedirectURI} {
 		t.Run(missing, func(t *testing.T) {
+			t.Parallel()
 			e := newTestEnv(t)
 			data := e.configData()
 			delete(data, missing)
@@ -63,6 +68,7 @@ func TestConfigFirstWriteRequiresClientFields(t *testing.T) {
 }
 
 func TestConfigRejectsBadInputAndKeepsStoredConfig(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		data  map[string]any
@@ -91,6 +97,7 @@ func TestConfigRejectsBadInputAndKeepsStoredConfig(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newTestEnv(t)
 			e.configure()
 			before, _ := e.storage.Get(context.Background(), configStoragePath)
@@ -107,6 +114,7 @@ func TestConfigRejectsBadInputAndKeepsStoredConfig(t *testing.T) {
 }
 
 func TestConfigAllowsHTTPOnLoopback(t *testing.T) {
+	t.Parallel()
 	for _, uri := range []string{"http://127.0.0.1:8250/cb", "http://localhost/cb", "http://[::1]:9/cb"} {
 		e := newTestEnv(t)
 		data := e.configData()
@@ -116,6 +124,7 @@ func TestConfigAllowsHTTPOnLoopback(t *testing.T) {
 }
 
 func TestConfigNeverEchoesAPassword(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	msg := e.mustFail(logical.UpdateOperation, "config", map[string]any{keyTokenURL: "ftp://id:hunter2@host/x"}, 400, "token_url must not carry user:password")
@@ -128,6 +137,7 @@ func TestConfigNeverEchoesAPassword(t *testing.T) {
 // rather than the plugin's: the two must name the same scopes, in the same
 // order.
 func TestFakeKnowsTheScopesThePluginDoes(t *testing.T) {
+	t.Parallel()
 	fake := fakejawbone.Scopes()
 	onlyFake := slices.DeleteFunc(slices.Clone(fake), func(s string) bool { return slices.Contains(jawboneScopes, s) })
 	onlyPlugin := slices.DeleteFunc(slices.Clone(jawboneScopes), func(s string) bool { return slices.Contains(fake, s) })

@@ -37,6 +37,7 @@ func requireCommandsOn(t *testing.T, what, msg, mount string) {
 // request came in on: mounted at fitbit-old/, the plugin must not tell the
 // operator to run commands on jawbone/, which does not exist there.
 func TestMessagesNameTheMountTheyAreReadOn(t *testing.T) {
+	t.Parallel()
 	const mount = "fitbit-old/"
 	cases := []struct {
 		name  string
@@ -92,6 +93,7 @@ func TestMessagesNameTheMountTheyAreReadOn(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newTestEnv(t)
 			e.mount = mount
 			e.configure()
@@ -109,6 +111,7 @@ func TestMessagesNameTheMountTheyAreReadOn(t *testing.T) {
 
 // The warnings of an import and the path help name the mount too.
 func TestHelpAndWarningsNameTheMount(t *testing.T) {
+	t.Parallel()
 	const mount = "jb/"
 	e := newTestEnv(t)
 	e.mount = mount

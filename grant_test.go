@@ -10,6 +10,7 @@ import (
 )
 
 func TestBackoffHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
 	err := &jawbone.Error{Kind: jawbone.Transient, RetryAfter: 10 * time.Minute}
 	if got := backoff(1, err); got != 10*time.Minute {
 		t.Fatalf("backoff with Retry-After 10m = %s", got)
@@ -26,6 +27,7 @@ func TestBackoffHonoursRetryAfter(t *testing.T) {
 // the grant is not marked for re-authorization, and fixing the config is
 // enough.
 func TestClientRejectionIsFixedByTheConfig(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("me")

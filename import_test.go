@@ -9,6 +9,7 @@ import (
 )
 
 func TestCredsImport(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		// data builds the write from a grant the fake issued out of band.
@@ -30,6 +31,7 @@ func TestCredsImport(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newTestEnv(t)
 			e.configure()
 			access, refresh := e.fake.IssueTokens([]string{"basic_read"})
@@ -55,6 +57,7 @@ func TestCredsImport(t *testing.T) {
 }
 
 func TestCredsImportRejections(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		data   map[string]any
@@ -71,6 +74,7 @@ func TestCredsImportRejections(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newTestEnv(t)
 			e.configure()
 			existing := e.authorize("me")

@@ -10,6 +10,7 @@ import (
 )
 
 func TestAuthURLCarriesTheAuthorizationRequest(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	resp := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyScopes: "basic_read,sleep_read"})
@@ -33,6 +34,7 @@ func TestAuthURLCarriesTheAuthorizationRequest(t *testing.T) {
 }
 
 func TestAuthURLRejectsBadOptions(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		data  map[string]any
@@ -45,6 +47,7 @@ func TestAuthURLRejectsBadOptions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newTestEnv(t)
 			e.configure()
 			e.mustFail(logical.ReadOperation, "auth-url", tc.data, 400, tc.wants...)
@@ -56,6 +59,7 @@ func TestAuthURLRejectsBadOptions(t *testing.T) {
 }
 
 func TestAuthURLNeedsConfig(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.mustFail(logical.ReadOperation, "auth-url", nil, 400, "write jawbone/config first")
 }

@@ -136,6 +136,7 @@ func (e *testEnv) landing(name string) url.Values {
 }
 
 func TestCallbackCompletesTheFlow(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	q := e.landing("alice")
@@ -165,6 +166,7 @@ func TestCallbackCompletesTheFlow(t *testing.T) {
 }
 
 func TestCallbackIsAnUnauthenticatedReadOnly(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	if !slices.Contains(e.b.SpecialPaths().Unauthenticated, "callback") {
 		t.Fatalf("unauthenticated paths %v lack callback", e.b.SpecialPaths().Unauthenticated)
@@ -193,6 +195,7 @@ func TestCallbackIsAnUnauthenticatedReadOnly(t *testing.T) {
 // page, no call to Jawbone, and leaves storage byte for byte as it was (a
 // pending authorization included).
 func TestCallbackBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
 	huge := strings.Repeat("a", 1<<20)
 	cases := []struct {
 		name  string
@@ -223,6 +226,7 @@ func TestCallbackBadInputChangesNothing(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newTestEnv(t)
 			e.configure()
 			real := e.landing("me")
@@ -248,6 +252,7 @@ func TestCallbackBadInputChangesNothing(t *testing.T) {
 // state on the first try, success or not; it writes no creds, and only a
 // complete, unexpired callback reaches Jawbone.
 func TestCallbackWithAValidStateSpendsIt(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name       string
 		deny       bool
@@ -267,6 +272,7 @@ func TestCallbackWithAValidStateSpendsIt(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newTestEnv(t)
 			e.configure()
 			e.fake.SetDeny(tc.deny)
@@ -286,6 +292,7 @@ func TestCallbackWithAValidStateSpendsIt(t *testing.T) {
 }
 
 func TestCallbackReplayIsRefused(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	q := e.landing("me")
@@ -308,6 +315,7 @@ func TestCallbackReplayIsRefused(t *testing.T) {
 // TestCallbackConcurrentReplayUsesTheStateOnce: a browser that sends the
 // callback twice at once (a double click, a retry) gets one success.
 func TestCallbackConcurrentReplayUsesTheStateOnce(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	q := e.landing("me")
@@ -339,6 +347,7 @@ func TestCallbackConcurrentReplayUsesTheStateOnce(t *testing.T) {
 }
 
 func TestCallbackNeedsConfig(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	before := e.snapshot()
 	e.callback(url.Values{"code": {"x"}, "state": {"y"}}).requirePage(t, http.StatusBadRequest, "not configured")
@@ -348,6 +357,7 @@ func TestCallbackNeedsConfig(t *testing.T) {
 }
 
 func TestCallbackProviderOutageIsBadGateway(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	q := e.landing("me")
@@ -360,6 +370,7 @@ func TestCallbackProviderOutageIsBadGateway(t *testing.T) {
 }
 
 func TestCallbackInternalErrorIsAPageWithoutDetails(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	q := e.landing("me")
@@ -377,6 +388,7 @@ func TestCallbackInternalErrorIsAPageWithoutDetails(t *testing.T) {
 }
 
 func TestCallbackNonTextParameter(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.callbackData(map[string]any{keyState: 42}).requirePage(t, http.StatusBadRequest, `the "state" parameter is not text`)
@@ -386,6 +398,7 @@ func TestCallbackNonTextParameter(t *testing.T) {
 // TestCallbackQueryAsAnExternalPluginGetsIt: across the plugin boundary the
 // request data is JSON, so a repeated parameter arrives as a []any.
 func TestCallbackQueryAsAnExternalPluginGetsIt(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	q := e.landing("me")

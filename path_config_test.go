@@ -9,6 +9,7 @@ import (
 )
 
 func TestConfigWriteRead(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	got := e.mustOK(logical.ReadOperation, "config", nil).Data
@@ -27,6 +28,7 @@ func TestConfigWriteRead(t *testing.T) {
 }
 
 func TestConfigDeleteKeepsCreds(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("me")
@@ -43,6 +45,7 @@ func TestConfigDeleteKeepsCreds(t *testing.T) {
 // A kiefer config file, written as-is: "scope" is a list, and its tokens are
 // imported as the creds named "me".
 func TestConfigImportsKieferFile(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	access, refresh := e.fake.IssueTokens([]string{"basic_read", "move_read"})
 	kiefer := e.configData()
@@ -67,6 +70,7 @@ func TestConfigImportsKieferFile(t *testing.T) {
 }
 
 func TestConfigKieferImportFailureKeepsConfig(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	data := e.configData()
 	data[keyRefreshToken] = "not-a-real-refresh-token"
@@ -82,6 +86,7 @@ func TestConfigKieferImportFailureKeepsConfig(t *testing.T) {
 // A kiefer file whose tokens cannot be tokens is refused before the config
 // changes.
 func TestConfigRefusesBadKieferTokensBeforeWriting(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.mustFail(logical.UpdateOperation, "config", map[string]any{keyClientSecret: "new", keyAccessToken: "not a token"}, 400, "access_token does not look like a token")

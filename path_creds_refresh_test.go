@@ -9,6 +9,7 @@ import (
 )
 
 func TestForcedRefreshReplacesAFreshToken(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	old := e.authorize("me")
@@ -24,6 +25,7 @@ func TestForcedRefreshReplacesAFreshToken(t *testing.T) {
 }
 
 func TestForcedRefreshIgnoresBackoffAndClearsReauth(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("me")
@@ -39,6 +41,7 @@ func TestForcedRefreshIgnoresBackoffAndClearsReauth(t *testing.T) {
 }
 
 func TestForcedRefreshTransientFailureIsBadGateway(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	old := e.authorize("me")
@@ -50,6 +53,7 @@ func TestForcedRefreshTransientFailureIsBadGateway(t *testing.T) {
 }
 
 func TestForcedRefreshOfUnknownCreds(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.mustFail(logical.UpdateOperation, "creds/ghost/refresh", nil, 404, `no creds named "ghost"`)

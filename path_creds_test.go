@@ -12,6 +12,7 @@ import (
 )
 
 func TestCredsReadFreshTokenMakesNoUpstreamCall(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	token := e.authorize("me")
@@ -40,6 +41,7 @@ func TestCredsReadFreshTokenMakesNoUpstreamCall(t *testing.T) {
 }
 
 func TestCredsNames(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	for _, bad := range []string{"a/b", "../x", "..", "a..b", ".hidden", "mé", "a b", strings.Repeat("n", 65)} {
@@ -51,6 +53,7 @@ func TestCredsNames(t *testing.T) {
 }
 
 func TestCredsListAndDelete(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("alice")

@@ -13,6 +13,7 @@ import (
 )
 
 func TestExchangeStoresTokensUnderTheBoundName(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: "alice", keyScopes: "move_read"})
@@ -37,6 +38,7 @@ func TestExchangeStoresTokensUnderTheBoundName(t *testing.T) {
 }
 
 func TestExchangeAcceptsCodeAndStateFields(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
@@ -48,6 +50,7 @@ func TestExchangeAcceptsCodeAndStateFields(t *testing.T) {
 }
 
 func TestExchangeRejectsBadCallbacks(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		// landed turns the real redirect into what the user pasted.
@@ -72,6 +75,7 @@ func TestExchangeRejectsBadCallbacks(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newTestEnv(t)
 			e.configure()
 			e.fake.SetDeny(tc.deny)
@@ -91,6 +95,7 @@ func TestExchangeRejectsBadCallbacks(t *testing.T) {
 }
 
 func TestExchangeProviderOutageIsBadGateway(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
@@ -100,6 +105,7 @@ func TestExchangeProviderOutageIsBadGateway(t *testing.T) {
 }
 
 func TestExchangeFieldRules(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{}, 400, "redirect_url is required")

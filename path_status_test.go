@@ -12,6 +12,7 @@ import (
 )
 
 func TestStatusCountsWhatHappens(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	zero := e.mustOK(logical.ReadOperation, "status", nil).Data
@@ -51,6 +52,7 @@ func TestStatusCountsWhatHappens(t *testing.T) {
 }
 
 func TestStatusPrometheusFormat(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("me")

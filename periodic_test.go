@@ -11,6 +11,7 @@ import (
 )
 
 func TestBackgroundRefreshRefreshesOnlyDueHealthyCreds(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	for _, name := range []string{"due", "rejected", "backing-off"} {
@@ -48,6 +49,7 @@ func TestBackgroundRefreshRefreshesOnlyDueHealthyCreds(t *testing.T) {
 }
 
 func TestBackgroundRefreshWithoutConfigIsANoop(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	if err := e.b.periodic(context.Background(), &logical.Request{Storage: e.storage}); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 )
 
 func TestCredsRefreshAheadWithClock(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	old := e.authorize("me")
@@ -41,6 +42,7 @@ func TestCredsRefreshAheadWithClock(t *testing.T) {
 }
 
 func TestCredsRefreshFailures(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		fault fakejawbone.Fault
@@ -64,6 +66,7 @@ func TestCredsRefreshFailures(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newTestEnv(t)
 			e.configure()
 			old := e.authorize("me")
@@ -101,6 +104,7 @@ func TestCredsRefreshFailures(t *testing.T) {
 }
 
 func TestCredsTransientFailuresBackOff(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("me")
@@ -135,6 +139,7 @@ func TestCredsTransientFailuresBackOff(t *testing.T) {
 }
 
 func TestCredsNeedsReauthStopsCallingJawbone(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("me")
@@ -156,6 +161,7 @@ func TestCredsNeedsReauthStopsCallingJawbone(t *testing.T) {
 // 100 readers of one due token cause exactly one token call, and all of them
 // get the new token.
 func TestCredsConcurrentReadsShareOneRefresh(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	old := e.authorize("me")
@@ -242,6 +248,7 @@ func waitForLockUsers(t *testing.T, b *backend, name string, n int) {
 }
 
 func TestCredsRefreshDoesNotBlockOtherNames(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("slow")
@@ -263,6 +270,7 @@ func TestCredsRefreshDoesNotBlockOtherNames(t *testing.T) {
 // A read during a forced refresh waits for it and gets its token, instead of
 // taking the in-flight marker for a crash and refreshing again.
 func TestReadDuringForcedRefreshGetsItsToken(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("me")
@@ -289,6 +297,7 @@ func TestReadDuringForcedRefreshGetsItsToken(t *testing.T) {
 
 // A delete during a refresh is not undone by the refresh writing back.
 func TestDeleteDuringRefreshStaysDeleted(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("me")
@@ -310,6 +319,7 @@ func TestDeleteDuringRefreshStaysDeleted(t *testing.T) {
 
 // A new grant stored during a refresh of the old one is not overwritten.
 func TestImportDuringRefreshWins(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("me")
@@ -343,6 +353,7 @@ func interruptRefresh(t *testing.T, e *testEnv, name string) (dead string) {
 }
 
 func TestInterruptedRefreshIsRedoneBeforeAnswering(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("me")
@@ -360,6 +371,7 @@ func TestInterruptedRefreshIsRedoneBeforeAnswering(t *testing.T) {
 }
 
 func TestInterruptedRefreshNeverServesTheStoredToken(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		fault fakejawbone.Fault
@@ -369,6 +381,7 @@ func TestInterruptedRefreshNeverServesTheStoredToken(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newTestEnv(t)
 			e.configure()
 			e.authorize("me")
@@ -387,6 +400,7 @@ func TestInterruptedRefreshNeverServesTheStoredToken(t *testing.T) {
 // A crash before Jawbone processed the refresh replaced nothing: the stored
 // token still works, so it is kept and no refresh is made.
 func TestInterruptedRefreshThatReplacedNothingKeepsTheToken(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	token := e.authorize("me")
@@ -415,6 +429,7 @@ func (replyLosingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // A refresh whose reply is lost after Jawbone issued a new token: the stored
 // token is dead, and it is not handed out as if it worked.
 func TestLostReplyNeverServesTheReplacedToken(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	old := e.authorize("me")

@@ -27,6 +27,7 @@ func storageError(failPut bool) string {
 }
 
 func TestStorageFailuresKeepTheOldEntries(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		prepare func(e *testEnv) // runs with working storage
@@ -58,6 +59,7 @@ func TestStorageFailuresKeepTheOldEntries(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newTestEnv(t)
 			e.configure()
 			e.authorize("me")
@@ -94,6 +96,7 @@ func TestStorageFailuresKeepTheOldEntries(t *testing.T) {
 // When storage cannot be written, Jawbone is not called at all (the refresh
 // marker cannot be stored), and the next read refreshes normally.
 func TestRefreshAfterFailedStoreRecovers(t *testing.T) {
+	t.Parallel()
 	e := newTestEnv(t)
 	e.configure()
 	e.authorize("me")

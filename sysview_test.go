@@ -26,6 +26,7 @@ func (c *countingView) ReplicationState() consts.ReplicationState {
 }
 
 func TestReplicationStateIsAskedAtMostOncePerTTL(t *testing.T) {
+	t.Parallel()
 	clock := fakejawbone.NewManualClock(time.Unix(1_800_000_000, 0))
 	sys := &countingView{}
 	view := newCachedReplicationView(sys)
@@ -46,6 +47,8 @@ func TestReplicationStateIsAskedAtMostOncePerTTL(t *testing.T) {
 // Factory wraps the SystemView it is given, so every request of a real
 // plugin uses the cached state.
 func TestFactoryCachesReplicationState(t *testing.T) {
+	// Not parallel: the factory's view caches against the wall clock
+	// (replicationStateTTL), which other tests' load must not stretch.
 	sys := &countingView{}
 	conf := logical.TestBackendConfig()
 	conf.StorageView = &logical.InmemStorage{}

@@ -21,15 +21,16 @@ const (
 	testRedirectURI  = "https://app.example/callback"
 )
 
-// testClient is a Client against a fake Jawbone, with a short timeout so
-// timeout cases end quickly.
+// testClient is a Client against a fake Jawbone, with a timeout short
+// enough that timeout cases end quickly and long enough for a loopback
+// request while other tests run in parallel (300ms was not, under -race).
 func testClient(t *testing.T) (*Client, *fakejawbone.Server) {
 	t.Helper()
 	fake, srv := fakejawbone.NewTestServer(t, fakejawbone.Config{ClientID: testClientID, ClientSecret: testClientSecret})
 	return New(Config{
 		ClientID: testClientID, ClientSecret: testClientSecret, RedirectURI: testRedirectURI,
 		AuthURL: fake.AuthURL(srv.URL), TokenURL: fake.TokenURL(srv.URL), APIURL: fake.APIURL(srv.URL),
-		Timeout: 300 * time.Millisecond,
+		Timeout: 2 * time.Second,
 	}), fake
 }
 
@@ -44,6 +45,7 @@ func newLoopbackServer(t *testing.T, h http.Handler) string {
 // The token endpoint sees a POST form with client credentials as parameters,
 // never HTTP Basic: the fake rejects Basic-only credentials.
 func TestClientSendsCredentialsAsFormParams(t *testing.T) {
+	t.Parallel()
 	var seen url.Values
 	var basic bool
 	fake := fakejawbone.New(fakejawbone.Config{ClientID: testClientID, ClientSecret: testClientSecret})
@@ -75,6 +77,7 @@ func TestClientSendsCredentialsAsFormParams(t *testing.T) {
 }
 
 func TestClientRecoverRefreshToken(t *testing.T) {
+	t.Parallel()
 	client, fake := testClient(t)
 	access, refresh := fake.IssueTokens(nil)
 	got, err := client.RecoverRefreshToken(context.Background(), access)
@@ -98,6 +101,7 @@ func TestClientRecoverRefreshToken(t *testing.T) {
 // A redirect from the token endpoint is not followed: following it would
 // re-send the client secret and the refresh token to wherever it points.
 func TestClientDoesNotFollowRedirects(t *testing.T) {
+	t.Parallel()
 	var elsewhere int
 	target := newLoopbackServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere++ }))
 	redirector := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

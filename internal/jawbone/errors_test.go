@@ -12,6 +12,7 @@ import (
 )
 
 func TestClientRefreshClassifiesFailures(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name       string
 		fault      fakejawbone.Fault
@@ -38,6 +39,7 @@ func TestClientRefreshClassifiesFailures(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			client, fake := testClient(t)
 			_, refresh := fake.IssueTokens([]string{"basic_read"})
 			fake.InjectFault(fakejawbone.EndpointToken, tc.fault)
@@ -62,6 +64,8 @@ func TestClientRefreshClassifiesFailures(t *testing.T) {
 }
 
 func TestClientConnectionRefusedIsTransient(t *testing.T) {
+	// Not parallel: the freed port must stay free, and a parallel test's
+	// server could be given it.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +85,7 @@ func TestClientConnectionRefusedIsTransient(t *testing.T) {
 }
 
 func TestProviderErrorsNeverCarryTheSecret(t *testing.T) {
+	t.Parallel()
 	client, fake := testClient(t)
 	fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_client"}`})
 	_, err := client.Refresh(context.Background(), "some-refresh-token")
