@@ -1,5 +1,3 @@
-//go:build e2e
-
 package e2e
 
 // The flow without copy-paste, as a person does it: a real headless Chromium

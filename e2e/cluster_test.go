@@ -1,5 +1,3 @@
-//go:build e2e
-
 package e2e
 
 // Helpers for the HA, crash, fault and bad-input tests: a direct client for

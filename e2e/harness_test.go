@@ -1,12 +1,14 @@
-//go:build e2e
-
 // Package e2e drives a real Vault server, the real vault CLI and Vault Agent
 // against the plugin binary and an in-process fake Jawbone.
 //
-// Run it with `make e2e`, or by hand:
+// It is a module of its own (e2e/go.mod, with the plugin's module replaced
+// by this checkout), so what only the suite needs (chromedp) stays out of the
+// plugin's go.mod. Run it with `make e2e`, or by hand from e2e/:
 //
 //	VAULT_BIN=/path/to/vault PLUGIN_DIR=bin/plugins PLUGIN_VERSION=v0.1.0 \
-//	    go test -tags e2e -count=1 -v ./e2e/...
+//	    go test -count=1 -v ./...
+//
+// The load harness (load_test.go) builds only with -tags bench: `make bench`.
 package e2e
 
 import (

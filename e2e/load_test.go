@@ -1,4 +1,4 @@
-//go:build e2e && bench
+//go:build bench
 
 // The load harness (`make bench`): one real `vault server -dev`, started like
 // the e2e suite, with the plugin at jawbone/, a no-op external plugin of the
