@@ -209,12 +209,3 @@ func (v *Vault) rawAgeField(key, field string, at time.Time) {
 	}
 	v.MustCLI("write", "sys/raw/"+key, "value="+string(out))
 }
-
-func mapKeys(m map[string]any) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}

@@ -746,26 +746,11 @@ func coldStart(t *testing.T, v *Vault, f *Fake, c *loadClient, meToken string) *
 	return res
 }
 
-// pluginPIDs lists the processes running the plugin binary in dir (Linux
-// /proc; nil elsewhere). Read-only: it only looks.
+// pluginPIDs lists, sorted, the processes running the plugin binary in dir
+// (Linux /proc; nil elsewhere). Read-only: it only looks.
 func pluginPIDs(dir, name string) []int {
 	want := filepath.Join(dir, name)
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == want {
-			pids = append(pids, pid)
-		}
-	}
-	slices.Sort(pids)
-	return pids
+	return pidsWhere(func(p procEntry) bool { return p.exe == want })
 }
 
 // cpuTimes reads cpuTime for each named process.
