@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -21,7 +22,9 @@ import (
 //
 // The CLI costs a process start per call; the fault and bad-input corpora
 // make hundreds of calls, some with bodies the CLI cannot express (wrong
-// JSON types, repeated query parameters).
+// JSON types, repeated query parameters). The load harness drives its
+// thousands of requests through the same client, on a transport of its own
+// (withConns) and by send, which decodes nothing.
 
 // jbAPI calls one Vault server's HTTP API with a token.
 type jbAPI struct {
@@ -29,12 +32,48 @@ type jbAPI struct {
 	client      *http.Client
 }
 
-func apiOf(v *Vault) *jbAPI {
-	return &jbAPI{addr: v.Addr, token: v.Token, client: &http.Client{
+// apiOption tunes a client made by apiOf.
+type apiOption func(*jbAPI)
+
+// apiOf is a client of v's API with its root token, a 60 s timeout per
+// request and Go's default transport, shared by every such client.
+func apiOf(v *Vault, opts ...apiOption) *jbAPI {
+	a := &jbAPI{addr: v.Addr, token: v.Token, client: &http.Client{
 		Timeout: 60 * time.Second,
 		// A redirect is an answer in its own right here, never followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
+}
+
+// withToken sends token instead of the root token; "" sends none.
+func withToken(token string) apiOption {
+	return func(a *jbAPI) { a.token = token }
+}
+
+// withTimeout bounds each request, its reply included.
+func withTimeout(d time.Duration) apiOption {
+	return func(a *jbAPI) { a.client.Timeout = d }
+}
+
+// withConns gives the client a keep-alive transport of its own with room for
+// conns idle connections to the server: one for each concurrent caller (the
+// load harness's clients), so that once they are warm no request opens a
+// connection or waits for one. CloseIdleConnections on the client closes
+// them.
+func withConns(conns int) apiOption {
+	return func(a *jbAPI) {
+		a.client.Transport = &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        conns,
+			MaxIdleConnsPerHost: conns,
+			IdleConnTimeout:     5 * time.Minute,
+			DisableCompression:  true,
+		}
+	}
 }
 
 // jbReply is one HTTP answer, with Vault's JSON envelope decoded when there
@@ -66,15 +105,11 @@ func (r jbReply) str(key string) string {
 	return s
 }
 
-// do sends method to /v1/path (path is used as given, escapes included).
-// body is nil, a string or []byte sent as it is, or anything else sent as
-// JSON. A transport error is returned, not fatal: some callers expect one.
-func (a *jbAPI) do(method, path string, query url.Values, body any) (jbReply, error) {
-	return a.doRaw(method, path, query.Encode(), body)
-}
-
-// doRaw is do with the query string sent exactly as given.
-func (a *jbAPI) doRaw(method, path, rawQuery string, body any) (jbReply, error) {
+// newRequest is a request for method on /v1/path (path is used as given,
+// escapes included) with the query string exactly as given. body is nil, a
+// string or []byte sent as it is, or anything else sent as JSON. A request
+// without a body can be sent again and again (the load harness does).
+func (a *jbAPI) newRequest(method, path, rawQuery string, body any) (*http.Request, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -85,7 +120,7 @@ func (a *jbAPI) doRaw(method, path, rawQuery string, body any) (jbReply, error) 
 	default:
 		buf, err := json.Marshal(b)
 		if err != nil {
-			return jbReply{}, err
+			return nil, err
 		}
 		rd = bytes.NewReader(buf)
 	}
@@ -95,7 +130,7 @@ func (a *jbAPI) doRaw(method, path, rawQuery string, body any) (jbReply, error) 
 	}
 	req, err := http.NewRequest(method, u, rd)
 	if err != nil {
-		return jbReply{}, err
+		return nil, err
 	}
 	if a.token != "" {
 		req.Header.Set("X-Vault-Token", a.token)
@@ -103,26 +138,67 @@ func (a *jbAPI) doRaw(method, path, rawQuery string, body any) (jbReply, error) 
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return req, nil
+}
+
+// send sends req and reads the whole reply into buf (emptied first), so the
+// connection goes back to the pool; it returns the status and the headers.
+// It decodes nothing and allocates nothing beyond what net/http does: the
+// load harness's path, reusing one request and one buffer per caller.
+//
+// The status is 0 when no reply came. When the reply came but reading its
+// body failed, the error comes with the status, the headers and the body
+// as far as it was read.
+func (a *jbAPI) send(req *http.Request, buf *bytes.Buffer) (int, http.Header, error) {
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return jbReply{}, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	buf.Reset()
+	_, err = buf.ReadFrom(resp.Body)
+	return resp.StatusCode, resp.Header, err
+}
+
+// do sends method to /v1/path (see newRequest) and decodes Vault's reply.
+// A transport error is returned, not fatal: some callers expect one.
+func (a *jbAPI) do(method, path string, query url.Values, body any) (jbReply, error) {
+	return a.doRaw(method, path, query.Encode(), body)
+}
+
+// doRaw is do with the query string sent exactly as given.
+func (a *jbAPI) doRaw(method, path, rawQuery string, body any) (jbReply, error) {
+	req, err := a.newRequest(method, path, rawQuery, body)
 	if err != nil {
 		return jbReply{}, err
 	}
-	r := jbReply{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+	var buf bytes.Buffer
+	status, header, err := a.send(req, &buf)
+	if err != nil {
+		return jbReply{}, err
+	}
+	r := jbReply{Status: status, Header: header, Body: buf.Bytes()}
 	var env struct {
 		Data     map[string]any `json:"data"`
 		Errors   []string       `json:"errors"`
 		Warnings []string       `json:"warnings"`
 	}
-	if json.Unmarshal(raw, &env) == nil {
+	if json.Unmarshal(r.Body, &env) == nil {
 		r.Data, r.Errors, r.Warnings = env.Data, env.Errors, env.Warnings
 	}
 	return r, nil
 }
+
+// health is the server's sys/health status, which needs no token: 200
+// active, 429 standby, 501 not initialised, 503 sealed; 0 and the error
+// when the server does not answer.
+func (a *jbAPI) health() (int, error) {
+	r, err := a.do(http.MethodGet, "sys/health", nil, nil)
+	return r.Status, err
+}
+
+// healthTimeout bounds one sys/health poll.
+const healthTimeout = 2 * time.Second
 
 // call is do that fails the test on a transport error.
 func (a *jbAPI) call(t *testing.T, method, path string, body any) jbReply {

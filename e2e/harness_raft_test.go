@@ -103,15 +103,10 @@ func (c *raftCluster) waitPeers(n int) {
 	})
 }
 
-// health is a node's sys/health status code, or 0 if it does not answer.
+// nodeHealth is a node's sys/health status code, or 0 if it does not answer.
 func nodeHealth(v *Vault) int {
-	client := &http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get(v.Addr + "/v1/sys/health")
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	status, _ := apiOf(v, withTimeout(healthTimeout)).health()
+	return status
 }
 
 // Active is the index of the node that is active now (sys/health 200), or

@@ -175,18 +175,17 @@ func (v *Vault) Restart() {
 // 501 uninitialised, 503 sealed), failing early if the server exits.
 func (v *Vault) waitHealth(want int) {
 	v.t.Helper()
-	client := &http.Client{Timeout: 2 * time.Second}
+	a := apiOf(v, withTimeout(healthTimeout))
 	waitFor(v.t, startTimeout, fmt.Sprintf("%s/v1/sys/health to answer %d", v.Addr, want), func() (bool, error) {
 		if v.proc.exited() {
 			v.t.Fatalf("vault exited while starting (%v); see its log below", v.proc.waitErr)
 		}
-		resp, err := client.Get(v.Addr + "/v1/sys/health")
+		status, err := a.health()
 		if err != nil {
 			return false, err
 		}
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			return false, fmt.Errorf("status %d", resp.StatusCode)
+		if status != want {
+			return false, fmt.Errorf("status %d", status)
 		}
 		return true, nil
 	})
