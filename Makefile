@@ -10,6 +10,10 @@ VAULT_BIN   := $(CURDIR)/.cache/vault/$(VAULT_VERSION)/vault
 
 export CGO_ENABLED ?= 0
 
+# The e2e suite and the load harness: a Go module of its own (e2e/go.mod), so
+# chromedp and the rest of what only they need stay out of the plugin's go.mod.
+E2E_DIR     := e2e
+
 FUZZTIME    ?= 30s
 
 # bench: the no-op plugin (the floor), Go benchmark runs, benchstat (pinned)
@@ -50,19 +54,19 @@ fuzz:
 vault:
 	VAULT_VERSION=$(VAULT_VERSION) scripts/install-vault.sh
 
-## e2e: a real vault server on 127.0.0.1 with the plugin registered by sha256, driven by the vault CLI and Agent
+## e2e: a real vault server on 127.0.0.1 with the plugin registered by sha256, driven by the vault CLI and Agent (module e2e/)
 e2e: build vault
 	scripts/install-chromium.sh >/dev/null
-	VAULT_BIN=$(VAULT_BIN) PLUGIN_DIR=$(PLUGIN_DIR) PLUGIN_VERSION=$(VERSION) \
-		go test -tags e2e -count=1 -timeout 15m -v ./e2e/...
+	cd $(E2E_DIR) && VAULT_BIN=$(VAULT_BIN) PLUGIN_DIR=$(PLUGIN_DIR) PLUGIN_VERSION=$(VERSION) \
+		go test -count=1 -timeout 15m -v ./...
 
 ## dev: a local dev Vault with the plugin mounted at jawbone/, against the fake Jawbone (Ctrl-C stops all)
 dev: build
 	PLUGIN_DIR=$(PLUGIN_DIR) PLUGIN_VERSION=$(VERSION) BIN=$(BIN) scripts/dev.sh
 
-## lint: golangci-lint (pinned, installed into .cache/bin/ by scripts/install-golangci-lint.sh) with .golangci.yml, e2e code included
+## lint: golangci-lint (pinned, installed into .cache/bin/ by scripts/install-golangci-lint.sh) with .golangci.yml, on the plugin's module and on e2e/ (the load harness included)
 lint:
-	@lint="$$(scripts/install-golangci-lint.sh | tail -n1)" && "$$lint" run ./...
+	@lint="$$(scripts/install-golangci-lint.sh | tail -n1)" && "$$lint" run ./... && cd $(E2E_DIR) && "$$lint" run ./...
 
 ## release: cross-compile the plugin for PLATFORMS into dist/<version>/ (stamped, CGO off, -trimpath, reproducible) with SHA256SUMS
 release:
@@ -79,8 +83,8 @@ release:
 ## bench: the load harness against a real vault server (creds vs a no-op plugin vs KV, refresh storm, cold start), then bench-go; both write into BENCHMARKS.md
 bench: build vault
 	go build -trimpath -o $(BIN)/bench/$(NOOP_PLUGIN) ./bench/noop-plugin
-	VAULT_BIN=$(VAULT_BIN) PLUGIN_DIR=$(PLUGIN_DIR) PLUGIN_VERSION=$(VERSION) NOOP_PLUGIN_BIN=$(BIN)/bench/$(NOOP_PLUGIN) \
-		go test -tags 'e2e bench' -count=1 -run '^TestLoad$$' -v -timeout 20m ./e2e/
+	cd $(E2E_DIR) && VAULT_BIN=$(VAULT_BIN) PLUGIN_DIR=$(PLUGIN_DIR) PLUGIN_VERSION=$(VERSION) NOOP_PLUGIN_BIN=$(BIN)/bench/$(NOOP_PLUGIN) \
+		go test -tags bench -count=1 -run '^TestLoad$$' -v -timeout 20m .
 	$(MAKE) --no-print-directory bench-go
 
 ## bench-go: the in-process Go benchmarks, BENCH_COUNT runs each, summarised by benchstat (pinned, into .cache/bin/) into BENCHMARKS.md
@@ -96,9 +100,10 @@ bench-go:
 		index($$0, "$(BENCH_GO_END)") { skip = 0 } !skip' BENCHMARKS.md > BENCHMARKS.md.tmp && mv BENCHMARKS.md.tmp BENCHMARKS.md
 	@echo "bench-go: wrote the benchstat table into BENCHMARKS.md"
 
+## vet: go vet on the plugin's module, and on e2e/ without and with the load harness (-tags bench)
 vet:
 	go vet ./...
-	go vet -tags 'e2e bench' ./e2e/...
+	cd $(E2E_DIR) && go vet ./... && go vet -tags bench ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -1,5 +1,3 @@
-//go:build e2e
-
 package e2e
 
 import (
@@ -255,7 +253,7 @@ func TestBadInput(t *testing.T) {
 	v.MustCLI("write", mountPath+"/creds/imported", "access_token="+access, "refresh_token="+refresh,
 		"expires_at="+time.Now().Add(200*24*time.Hour).UTC().Format(time.RFC3339))
 	a := apiOf(v)
-	anon := &jbAPI{addr: a.addr, client: a.client}
+	anon := apiOf(v, withToken(""))
 
 	corpus := badInputCorpus(f)
 	if len(corpus) < 50 {

@@ -1,5 +1,3 @@
-//go:build e2e
-
 package e2e
 
 import (
@@ -52,15 +50,9 @@ func waitTokenCalls(t *testing.T, f *Fake, want int, what string) {
 // same ports and storage and unseals it.
 func restartAfterCrash(t *testing.T, v *Vault) {
 	t.Helper()
-	v.startFileServer()
+	v.startServer()
 	v.unseal()
-	waitFor(t, startTimeout, "jawbone/ to answer after the restart", func() (bool, error) {
-		r, err := apiOf(v).do(http.MethodGet, mountPath+"/config", nil, nil)
-		if err != nil {
-			return false, err
-		}
-		return r.Status == http.StatusOK, nil
-	})
+	waitMount(t, apiOf(v), "the restart")
 }
 
 // TestCrashDuringRefresh: Vault (file storage) is killed with SIGKILL while
@@ -205,15 +197,11 @@ func (h *replyHolder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestCrashAfterJawboneReplied(t *testing.T) {
 	f := StartFake(t)
 	holder := &replyHolder{next: f.Server}
-	hs := httptest.NewServer(holder)
-	t.Cleanup(func() {
-		f.Server.Close()
-		hs.Close()
-	})
+	holderURL := f.serve(t, holder)
 	v := StartFileVault(t)
 	v.RegisterPlugin()
 	v.ConfigureFor(f)
-	v.MustCLI("write", mountPath+"/config", "token_url="+fakejawbone.TokenURL(hs.URL))
+	v.MustCLI("write", mountPath+"/config", "token_url="+fakejawbone.TokenURL(holderURL))
 	v.Authorize(f, "me")
 
 	// requirePromise checks the read after the restart, then that the

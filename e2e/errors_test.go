@@ -1,5 +1,3 @@
-//go:build e2e
-
 package e2e
 
 import (
@@ -210,13 +208,4 @@ func (v *Vault) rawAgeField(key, field string, at time.Time) {
 		v.t.Fatal(err)
 	}
 	v.MustCLI("write", "sys/raw/"+key, "value="+string(out))
-}
-
-func mapKeys(m map[string]any) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

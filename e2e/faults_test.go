@@ -1,11 +1,8 @@
-//go:build e2e
-
 package e2e
 
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -219,16 +216,6 @@ func requireNextAttempt(t *testing.T, r jbReply, from, to time.Time, backoff tim
 	return next
 }
 
-func mentionsAny(s string, words []string) bool {
-	s = strings.ToLower(s)
-	for _, w := range words {
-		if strings.Contains(s, strings.ToLower(w)) {
-			return true
-		}
-	}
-	return false
-}
-
 func caseSlug(s string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(s) {
@@ -251,12 +238,8 @@ func TestProviderFaults(t *testing.T) {
 	v := StartVaultWithPlugin(t)
 	v.ConfigureFor(f, "refresh_ahead="+faultRefreshAhead, "request_timeout=1s")
 	a := apiOf(v)
-	direct := httptest.NewServer(f.Server)
-	t.Cleanup(func() {
-		f.Server.Close() // releases held handlers, which direct.Close waits for
-		direct.Close()
-	})
-	e := &faultEnv{f: f, v: v, a: a, uuid: mountUUIDOf(t, a), directTokenURL: fakejawbone.TokenURL(direct.URL)}
+	direct := f.serve(t, f.Server) // without the recording wrapper
+	e := &faultEnv{f: f, v: v, a: a, uuid: mountUUIDOf(t, a), directTokenURL: fakejawbone.TokenURL(direct)}
 
 	for _, fc := range faultCases() {
 		t.Run(fc.name, func(t *testing.T) { e.runFaultCase(t, fc) })

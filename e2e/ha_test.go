@@ -1,5 +1,3 @@
-//go:build e2e
-
 package e2e
 
 import (
@@ -269,16 +267,6 @@ func apiVisitAuthURL(t *testing.T, f *Fake, a *jbAPI, name string) string {
 		t.Fatalf("auth-url name=%s on %s: %v %s", name, a.addr, err, r)
 	}
 	return f.Visit(t, r.str("url"))
-}
-
-// apiToken reads creds/name through a and returns its access token.
-func apiToken(t *testing.T, a *jbAPI, name string) string {
-	t.Helper()
-	r := a.call(t, http.MethodGet, mountPath+"/creds/"+name, nil)
-	if r.Status != http.StatusOK || r.str("access_token") == "" {
-		t.Fatalf("reading creds/%s on %s: %s", name, a.addr, r)
-	}
-	return r.str("access_token")
 }
 
 // haRead is one read made by a background reader.

@@ -1,4 +1,4 @@
-//go:build e2e && bench
+//go:build bench
 
 // The load harness (`make bench`): one real `vault server -dev`, started like
 // the e2e suite, with the plugin at jawbone/, a no-op external plugin of the
@@ -34,9 +34,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -109,7 +107,7 @@ func TestLoad(t *testing.T) {
 	client := newLoadClient(v, slices.Max(loadConcurrency))
 	// Every target answers correctly before anything is timed.
 	for _, tg := range targets {
-		if err := client.check(tg); err != nil {
+		if err := checkTarget(client, tg); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -201,76 +199,27 @@ func installNoopPlugin(t *testing.T, v *Vault) {
 // ---------------------------------------------------------------------------
 // HTTP client
 
-// loadClient sends requests to Vault over one shared keep-alive Transport
-// with room for every concurrent client's connection.
-type loadClient struct {
-	base, token string
-	http        *http.Client
-	transport   *http.Transport
+// newLoadClient is the harness's API client (jbAPI) as the load needs it: a
+// keep-alive transport of its own with room for every concurrent client's
+// connection, and time for a burst of a thousand to queue.
+func newLoadClient(v *Vault, conns int) *jbAPI {
+	return apiOf(v, withConns(conns), withTimeout(2*time.Minute))
 }
 
-func newLoadClient(v *Vault, conns int) *loadClient {
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		IdleConnTimeout:     5 * time.Minute,
-		DisableCompression:  true,
-	}
-	return &loadClient{
-		base:      v.Addr + "/v1/",
-		token:     v.Token,
-		http:      &http.Client{Transport: tr, Timeout: 2 * time.Minute},
-		transport: tr,
-	}
-}
-
-// do sends one request and reads the whole body into buf (so the
-// connection is reused), returning the status code.
-func (c *loadClient) do(method, path string, body any, buf *bytes.Buffer) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return 0, err
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, c.base+path, rd)
+// getInto GETs /v1/path into buf, decoding nothing, and returns the status.
+func getInto(c *jbAPI, path string, buf *bytes.Buffer) (int, error) {
+	req, err := c.newRequest(http.MethodGet, path, "", nil)
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("X-Vault-Token", c.token)
-	return c.send(req, buf)
+	status, _, err := c.send(req, buf)
+	return status, err
 }
 
-func (c *loadClient) send(req *http.Request, buf *bytes.Buffer) (int, error) {
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	buf.Reset()
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		return 0, err
-	}
-	return resp.StatusCode, nil
-}
-
-// mustDo is do for setup steps: anything but a 2xx fails the test.
-func (c *loadClient) mustDo(t *testing.T, method, path string, body any) []byte {
-	t.Helper()
+// checkTarget GETs tg once and checks the answer.
+func checkTarget(c *jbAPI, tg loadTarget) error {
 	var buf bytes.Buffer
-	status, err := c.do(method, path, body, &buf)
-	if err != nil || status/100 != 2 {
-		t.Fatalf("%s /v1/%s: status %d, error %v: %s", method, path, status, err, buf.String())
-	}
-	return buf.Bytes()
-}
-
-func (c *loadClient) check(tg loadTarget) error {
-	var buf bytes.Buffer
-	status, err := c.do(http.MethodGet, tg.path, nil, &buf)
+	status, err := getInto(c, tg.path, &buf)
 	return checkResponse(tg, status, err, buf.Bytes())
 }
 
@@ -302,10 +251,11 @@ type segment struct {
 
 func (s segment) opsPerSec() float64 { return float64(s.ops) / s.measured.Seconds() }
 
-// run drives tg with c clients for warmup+dur. Requests started in the
+// runSegment drives tg with clients concurrent clients for warmup+dur, each
+// sending one prepared request again and again. Requests started in the
 // warm-up are not counted; ops/s is the count started in the measured
 // window over its length.
-func (c *loadClient) run(tg loadTarget, clients int, warmup, dur time.Duration, watch map[string]int) (segment, error) {
+func runSegment(c *jbAPI, tg loadTarget, clients int, warmup, dur time.Duration, watch map[string]int) (segment, error) {
 	cpuBefore := cpuTimes(watch)
 	start := time.Now()
 	from := start.Add(warmup)
@@ -316,12 +266,11 @@ func (c *loadClient) run(tg loadTarget, clients int, warmup, dur time.Duration, 
 	var wg sync.WaitGroup
 	for i := range clients {
 		wg.Go(func() {
-			req, err := http.NewRequest(http.MethodGet, c.base+tg.path, nil)
+			req, err := c.newRequest(http.MethodGet, tg.path, "", nil)
 			if err != nil {
 				errs[i] = err
 				return
 			}
-			req.Header.Set("X-Vault-Token", c.token)
 			var buf bytes.Buffer
 			mine := make([]time.Duration, 0, 8192)
 			for {
@@ -329,7 +278,7 @@ func (c *loadClient) run(tg loadTarget, clients int, warmup, dur time.Duration, 
 				if !t0.Before(end) {
 					break
 				}
-				status, err := c.send(req, &buf)
+				status, _, err := c.send(req, &buf)
 				d := time.Since(t0)
 				if err := checkResponse(tg, status, err, buf.Bytes()); err != nil {
 					errs[i] = err
@@ -378,7 +327,7 @@ type throughputResult struct {
 // rounds, and within a round the targets take turns in a rotating order, so
 // a disturbance from the shared machine lands on all three rather than
 // biasing one.
-func measureThroughput(t *testing.T, v *Vault, c *loadClient, targets []loadTarget, s loadSettings) *throughputResult {
+func measureThroughput(t *testing.T, v *Vault, c *jbAPI, targets []loadTarget, s loadSettings) *throughputResult {
 	res := &throughputResult{cells: map[int]map[string]*cellResult{}, order: targets}
 	// The CPU time of Vault, of each plugin process and of this load
 	// generator, per request.
@@ -396,7 +345,7 @@ func measureThroughput(t *testing.T, v *Vault, c *loadClient, targets []loadTarg
 		for r := range s.rounds {
 			for i := range targets {
 				tg := targets[(i+r)%len(targets)]
-				seg, err := c.run(tg, clients, s.warmup, perRound, watch)
+				seg, err := runSegment(c, tg, clients, s.warmup, perRound, watch)
 				if err != nil {
 					t.Fatalf("C=%d %s: %v", clients, tg.path, err)
 				}
@@ -480,13 +429,13 @@ func roundRatios(a, b *cellResult) []float64 {
 // across sequential reads of each target. Every request pays for Vault's
 // own token lookup; what the creds read adds over the floor is the
 // plugin's storage reads, which the cache makes zero.
-func measureStorageReads(t *testing.T, c *loadClient, targets []loadTarget) map[string]float64 {
+func measureStorageReads(t *testing.T, c *jbAPI, targets []loadTarget) map[string]float64 {
 	out := map[string]float64{}
 	var buf bytes.Buffer
 	for _, tg := range targets {
 		before := barrierGets(t, c)
 		for range storageProbeReads {
-			status, err := c.do(http.MethodGet, tg.path, nil, &buf)
+			status, err := getInto(c, tg.path, &buf)
 			if err := checkResponse(tg, status, err, buf.Bytes()); err != nil {
 				t.Fatal(err)
 			}
@@ -501,9 +450,9 @@ func measureStorageReads(t *testing.T, c *loadClient, targets []loadTarget) map[
 	return out
 }
 
-func barrierGets(t *testing.T, c *loadClient) int64 {
+func barrierGets(t *testing.T, c *jbAPI) int64 {
 	t.Helper()
-	body := c.mustDo(t, http.MethodGet, "sys/metrics?format=prometheus", nil)
+	body := c.must(t, http.MethodGet, "sys/metrics?format=prometheus", nil).Body
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -548,7 +497,7 @@ func refreshStorm(t *testing.T, v *Vault, f *Fake) *stormResult {
 	path := mountPath + "/creds/storm"
 
 	c := newLoadClient(v, stormReaders)
-	defer c.transport.CloseIdleConnections()
+	defer c.client.CloseIdleConnections()
 	// Open every reader's connection first: the storm measures Vault and
 	// the plugin, not TCP handshakes.
 	floor := loadTarget{path: noopMount + "/read", want: []byte(noopToken)}
@@ -558,7 +507,7 @@ func refreshStorm(t *testing.T, v *Vault, f *Fake) *stormResult {
 	for i := range stormReaders {
 		warm.Go(func() {
 			<-gate
-			warmErrs[i] = c.check(floor)
+			warmErrs[i] = checkTarget(c, floor)
 		})
 	}
 	close(gate)
@@ -570,8 +519,8 @@ func refreshStorm(t *testing.T, v *Vault, f *Fake) *stormResult {
 	callsBefore := f.Calls(fakejawbone.EndpointToken)
 	res := &stormResult{readers: stormReaders}
 	var tokens map[string]int
-	res.storm, tokens = c.burst(t, path, stormReaders, func() {
-		c.mustDo(t, http.MethodPost, mountPath+"/config", map[string]any{"refresh_ahead": "8736h"})
+	res.storm, tokens = burst(t, c, path, stormReaders, func() {
+		c.must(t, http.MethodPost, mountPath+"/config", map[string]any{"refresh_ahead": "8736h"})
 	})
 	res.tokenCalls = f.Calls(fakejawbone.EndpointToken) - callsBefore
 	t.Logf("storm: %d readers, %d token-URL calls, %d distinct tokens, p50 %s p99 %s max %s, wall %s", stormReaders, res.tokenCalls,
@@ -592,13 +541,13 @@ func refreshStorm(t *testing.T, v *Vault, f *Fake) *stormResult {
 	f.requireTokenWorks(t, newToken, "the token the storm got")
 
 	var again map[string]int
-	res.fresh, again = c.burst(t, path, stormReaders, nil)
+	res.fresh, again = burst(t, c, path, stormReaders, nil)
 	t.Logf("same burst, fresh token: p50 %s p99 %s max %s, wall %s",
 		fmtLatency(res.fresh.p50), fmtLatency(res.fresh.p99), fmtLatency(res.fresh.max), fmtLatency(res.fresh.wall))
 	if again[newToken] != stormReaders || f.Calls(fakejawbone.EndpointToken)-callsBefore != 1 {
 		t.Errorf("the burst on a fresh token refreshed again or answered another token: %v", mapsKeysShort(again))
 	}
-	c.mustDo(t, http.MethodPost, mountPath+"/config", map[string]any{"refresh_ahead": "168h"})
+	c.must(t, http.MethodPost, mountPath+"/config", map[string]any{"refresh_ahead": "168h"})
 	return res
 }
 
@@ -606,7 +555,7 @@ func refreshStorm(t *testing.T, v *Vault, f *Fake) *stormResult {
 // instant, right after trigger (if any) returns. It fails the test unless
 // every one is answered 200 with an access_token, and returns the latency
 // statistics and how many readers got each token.
-func (c *loadClient) burst(t *testing.T, path string, n int, trigger func()) (burstStats, map[string]int) {
+func burst(t *testing.T, c *jbAPI, path string, n int, trigger func()) (burstStats, map[string]int) {
 	t.Helper()
 	type answer struct {
 		lat   time.Duration
@@ -619,17 +568,16 @@ func (c *loadClient) burst(t *testing.T, path string, n int, trigger func()) (bu
 	for i := range n {
 		ready.Add(1)
 		done.Go(func() {
-			req, err := http.NewRequest(http.MethodGet, c.base+path, nil)
+			req, err := c.newRequest(http.MethodGet, path, "", nil)
 			ready.Done()
 			if err != nil {
 				answers[i].err = err
 				return
 			}
-			req.Header.Set("X-Vault-Token", c.token)
 			var buf bytes.Buffer
 			<-release
 			t0 := time.Now()
-			status, err := c.send(req, &buf)
+			status, _, err := c.send(req, &buf)
 			a := answer{lat: time.Since(t0), err: err}
 			var s vaultSecret
 			if err == nil && status == http.StatusOK && json.Unmarshal(buf.Bytes(), &s) == nil {
@@ -683,7 +631,7 @@ type coldResult struct {
 	newProcess              int // reloads after which the plugin's PID changed
 }
 
-func coldStart(t *testing.T, v *Vault, f *Fake, c *loadClient, meToken string) *coldResult {
+func coldStart(t *testing.T, v *Vault, f *Fake, c *jbAPI, meToken string) *coldResult {
 	res := &coldResult{}
 	v.MustCLI("plugin", "register", "-sha256="+v.PluginSHA, "-version="+v.env.PluginVersion,
 		"-command="+pluginName, "secret", coldPluginName)
@@ -700,12 +648,12 @@ func coldStart(t *testing.T, v *Vault, f *Fake, c *loadClient, meToken string) *
 			t.Logf("%d jawbone plugin processes before enabling the cold mount", n)
 		}
 		t0 := time.Now()
-		c.mustDo(t, http.MethodPost, "sys/mounts/"+coldMount, map[string]any{"type": coldPluginName, "plugin_version": v.env.PluginVersion})
+		c.must(t, http.MethodPost, "sys/mounts/"+coldMount, map[string]any{"type": coldPluginName, "plugin_version": v.env.PluginVersion})
 		t1 := time.Now()
-		c.mustDo(t, http.MethodPost, coldMount+"/config", cfg)
-		c.mustDo(t, http.MethodPost, coldMount+"/creds/me", imp)
+		c.must(t, http.MethodPost, coldMount+"/config", cfg)
+		c.must(t, http.MethodPost, coldMount+"/creds/me", imp)
 		t2 := time.Now()
-		if err := c.check(coldTarget); err != nil {
+		if err := checkTarget(c, coldTarget); err != nil {
 			t.Fatal(err)
 		}
 		t3 := time.Now()
@@ -713,7 +661,7 @@ func coldStart(t *testing.T, v *Vault, f *Fake, c *loadClient, meToken string) *
 		res.enableCall = append(res.enableCall, t1.Sub(t0))
 		res.enableFirstRead = append(res.enableFirstRead, t3.Sub(t2))
 		// Disabling the only mount of coldPluginName ends its process.
-		c.mustDo(t, http.MethodDelete, "sys/mounts/"+coldMount, nil)
+		c.must(t, http.MethodDelete, "sys/mounts/"+coldMount, nil)
 	}
 
 	me := loadTarget{path: mountPath + "/creds/me", want: []byte(`"access_token":"` + meToken + `"`)}
@@ -721,11 +669,11 @@ func coldStart(t *testing.T, v *Vault, f *Fake, c *loadClient, meToken string) *
 	for range coldRuns {
 		before := pluginPIDs(v.PluginDir, pluginName)
 		t0 := time.Now()
-		c.mustDo(t, http.MethodPut, "sys/plugins/reload/backend", map[string]any{"plugin": pluginName})
+		c.must(t, http.MethodPut, "sys/plugins/reload/backend", map[string]any{"plugin": pluginName})
 		t1 := time.Now()
 		deadline := t0.Add(startTimeout)
 		for {
-			status, err := c.do(http.MethodGet, me.path, nil, &buf)
+			status, err := getInto(c, me.path, &buf)
 			if checkResponse(me, status, err, buf.Bytes()) == nil {
 				break
 			}
@@ -746,26 +694,11 @@ func coldStart(t *testing.T, v *Vault, f *Fake, c *loadClient, meToken string) *
 	return res
 }
 
-// pluginPIDs lists the processes running the plugin binary in dir (Linux
-// /proc; nil elsewhere). Read-only: it only looks.
+// pluginPIDs lists, sorted, the processes running the plugin binary in dir
+// (Linux /proc; nil elsewhere). Read-only: it only looks.
 func pluginPIDs(dir, name string) []int {
 	want := filepath.Join(dir, name)
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == want {
-			pids = append(pids, pid)
-		}
-	}
-	slices.Sort(pids)
-	return pids
+	return pidsWhere(func(p procEntry) bool { return p.exe == want })
 }
 
 // cpuTimes reads cpuTime for each named process.

@@ -1,12 +1,7 @@
-//go:build e2e
-
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -72,40 +67,6 @@ func TestPluginReload(t *testing.T) {
 	if cfg := v.ReadJSON(mountPath + "/config").Data; cfg["client_secret_set"] != true || cfg["client_id"] != f.ClientID {
 		t.Errorf("config after reloads = %v", cfg)
 	}
-}
-
-// pluginPIDs lists the running plugin processes that are children of this
-// server (Linux /proc).
-func (v *Vault) pluginPIDs() []int {
-	v.t.Helper()
-	parent := v.proc.cmd.Process.Pid
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		v.t.Skipf("no /proc to find plugin processes: %v", err)
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
-		rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
-		fields := strings.Fields(rest)
-		if len(fields) < 2 || fields[0] == "Z" || fields[1] != strconv.Itoa(parent) {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if strings.Contains(string(cmdline), pluginName) {
-			pids = append(pids, pid)
-		}
-	}
-	slices.Sort(pids)
-	return pids
 }
 
 // TestServerRestart: with file storage, config and creds survive stopping

@@ -1,9 +1,6 @@
-//go:build e2e
-
 package e2e
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -41,16 +38,10 @@ func TestStatusMetricsFollowTheFlow(t *testing.T) {
 		t.Error("last_refresh_timestamp_seconds not set after a refresh")
 	}
 
-	req, _ := http.NewRequest(http.MethodGet, v.Addr+"/v1/"+mountPath+"/status?format=prometheus", nil)
-	req.Header.Set("X-Vault-Token", v.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
-		t.Fatalf("prometheus status: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	prom := apiOf(v).call(t, http.MethodGet, mountPath+"/status?format=prometheus", nil)
+	body := prom.Body
+	if prom.Status != 200 || !strings.HasPrefix(prom.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("prometheus status: %d %s\n%s", prom.Status, prom.Header.Get("Content-Type"), body)
 	}
 	for _, line := range []string{`jawbone_refresh_total{result="success"} 1`, `jawbone_exchange_total{result="failure"} 1`} {
 		if !strings.Contains(string(body), line) {
@@ -59,12 +50,8 @@ func TestStatusMetricsFollowTheFlow(t *testing.T) {
 	}
 
 	// Without a token the status is not readable.
-	anon, err := http.Get(v.Addr + "/v1/" + mountPath + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	anon.Body.Close()
-	if anon.StatusCode != http.StatusForbidden {
-		t.Errorf("status without a token: HTTP %d, want 403", anon.StatusCode)
+	anon := apiOf(v, withToken("")).call(t, http.MethodGet, mountPath+"/status", nil)
+	if anon.Status != http.StatusForbidden {
+		t.Errorf("status without a token: HTTP %d, want 403", anon.Status)
 	}
 }
