@@ -15,6 +15,9 @@ export CGO_ENABLED ?= 0
 E2E_DIR     := e2e
 
 FUZZTIME    ?= 30s
+# sim: how many seeded fault schedules of the grant lifecycle (`make unit`
+# runs 200 under the race detector; this runs them without it, fast)
+SIM_SCHEDULES ?= 3000
 
 # bench: the no-op plugin (the floor), Go benchmark runs, benchstat (pinned)
 NOOP_PLUGIN := vault-plugin-noop
@@ -29,7 +32,7 @@ BENCH_GO_END   := <!-- END make bench-go -->
 DIST        ?= $(CURDIR)/dist/$(VERSION)
 PLATFORMS   ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 
-.PHONY: all build test unit fuzz e2e dev vault fmt vet lint release clean bench bench-go
+.PHONY: all build test unit sim fuzz e2e dev vault fmt vet lint release clean bench bench-go
 
 all: build
 
@@ -38,12 +41,16 @@ build:
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(PLUGIN_DIR)/$(PLUGIN) ./cmd/$(PLUGIN)
 	go build -trimpath -o $(BIN)/fake-jawbone ./cmd/fake-jawbone
 
-## test: everything CI runs — lint, vet, unit tests with the race detector, bounded fuzzing, then the real-Vault e2e suite
-test: lint vet unit fuzz e2e
+## test: everything CI runs — lint, vet, unit tests with the race detector, the fault-schedule simulation, bounded fuzzing, then the real-Vault e2e suite
+test: lint vet unit sim fuzz e2e
 
 ## unit: fast tests with the SDK harness and the fake Jawbone over httptest
 unit:
 	CGO_ENABLED=1 go test -race -count=1 ./...
+
+## sim: SIM_SCHEDULES seeded fault schedules of the grant lifecycle (a failure prints its seed: replay with -sim.seed=N)
+sim:
+	go test -count=1 -run '^TestSimulatedFaultSchedules$$' -sim.schedules=$(SIM_SCHEDULES) -v .
 
 ## fuzz: each fuzz target for FUZZTIME (seed corpora in testdata/fuzz run in `unit` too)
 fuzz:

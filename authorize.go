@@ -11,13 +11,17 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/internal/jawbone"
 )
 
 const (
@@ -26,6 +30,9 @@ const (
 	stateTTL = 10 * time.Minute
 	// stateBytes gives 256 random bits, well above the 128 a state needs.
 	stateBytes = 32
+	// maxPendingStates bounds the authorizations started and not
+	// completed: far more than people can start in ten minutes.
+	maxPendingStates = 1000
 	// maxRedirectBytes bounds a pasted redirect URL and a callback's query:
 	// far above any real redirect (a few hundred bytes), far below what
 	// could hurt.
@@ -79,15 +86,23 @@ func (b *backend) startAuthorization(ctx context.Context, s logical.Storage, mou
 		}
 	}
 	pending := &pendingAuth{Name: ar.Name, Scopes: scopes, RedirectURI: cfg.RedirectURI, Replace: ar.Replace}
-	if err := b.checkReplace(ctx, s, pending); err != nil {
-		return nil, err
-	}
-	pending.ExpiresAt = b.now().Add(stateTTL)
-	state, err := newState()
+	current, err := b.getGrant(ctx, s, ar.Name)
 	if err != nil {
 		return nil, err
 	}
-	if err := putJSON(ctx, s, stateKey(state), pending); err != nil {
+	if err := checkReplace(current, pending); err != nil {
+		return nil, err
+	}
+	if err := b.roomForAState(ctx, s, ar.Name); err != nil {
+		return nil, err
+	}
+	pending.ExpiresAt = b.now().Add(stateTTL)
+	state, err := newState(pending.ExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	key, _ := stateKey(state)
+	if err := putJSON(ctx, s, key, pending); err != nil {
 		return nil, err
 	}
 	return &startedAuth{
@@ -98,19 +113,47 @@ func (b *backend) startAuthorization(ctx context.Context, s logical.Storage, mou
 	}, nil
 }
 
-func newState() (string, error) {
+// newState is a random state that carries its expiry: 256 random bits, a
+// dot, and the expiry in Unix seconds, base 36. The expiry goes into the
+// storage key too, so that the sweep finds expired states by their keys
+// alone, without reading (and unwrapping) every pending one.
+func newState(expires time.Time) (string, error) {
 	buf := make([]byte, stateBytes)
 	if _, err := rand.Read(buf); err != nil {
 		return "", fmt.Errorf("generating state: %w", err)
 	}
-	return base64.RawURLEncoding.EncodeToString(buf), nil
+	return base64.RawURLEncoding.EncodeToString(buf) + "." + strconv.FormatInt(expires.Unix(), 36), nil
 }
 
-// stateKey stores a state under its hash, so the value a browser carries
-// never appears as a storage key.
-func stateKey(state string) string {
+// stateKey is where state is stored: state/<expiry>-<SHA-256 of state>, so
+// that the value a browser carries never appears as a storage key. ok is
+// false for a value that is not a state of this form.
+func stateKey(state string) (key string, ok bool) {
+	_, enc, found := strings.Cut(state, ".")
+	expires, err := strconv.ParseInt(enc, 36, 64)
+	if !found || err != nil || expires <= 0 {
+		return "", false
+	}
+	sum := sha256.Sum256([]byte(state))
+	return stateStoragePrefix + strconv.FormatInt(expires, 10) + "-" + hex.EncodeToString(sum[:]), true
+}
+
+// legacyStateKey is where v0.1.0 stored a state: under its hash alone. A
+// state issued before an upgrade is still honoured for its ten minutes.
+func legacyStateKey(state string) string {
 	sum := sha256.Sum256([]byte(state))
 	return stateStoragePrefix + hex.EncodeToString(sum[:])
+}
+
+// keyExpiry is the expiry a state's key carries; ok is false for a key of
+// the legacy form.
+func keyExpiry(key string) (time.Time, bool) {
+	unix, _, found := strings.Cut(key, "-")
+	secs, err := strconv.ParseInt(unix, 10, 64)
+	if !found || err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(secs, 0), true
 }
 
 // stateSpender makes "get, then delete" of a state atomic on this node, so two
@@ -122,8 +165,11 @@ type stateSpender struct{ mu sync.Mutex }
 func (sp *stateSpender) spend(ctx context.Context, s logical.Storage, state string) (*pendingAuth, error) {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
+	key, ok := stateKey(state)
+	if !ok {
+		key = legacyStateKey(state)
+	}
 	var p pendingAuth
-	key := stateKey(state)
 	found, err := getJSON(ctx, s, key, &p)
 	if !found || err != nil {
 		return nil, err
@@ -135,36 +181,68 @@ func (sp *stateSpender) spend(ctx context.Context, s logical.Storage, state stri
 }
 
 // sweepExpiredStates deletes authorizations nobody completed, so abandoned
-// auth-url calls do not accumulate in storage.
+// auth-url calls do not accumulate in storage. An entry that cannot be
+// read is deleted too: it can never be completed. One that cannot be
+// deleted does not stop the sweep.
 func (b *backend) sweepExpiredStates(ctx context.Context, s logical.Storage) error {
 	keys, err := s.List(ctx, stateStoragePrefix)
 	if err != nil {
 		return fmt.Errorf("listing states: %w", err)
 	}
 	now := b.now()
+	var errs []error
 	for _, k := range keys {
-		var p pendingAuth
-		found, err := getJSON(ctx, s, stateStoragePrefix+k, &p)
-		if err != nil || !found || now.Before(p.ExpiresAt) {
+		expires, ok := keyExpiry(k)
+		if !ok {
+			expires = legacyStateExpiry(ctx, s, stateStoragePrefix+k)
+		}
+		if now.Before(expires) {
 			continue
 		}
 		if err := s.Delete(ctx, stateStoragePrefix+k); err != nil {
-			return fmt.Errorf("deleting expired state: %w", err)
+			errs = append(errs, fmt.Errorf("deleting expired state: %w", err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// legacyStateExpiry reads when a state stored by v0.1.0 expires; one that
+// cannot be read counts as expired.
+func legacyStateExpiry(ctx context.Context, s logical.Storage, key string) time.Time {
+	var p pendingAuth
+	if found, err := getJSON(ctx, s, key, &p); err != nil || !found {
+		return time.Time{}
+	}
+	return p.ExpiresAt
+}
+
+// roomForAState refuses a new authorization when maxPendingStates are
+// pending, after sweeping the expired ones: each auth-url stores one, and
+// whoever may read auth-url must not be able to fill storage.
+func (b *backend) roomForAState(ctx context.Context, s logical.Storage, name string) error {
+	for swept := false; ; swept = true {
+		keys, err := s.List(ctx, stateStoragePrefix)
+		if err != nil {
+			return fmt.Errorf("listing states: %w", err)
+		}
+		if len(keys) < maxPendingStates {
+			return nil
+		}
+		if swept {
+			return badRequest("%d authorizations are pending, the most this mount keeps (each lives %s)", len(keys), stateTTL).withFix(fixTooManyStates(name))
+		}
+		if err := b.sweepExpiredStates(ctx, s); err != nil {
+			b.Logger().Warn("sweeping expired states failed", "error", err)
+		}
+	}
 }
 
 // checkReplace keeps an authorization from silently replacing a working
 // grant: auth-url is a read, and whoever can read it must not be able to
 // swap the creds an application depends on for a grant of their own.
-func (b *backend) checkReplace(ctx context.Context, s logical.Storage, pending *pendingAuth) error {
-	if pending.Replace {
+func checkReplace(current *grant, pending *pendingAuth) error {
+	if pending.Replace || current == nil || current.NeedsReauth {
 		return nil
-	}
-	existing, err := b.getGrant(ctx, s, pending.Name)
-	if err != nil || existing == nil || existing.NeedsReauth {
-		return err
 	}
 	return badRequest("creds %q already hold a working grant", pending.Name).withFix(fixReplace(pending.Name))
 }
@@ -341,23 +419,70 @@ func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, 
 	if err := b.checkRedirect(cfg, r, pending); err != nil {
 		return nil, err
 	}
-	if err := b.checkReplace(ctx, s, pending); err != nil {
-		return nil, err // checked again: the creds may have been filled since auth-url
+	// The exchange outlives the caller: its code is spent at Jawbone.
+	ctx = context.WithoutCancel(ctx)
+	var done *completedAuth
+	err := b.withGrantLocked(ctx, s, pending.Name, func(current *grant) error {
+		// Checked again, and under the lock that the write is made under:
+		// the creds may have been filled since auth-url.
+		if err := checkReplace(current, pending); err != nil {
+			return err
+		}
+		g, err := b.exchangeLocked(ctx, s, cfg, pending, current, r.Code)
+		if err != nil {
+			return err
+		}
+		done = &completedAuth{name: pending.Name, grant: g}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.Logger().Info("authorization completed", "name", done.name, "scopes", done.grant.Scopes, "expires_at", done.grant.ExpiresAt)
+	return done, nil
+}
+
+// exchangeLocked exchanges the code and stores the new grant over current.
+// An authorization may hand out a new token of the grant current holds
+// (the same account), so current is marked as in an attempt first, as for
+// a refresh.
+func (b *backend) exchangeLocked(ctx context.Context, s logical.Storage, cfg *config, pending *pendingAuth, current *grant, code string) (*grant, error) {
+	sentAt := b.now()
+	var marked *grant
+	if current != nil {
+		marked = current.withAttempt(sentAt, cfg.RequestTimeout)
+		if err := b.putGrant(ctx, s, pending.Name, marked); err != nil {
+			return nil, err
+		}
 	}
 	// Counted only here, past the state checks: anonymous junk sent to the
 	// callback must not be able to move the metric.
-	tok, err := b.client(cfg).Exchange(ctx, r.Code)
+	tok, err := b.client(cfg).Exchange(ctx, code)
 	b.metrics.exchanged(err)
 	if err != nil {
 		b.Logger().Warn("code exchange failed", "name", pending.Name, "error", err)
-		return nil, providerFailure(err, fixCodeExpired)
+		if marked != nil {
+			b.restoreAfterExchange(ctx, s, pending.Name, current, marked, err)
+		}
+		return nil, providerFailure(err, fixCodeExpired, fixRestartLater)
 	}
-	g := newGrant(tok, "", pending.Scopes, b.now())
-	if err := b.storeNewGrant(ctx, s, pending.Name, g); err != nil {
-		return nil, err
+	g := newGrant(tok, "", pending.Scopes, sentAt)
+	if err := b.putGrant(ctx, s, pending.Name, g); err != nil {
+		return nil, err // a marker left stored keeps current unchecked
 	}
-	b.Logger().Info("authorization completed", "name", pending.Name, "scopes", pending.Scopes, "expires_at", g.ExpiresAt)
-	return &completedAuth{name: pending.Name, grant: g}, nil
+	return g, nil
+}
+
+// restoreAfterExchange puts current back after a failed exchange: as it was
+// when Jawbone answered with an error, still marked in doubt otherwise.
+func (b *backend) restoreAfterExchange(ctx context.Context, s logical.Storage, name string, current, marked *grant, err error) {
+	restored := current
+	if jawbone.MayHaveIssued(err) {
+		restored = marked.attemptInDoubt(err, b.now())
+	}
+	if err := b.putGrant(ctx, s, name, restored); err != nil {
+		b.Logger().Error("could not restore creds after a failed exchange", "name", name, "error", err)
+	}
 }
 
 // checkRedirect applies the checks in the order a user can act on them.

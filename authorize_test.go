@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +23,8 @@ func TestAuthURLStateIsRandomAndStored(t *testing.T) {
 	seen := map[string]bool{}
 	for i := 0; i < 20; i++ {
 		state := e.mustOK(logical.UpdateOperation, "auth-url", map[string]any{keyName: "alice"}).Data[keyState].(string)
-		raw, err := base64.RawURLEncoding.DecodeString(state)
+		random, _, _ := strings.Cut(state, ".")
+		raw, err := base64.RawURLEncoding.DecodeString(random)
 		if err != nil || len(raw)*8 < 128 {
 			t.Fatalf("state %q carries %d bits, want >= 128", state, len(raw)*8)
 		}
@@ -31,7 +33,7 @@ func TestAuthURLStateIsRandomAndStored(t *testing.T) {
 		}
 		seen[state] = true
 		var pending pendingAuth
-		found, err := getJSON(context.Background(), e.storage, stateKey(state), &pending)
+		found, err := getJSON(context.Background(), e.storage, mustStateKey(t, state), &pending)
 		if !found || err != nil || pending.Name != "alice" || !reflect.DeepEqual(pending.Scopes, []string{"basic_read"}) {
 			t.Fatalf("state not stored with its binding: found=%v err=%v %+v", found, err, pending)
 		}
@@ -82,7 +84,7 @@ func TestPeriodicSweepsExpiredStatesOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys, _ := e.storage.List(context.Background(), stateStoragePrefix)
-	if len(keys) != 1 || stateStoragePrefix+keys[0] != stateKey(fresh) {
+	if len(keys) != 1 || stateStoragePrefix+keys[0] != mustStateKey(t, fresh) {
 		t.Fatalf("after the sweep states are %v, want only the unexpired one", keys)
 	}
 }
@@ -210,4 +212,14 @@ func FuzzParseRedirectURL(f *testing.F) {
 			t.Fatalf("redirect %+v does not match the URL's query %v", r, q)
 		}
 	})
+}
+
+// mustStateKey is where state is stored.
+func mustStateKey(t *testing.T, state string) string {
+	t.Helper()
+	key, ok := stateKey(state)
+	if !ok {
+		t.Fatalf("%q is not a state of this plugin", state)
+	}
+	return key
 }

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -55,6 +56,9 @@ type backend struct {
 	now func() time.Time
 	// jitter spreads background refreshes; tests make it zero.
 	jitter func() time.Duration
+	// scanWorkers bounds the background scan's concurrent calls; a
+	// simulation makes it 1, so that a seed replays the same schedule.
+	scanWorkers int
 	// transport carries requests to Jawbone; nil means http.DefaultTransport.
 	transport http.RoundTripper
 
@@ -69,6 +73,8 @@ type backend struct {
 	metrics metrics
 	// states serialises spending a state so that it can be used only once.
 	states stateSpender
+	// configLock serialises config updates (read, merge, write).
+	configLock sync.Mutex
 }
 
 // callbackPath is the unauthenticated path Jawbone redirects the browser to
@@ -76,7 +82,7 @@ type backend struct {
 const callbackPath = "callback"
 
 func newBackend() *backend {
-	b := &backend{now: time.Now, jitter: randomJitter, cache: newEntryCache()}
+	b := &backend{now: time.Now, jitter: randomJitter, scanWorkers: backgroundWorkers, cache: newEntryCache()}
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,

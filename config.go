@@ -26,6 +26,13 @@ type config struct {
 	APIURL         string        `json:"api_url"`
 	RefreshAhead   time.Duration `json:"refresh_ahead"`
 	RequestTimeout time.Duration `json:"request_timeout"`
+	// MaxTTL bounds the ttl a creds read reports, so that Vault Agent
+	// re-reads at least this often. 0 (a config stored before it existed)
+	// is the default.
+	MaxTTL time.Duration `json:"max_ttl,omitempty"`
+	// CheckInterval is how often the background scan asks Jawbone whether
+	// it still accepts a healthy token. 0 is the default.
+	CheckInterval time.Duration `json:"check_interval,omitempty"`
 }
 
 // Defaults and limits of the config.
@@ -37,6 +44,11 @@ const (
 	defaultRequestTimeout = 30 * time.Second
 	maxRequestTimeout     = 5 * time.Minute
 	maxRefreshAhead       = 364 * 24 * time.Hour
+	defaultMaxTTL         = time.Minute
+	minMaxTTL             = 10 * time.Second
+	defaultCheckInterval  = time.Hour
+	minCheckInterval      = time.Minute
+	maxDurationSetting    = 365 * 24 * time.Hour
 	// Generous bounds on what a Jawbone registration holds, so a stray
 	// megabyte is refused rather than stored and sent to Jawbone.
 	maxClientIDLen     = 256
@@ -68,6 +80,8 @@ func (c *config) update(d *framework.FieldData, first bool) error {
 	setStringOrDefault(d, keyAPIURL, &c.APIURL, first)
 	setDurationOrDefault(d, keyRefreshAhead, &c.RefreshAhead, first)
 	setDurationOrDefault(d, keyRequestTimeout, &c.RequestTimeout, first)
+	setDurationOrDefault(d, keyMaxTTL, &c.MaxTTL, first)
+	setDurationOrDefault(d, keyCheckInterval, &c.CheckInterval, first)
 	if err := c.updateScopes(d); err != nil {
 		return err
 	}
@@ -159,7 +173,29 @@ func (c *config) validate() error {
 	if c.RequestTimeout < time.Second || c.RequestTimeout > maxRequestTimeout {
 		return badRequest("%s must be between 1s and %s; got %s", keyRequestTimeout, maxRequestTimeout, c.RequestTimeout)
 	}
+	if c.MaxTTL < minMaxTTL || c.MaxTTL > maxDurationSetting {
+		return badRequest("%s must be between %s and %s; got %s", keyMaxTTL, minMaxTTL, maxDurationSetting, c.MaxTTL)
+	}
+	if c.CheckInterval < minCheckInterval || c.CheckInterval > maxDurationSetting {
+		return badRequest("%s must be between %s and %s; got %s", keyCheckInterval, minCheckInterval, maxDurationSetting, c.CheckInterval)
+	}
 	return nil
+}
+
+// withDefaults fills the settings a config stored by an older version
+// lacks.
+func (c *config) withDefaults() *config {
+	if c.MaxTTL != 0 && c.CheckInterval != 0 {
+		return c
+	}
+	f := *c
+	if f.MaxTTL == 0 {
+		f.MaxTTL = defaultMaxTTL
+	}
+	if f.CheckInterval == 0 {
+		f.CheckInterval = defaultCheckInterval
+	}
+	return &f
 }
 
 // normalizeScopes accepts scopes as a list, a comma list or a space-separated
@@ -237,7 +273,34 @@ func (b *backend) client(c *config) *jawbone.Client {
 // read-only and write changed copies back with putConfig.
 
 func (b *backend) getConfig(ctx context.Context, s logical.Storage) (*config, error) {
-	return cachedGet[config](ctx, b.cache, s, configStoragePath)
+	c, err := cachedGet[config](ctx, b.cache, s, configStoragePath)
+	if c == nil || err != nil {
+		return c, err
+	}
+	return c.withDefaults(), nil
+}
+
+// updateConfig changes the stored config with change, which gets a copy
+// (first: none is stored yet). One update at a time, so that partial
+// writes racing each other do not lose one another's fields.
+func (b *backend) updateConfig(ctx context.Context, s logical.Storage, change func(c *config, first bool) error) (*config, error) {
+	b.configLock.Lock()
+	defer b.configLock.Unlock()
+	stored, err := b.getConfig(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	c := &config{}
+	if stored != nil {
+		*c = *stored
+	}
+	if err := change(c, stored == nil); err != nil {
+		return nil, err
+	}
+	if err := b.putConfig(ctx, s, c); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func (b *backend) putConfig(ctx context.Context, s logical.Storage, c *config) error {

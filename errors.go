@@ -50,6 +50,12 @@ func notFound(format string, args ...any) *requestError {
 	return &requestError{status: http.StatusNotFound, msg: fmt.Sprintf(format, args...)}
 }
 
+// conflict: the request cannot be done now without undoing another; it can
+// be done later.
+func conflict(format string, args ...any) *requestError {
+	return &requestError{status: http.StatusConflict, msg: fmt.Sprintf(format, args...)}
+}
+
 // badGateway: Jawbone failed in a way that may pass; retrying later can help.
 func badGateway(format string, args ...any) *requestError {
 	return &requestError{status: http.StatusBadGateway, msg: fmt.Sprintf(format, args...)}
@@ -88,14 +94,27 @@ func vaultCmd(mount, verb, rest string) string {
 	return "vault " + verb + " " + mount + rest
 }
 
-// providerFailure words a Jawbone failure for the caller: a rejection is the
-// caller's to fix (400), anything else is Jawbone's (502).
-func providerFailure(err error, fix remedy) error {
-	switch jawbone.KindOf(err) {
-	case jawbone.GrantRejected:
-		return badRequest("%v", err).withFix(fix)
-	case jawbone.ClientRejected:
+// providerFailure words a Jawbone failure for the caller, with one remedy
+// for each kind of failure: a rejection of the grant or token is the
+// caller's to fix (400, with onRejected), as is a refusal of the client or
+// of the way to Jawbone (400); anything else may pass (502, with onRetry, or
+// "try again later" when nil).
+func providerFailure(err error, onRejected, onRetry remedy) error {
+	var je *jawbone.Error
+	errors.As(err, &je)
+	switch kind := jawbone.KindOf(err); {
+	case kind == jawbone.GrantRejected, kind == jawbone.TokenRejected:
+		return badRequest("%v", err).withFix(onRejected)
+	case kind == jawbone.ClientRejected && je != nil && je.Location != "":
+		return badRequest("%v", err).withFix(fixRedirected)
+	case kind == jawbone.ClientRejected && je != nil && je.Code == "":
+		return badRequest("%v", err).withFix(fixNotJawbone)
+	case kind == jawbone.ClientRejected:
 		return badRequest("%v", err).withFix(fixClientConfig)
+	case jawbone.Unreachable(err):
+		return badGateway("%v", err).withFix(fixUnreachable)
+	case onRetry != nil:
+		return badGateway("%v", err).withFix(onRetry)
 	default:
 		return badGateway("%v", err).withFix(fixTryLater)
 	}
@@ -104,6 +123,21 @@ func providerFailure(err error, fix remedy) error {
 // The remedies, one per situation.
 
 func fixTryLater(string) string { return "Jawbone may be unavailable: try again later" }
+
+func fixUnreachable(m string) string {
+	return "Vault could not reach Jawbone: check, from the Vault server, DNS, the proxy and the firewall for token_url and api_url (" +
+		vaultCmd(m, "read", "config") + " shows them), then try again"
+}
+
+func fixRedirected(m string) string {
+	return "Jawbone's endpoints answer directly and a redirect is never followed (it would carry the client secret elsewhere): set the URL it was asked at to the endpoint itself with " +
+		vaultCmd(m, "write", "config token_url=... api_url=...")
+}
+
+func fixNotJawbone(m string) string {
+	return "the reply carries no OAuth error, so it came from something between Vault and Jawbone (a proxy, a firewall) or from a URL that is not Jawbone's endpoint: check token_url and api_url with " +
+		vaultCmd(m, "read", "config") + "; the grant is kept and retried"
+}
 
 func fixClientConfig(m string) string {
 	return "Jawbone refused this client: check client_id, client_secret and token_url with " +
@@ -121,8 +155,18 @@ func fixConfigField(key string) remedy {
 
 func fixRestart(m string) string { return "start again with " + vaultCmd(m, "read", "auth-url") }
 
+func fixTooManyStates(name string) remedy {
+	return func(m string) string {
+		return "complete one of them, or wait until one expires, then run " + vaultCmd(m, "read", "auth-url name="+name) + " again"
+	}
+}
+
 func fixCodeExpired(m string) string {
 	return "codes work once and live 10 minutes: " + fixRestart(m)
+}
+
+func fixRestartLater(m string) string {
+	return "Jawbone may be unavailable: try again later, from the start (the code is spent) with " + vaultCmd(m, "read", "auth-url")
 }
 
 func fixReplace(name string) remedy {
@@ -141,6 +185,13 @@ func fixMissingCreds(name string) remedy {
 	return func(m string) string {
 		return "authorize with " + vaultCmd(m, "read", "auth-url name="+name) + " and " + vaultCmd(m, "write", "exchange") +
 			", or import with " + vaultCmd(m, "write", "creds/"+name+" refresh_token=...")
+	}
+}
+
+func fixRefreshLater(name string) remedy {
+	return func(m string) string {
+		return "reads keep handing out the current token, with a warning, while Jawbone still accepts it; force a refresh after that time with " +
+			vaultCmd(m, "write -f", "creds/"+name+"/refresh")
 	}
 }
 

@@ -20,6 +20,8 @@ const (
 	keyAPIURL         = "api_url"
 	keyRefreshAhead   = "refresh_ahead"
 	keyRequestTimeout = "request_timeout"
+	keyMaxTTL         = "max_ttl"
+	keyCheckInterval  = "check_interval"
 
 	// auth-url, exchange, callback
 	keyName          = "name"

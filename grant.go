@@ -1,5 +1,44 @@
 package jawbone
 
+// A grant's lifecycle: one state machine, whose transitions are the methods
+// of grant below. Handlers and flows never set a grant's fields; every call
+// to Jawbone that can replace a name's access token runs inside that name's
+// critical section (withGrantLocked) with the attempt marked in storage
+// first.
+//
+//	state         stored                               a read                         automatic refresh
+//	fresh         tokens                               the token                      no
+//	due           now >= refreshAt                     refreshes first                yes
+//	attempting    an attempt marker, call in flight    waits for it (lock)            -
+//	in doubt      marker, outcome unknown, landsBy     the token, with a warning,     no: a new token could be
+//	              not reached                          if Jawbone still accepts it    killed by the late one
+//	unsettled     marker, landsBy passed               settles first                  Jawbone accepts the token:
+//	                                                                                  keep it; else refresh
+//	backing off   last_error, next_attempt_at          the token, with a warning      after next_attempt_at
+//	expired       now >= usableUntil                   502                            yes
+//	rejected      needs_reauth (after invalid_grant)   400: authorize again           never
+//
+//	transition        from                 to
+//	newGrant          (exchange, import)   fresh
+//	attempting        any but rejected     attempting (marker stored before the call)
+//	refreshed         attempting           fresh: marker, errors and backoff cleared
+//	attemptFailed     attempting           a clean error reply: its marker cleared (an
+//	                                       earlier unsettled one stays);
+//	                                       invalid_grant: rejected; else backing off
+//	attemptInDoubt    attempting           no clear outcome: in doubt, backing off
+//	settled           unsettled            Jawbone accepts the token: fresh or due
+//	landed            in doubt, unsettled  Jawbone no longer accepts the token, so
+//	                                       the attempt did replace it: refresh now
+//	checked           fresh                a liveness check's time
+//
+// An attempt's outcome is unknown when its reply was lost: a timeout, a
+// broken connection, a crash of this process (or of the node that made it)
+// between the call and the write. Jawbone may still complete it after we
+// gave up, so it is never declared harmless by a check made while it could
+// still land: landsBy (twice the request timeout after the attempt began)
+// bounds how late Jawbone completes a request it got. Until then only a
+// check that finds the token dead settles it: then the attempt has landed.
+
 import (
 	"context"
 	"fmt"
@@ -18,42 +57,61 @@ type grant struct {
 	TokenType    string    `json:"token_type"`
 	Scopes       []string  `json:"scopes"`
 	ExpiresAt    time.Time `json:"expires_at"`
-	// ObtainedAt is when the current access token was issued.
+	// ObtainedAt is when the request that issued the access token was sent:
+	// its lifetime is counted from then, not from when the reply came.
 	ObtainedAt      time.Time `json:"obtained_at"`
 	LastRefreshedAt time.Time `json:"last_refreshed_at,omitempty"`
 
-	// NeedsReauth is set when Jawbone rejected the grant for good; only a new
-	// exchange, an import or a forced refresh clears it.
+	// NeedsReauth is set when Jawbone said invalid_grant; only a new
+	// authorization, an import or a forced refresh that works clears it.
 	NeedsReauth    bool      `json:"needs_reauth,omitempty"`
 	LastError      string    `json:"last_error,omitempty"`
 	LastErrorAt    time.Time `json:"last_error_at,omitempty"`
 	FailedAttempts int       `json:"failed_attempts,omitempty"`
-	// NextAttemptAt holds automatic refreshes back after transient failures,
-	// so a provider outage is not met with a refresh on every read.
+	// NextAttemptAt holds automatic attempts back after failures, so an
+	// outage is not met with a call on every read.
 	NextAttemptAt time.Time `json:"next_attempt_at,omitempty"`
-	// RefreshStartedAt is stored before every call to the token endpoint
-	// and cleared by its outcome. Found set with no refresh running, it means
-	// an attempt died after Jawbone may have replaced the access token (a
-	// crash, a lost reply): the stored access token is then not trusted.
-	RefreshStartedAt time.Time `json:"refresh_started_at,omitempty"`
+
+	// AttemptStartedAt marks an attempt that may replace the access token.
+	// It is stored before the call and cleared by a known outcome; while it
+	// is set, the stored access token is not trusted without a check.
+	AttemptStartedAt time.Time `json:"refresh_started_at,omitempty"`
+	// AttemptLandsBy is when Jawbone can no longer complete the attempt.
+	AttemptLandsBy time.Time `json:"refresh_lands_by,omitempty"`
+	// AttemptBlind is set when the attempt began on an access token that
+	// was already in doubt or dead: then a check that finds the token dead
+	// says nothing of whether the attempt landed.
+	AttemptBlind bool `json:"refresh_blind,omitempty"`
+
+	// CheckedAt is when Jawbone last accepted the access token in a
+	// liveness check.
+	CheckedAt time.Time `json:"checked_at,omitempty"`
 }
 
 const (
-	// Backoff after transient refresh failures: doubling from backoffBase,
-	// capped, and never shorter than what the provider asked for.
+	// Backoff after failures: doubling from backoffBase, capped, and never
+	// shorter than what Jawbone asked for.
 	backoffBase = 30 * time.Second
 	backoffMax  = time.Hour
 	// retryAfterMax caps a Retry-After header so a broken provider cannot
 	// park a token's refresh for days.
 	retryAfterMax = 6 * time.Hour
+	// expiryMarginMax is how long before its expiry a token stops being
+	// handed out: clocks differ, and a token must still work when it is
+	// used. Short-lived tokens get a tenth of their life instead.
+	expiryMarginMax = 30 * time.Second
 	// minTTL keeps Vault Agent from re-reading more than about every few
 	// seconds while a refresh is held back.
 	minTTL = 5 * time.Second
+	// landingFactor times the request timeout bounds how long after an
+	// attempt began Jawbone may still complete it.
+	landingFactor = 2
 )
 
-// newGrant makes a grant from a fresh token reply. A reply without a refresh
-// token keeps keepRefresh: Jawbone's refresh tokens do not rotate.
-func newGrant(tok *jawbone.Token, keepRefresh string, scopes []string, now time.Time) *grant {
+// newGrant makes a grant from a fresh token reply to a request sent at
+// sentAt. A reply without a refresh token keeps keepRefresh: Jawbone's
+// refresh tokens do not rotate.
+func newGrant(tok *jawbone.Token, keepRefresh string, scopes []string, sentAt time.Time) *grant {
 	refresh := tok.RefreshToken
 	if refresh == "" {
 		refresh = keepRefresh
@@ -63,64 +121,170 @@ func newGrant(tok *jawbone.Token, keepRefresh string, scopes []string, now time.
 		RefreshToken:    refresh,
 		TokenType:       tok.TokenType,
 		Scopes:          scopes,
-		ExpiresAt:       now.Add(tok.ExpiresIn),
-		ObtainedAt:      now,
-		LastRefreshedAt: now,
+		ExpiresAt:       sentAt.Add(max(tok.ExpiresIn, 0)),
+		ObtainedAt:      sentAt,
+		LastRefreshedAt: sentAt,
 	}
 }
 
-// interrupted reports whether a refresh of g began and never finished.
-func (g *grant) interrupted() bool { return !g.RefreshStartedAt.IsZero() }
+// --- what state g is in ---------------------------------------------------
 
-// due reports whether g's refresh window has opened, or an earlier refresh
-// was interrupted.
+// lifetime is how long the access token lives from when it was obtained.
+func (g *grant) lifetime() time.Duration { return max(g.ExpiresAt.Sub(g.ObtainedAt), 0) }
+
+// margin is how long before its expiry the token stops being handed out.
+func (g *grant) margin() time.Duration { return min(expiryMarginMax, g.lifetime()/10) }
+
+// usableUntil is when the token stops being handed out.
+func (g *grant) usableUntil() time.Time { return g.ExpiresAt.Add(-g.margin()) }
+
+// expired reports whether the token may no longer be handed out.
+func (g *grant) expired(now time.Time) bool { return !now.Before(g.usableUntil()) }
+
+// refreshAt is when an automatic refresh is due: refreshAhead before the
+// expiry, but never before half the token's life is over (a token that
+// lives less than refreshAhead would otherwise be refreshed by every read,
+// each refresh killing the token the previous reader got), and never later
+// than it stops being handed out.
+func (g *grant) refreshAt(refreshAhead time.Duration) time.Time {
+	ahead := max(min(refreshAhead, g.lifetime()/2), g.margin())
+	return g.ExpiresAt.Add(-ahead)
+}
+
+// due reports whether g's refresh window has opened.
 func (g *grant) due(refreshAhead time.Duration, now time.Time) bool {
-	return g.interrupted() || !now.Before(g.ExpiresAt.Add(-refreshAhead))
+	return !now.Before(g.refreshAt(refreshAhead))
 }
 
-// mayRefresh reports whether an automatic refresh may call Jawbone now: not
-// for a grant Jawbone rejected, and not while backing off.
-func (g *grant) mayRefresh(now time.Time) bool {
-	return !g.NeedsReauth && !now.Before(g.NextAttemptAt)
+// attempting reports whether an attempt that may have replaced the access
+// token has no known outcome (it is in flight, or its reply was lost).
+func (g *grant) attempting() bool { return !g.AttemptStartedAt.IsZero() }
+
+// mayLand reports whether the attempt in doubt could still complete at
+// Jawbone. Entries stored before landsBy was recorded count from the
+// attempt's start with the current timeout.
+func (g *grant) mayLand(now time.Time, timeout time.Duration) bool {
+	landsBy := g.AttemptLandsBy
+	if landsBy.IsZero() {
+		landsBy = g.AttemptStartedAt.Add(landingFactor * timeout)
+	}
+	return now.Before(landsBy)
 }
 
-// wantsRefresh reports whether a read or the background scan should refresh g.
-func (g *grant) wantsRefresh(refreshAhead time.Duration, now time.Time) bool {
-	return g.due(refreshAhead, now) && g.mayRefresh(now)
+// acceptedSinceAttempt reports whether Jawbone accepted the access token
+// after the attempt in doubt began: it may still be replaced, but it was
+// not then.
+func (g *grant) acceptedSinceAttempt() bool {
+	return g.attempting() && !g.CheckedAt.Before(g.AttemptStartedAt)
 }
 
-// markedRefreshing is g with the refresh marker set, stored before Jawbone
-// can replace the access token.
-func (g *grant) markedRefreshing(now time.Time) *grant {
-	marked := *g
-	marked.RefreshStartedAt = now
-	return &marked
+// backingOff reports whether automatic attempts are held back.
+func (g *grant) backingOff(now time.Time) bool { return now.Before(g.NextAttemptAt) }
+
+// wantsAttention reports whether a read or the background scan should take
+// the grant's critical section: it is due, or an attempt is in doubt, and
+// neither rejected nor backing off.
+func (g *grant) wantsAttention(refreshAhead time.Duration, now time.Time) bool {
+	if g.NeedsReauth || g.backingOff(now) {
+		return false
+	}
+	return g.attempting() || g.due(refreshAhead, now)
 }
 
-// settled is g with its refresh marker cleared: the attempt is known to have
-// replaced nothing.
-func (g *grant) settled() *grant {
-	s := *g
-	s.RefreshStartedAt = time.Time{}
-	return &s
+// checkDue reports whether a liveness check of a healthy token is due.
+func (g *grant) checkDue(interval time.Duration, now time.Time) bool {
+	if interval <= 0 || g.NeedsReauth || g.attempting() || g.backingOff(now) || g.expired(now) {
+		return false
+	}
+	last := g.CheckedAt
+	if g.ObtainedAt.After(last) {
+		last = g.ObtainedAt
+	}
+	return !now.Before(last.Add(interval))
 }
 
-// failed is g after a refresh failure: every token is kept; a rejected grant
-// is marked for re-authorization, any other failure backs off.
+// --- transitions ------------------------------------------------------------
+
+// withAttempt is g with an attempt marked, to be stored before a call that
+// may replace the access token.
+func (g *grant) withAttempt(now time.Time, timeout time.Duration) *grant {
+	a := *g
+	a.AttemptStartedAt = now
+	a.AttemptLandsBy = now.Add(landingFactor * timeout)
+	a.AttemptBlind = g.attempting()
+	return &a
+}
+
+// landedIfDead reports whether a check that finds the token dead proves
+// that the attempt in doubt landed: it began on a token Jawbone accepted,
+// and the token has not simply expired.
+func (g *grant) landedIfDead(now time.Time) bool {
+	return g.attempting() && !g.AttemptBlind && !g.expired(now)
+}
+
+// refreshed is g with the token a refresh sent at sentAt returned.
+func (g *grant) refreshed(tok *jawbone.Token, sentAt time.Time) *grant {
+	return newGrant(tok, g.RefreshToken, g.Scopes, sentAt)
+}
+
+// attemptFailed is g, as it was before an attempt that Jawbone answered
+// with an error: the attempt replaced nothing, so it leaves no marker (an
+// earlier attempt still unsettled keeps its own: the answer says nothing of
+// that one). invalid_grant marks the grant rejected; anything else backs
+// off.
+func (g *grant) attemptFailed(err error, now time.Time) *grant {
+	f := g.failed(err, now)
+	if jawbone.KindOf(err) == jawbone.GrantRejected {
+		f.NeedsReauth = true
+		f.NextAttemptAt = time.Time{}
+	}
+	return f
+}
+
+// attemptInDoubt is g (still marked) after an attempt with no known
+// outcome: it backs off, and the marker stays until the attempt is settled.
+// An attempt that Jawbone has finished with (it answered, unreadably)
+// cannot land any more.
+func (g *grant) attemptInDoubt(err error, now time.Time) *grant {
+	f := g.failed(err, now)
+	if !jawbone.InFlight(err) {
+		f.AttemptLandsBy = now
+	}
+	return f
+}
+
+// checkFailed is g after a check that got no clear answer: it backs off.
+func (g *grant) checkFailed(err error, now time.Time) *grant {
+	return g.failed(err, now)
+}
+
 func (g *grant) failed(err error, now time.Time) *grant {
 	f := *g
 	f.LastError = err.Error()
 	f.LastErrorAt = now
 	f.FailedAttempts++
-	if jawbone.KindOf(err) == jawbone.GrantRejected {
-		f.NeedsReauth = true
-	} else {
-		f.NextAttemptAt = now.Add(backoff(f.FailedAttempts, err))
-	}
+	f.NextAttemptAt = now.Add(backoff(f.FailedAttempts, err))
 	return &f
 }
 
-// backoff is how long to wait after the n-th consecutive transient failure.
+// settled is g after the attempt in doubt could no longer land and Jawbone
+// still accepted the token: it replaced nothing.
+func (g *grant) settled(now time.Time) *grant {
+	s := *g
+	s.AttemptStartedAt, s.AttemptLandsBy, s.AttemptBlind = time.Time{}, time.Time{}, false
+	s.LastError, s.LastErrorAt, s.FailedAttempts, s.NextAttemptAt = "", time.Time{}, 0, time.Time{}
+	s.CheckedAt = now
+	return &s
+}
+
+// checked is g after Jawbone accepted its token in a liveness check.
+func (g *grant) checked(now time.Time) *grant {
+	c := *g
+	c.CheckedAt = now
+	return &c
+}
+
+// backoff is how long to wait after the n-th consecutive failure.
 func backoff(n int, err error) time.Duration {
 	d := backoffBase
 	for i := 1; i < n && d < backoffMax; i++ {
@@ -133,11 +297,21 @@ func backoff(n int, err error) time.Duration {
 	return d
 }
 
-// view is the read view of g: never the refresh token.
+// --- the read view ----------------------------------------------------------
+
+// view is the read view of g: never the refresh token. ttl with
+// rotation_period is how consul-template (Vault Agent) knows when a
+// lease-less secret changes: it re-reads ttl+1 seconds later. ttl is never
+// more than maxTTL-1s, so that Agent notices within maxTTL a token that
+// changed outside the schedule (a forced refresh, a new authorization, an
+// import).
 func (g *grant) view(cfg *config, now time.Time) map[string]any {
-	refreshAt := g.ExpiresAt.Add(-cfg.RefreshAhead)
-	if g.NextAttemptAt.After(refreshAt) {
-		refreshAt = g.NextAttemptAt
+	next := g.refreshAt(cfg.RefreshAhead)
+	if g.attempting() {
+		next = g.AttemptLandsBy
+	}
+	if g.NextAttemptAt.After(next) {
+		next = g.NextAttemptAt
 	}
 	// Sized for every field a read can carry, so the map never grows.
 	data := make(map[string]any, 14)
@@ -146,10 +320,8 @@ func (g *grant) view(cfg *config, now time.Time) map[string]any {
 	data[keyExpiresAt] = g.ExpiresAt.UTC().Format(time.RFC3339)
 	data[keyExpiresIn] = seconds(g.ExpiresAt.Sub(now))
 	data[keyScopes] = g.Scopes
-	// ttl with rotation_period is how consul-template (Vault Agent) knows
-	// when a lease-less secret changes: it re-reads after ttl seconds.
-	data[keyTTL] = seconds(max(refreshAt.Sub(now), minTTL))
-	data[keyRotationPeriod] = seconds(max(g.ExpiresAt.Sub(g.ObtainedAt)-cfg.RefreshAhead, minTTL))
+	data[keyTTL] = seconds(max(min(next.Sub(now), cfg.MaxTTL-time.Second), minTTL))
+	data[keyRotationPeriod] = seconds(max(g.refreshAt(cfg.RefreshAhead).Sub(g.ObtainedAt), minTTL))
 	data[keyNeedsReauth] = g.NeedsReauth
 	setTime(data, keyLastRefreshed, g.LastRefreshedAt)
 	if g.LastError != "" {
@@ -167,6 +339,8 @@ func setTime(data map[string]any, key string, t time.Time) {
 		data[key] = t.UTC().Format(time.RFC3339)
 	}
 }
+
+// --- storage and the critical section --------------------------------------
 
 // Values handed out by getGrant are shared with the cache: treat them as
 // read-only and store changed copies with putGrant.
@@ -192,11 +366,18 @@ func (b *backend) listGrants(ctx context.Context, s logical.Storage) ([]string, 
 	return names, nil
 }
 
-// storeNewGrant stores a new grant under name once no refresh of the old
-// one is running, so that refresh cannot write the old grant back over it.
-func (b *backend) storeNewGrant(ctx context.Context, s logical.Storage, name string, g *grant) error {
+// withGrantLocked runs fn inside name's critical section, with the grant as
+// stored (nil if there is none). It is the only way to change a grant, and
+// the only way to call Jawbone about it: no two writers of one name
+// overwrite each other's result, and a check made in fn still holds when
+// fn writes.
+func (b *backend) withGrantLocked(ctx context.Context, s logical.Storage, name string, fn func(current *grant) error) error {
 	defer b.credsLocks.lock(name)()
-	return b.putGrant(ctx, s, name, g)
+	current, err := b.getGrant(ctx, s, name)
+	if err != nil {
+		return err
+	}
+	return fn(current)
 }
 
 // deleteGrant forgets the grant of name, waiting for any refresh of it so
@@ -205,10 +386,11 @@ func (b *backend) deleteGrant(ctx context.Context, s logical.Storage, name strin
 	if err := validateCredsName(name); err != nil {
 		return err
 	}
-	defer b.credsLocks.lock(name)()
-	if err := cachedDelete(ctx, b.cache, s, credsStoragePrefix+name); err != nil {
-		return fmt.Errorf("deleting creds %q: %w", name, err)
-	}
-	b.Logger().Info("creds deleted", "name", name)
-	return nil
+	return b.withGrantLocked(ctx, s, name, func(*grant) error {
+		if err := cachedDelete(ctx, b.cache, s, credsStoragePrefix+name); err != nil {
+			return fmt.Errorf("deleting creds %q: %w", name, err)
+		}
+		b.Logger().Info("creds deleted", "name", name)
+		return nil
+	})
 }

@@ -2,10 +2,13 @@ package jawbone
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/internal/jawbone"
 )
 
 // maxImportTokenLen bounds an imported token: Jawbone's are far shorter.
@@ -65,35 +68,80 @@ func (b *backend) importGrant(ctx context.Context, s logical.Storage, name strin
 	return &imported{cfg: cfg, grant: g, warnings: warnings}, nil
 }
 
+// importInto imports imp as the grant of name, inside its critical
+// section. Re-importing the grant name already holds changes nothing: its
+// refresh would kill the access token the creds hand out (a kiefer file
+// applied again, an old token pasted twice).
 func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config, name string, imp grantImport) (*grant, []string, error) {
-	client := b.client(cfg)
+	// The calls outlive the caller: a refresh done is a token to store.
+	ctx = context.WithoutCancel(ctx)
+	var stored *grant
 	var warnings []string
-	if imp.RefreshToken == "" {
-		recovered, err := client.RecoverRefreshToken(ctx, imp.AccessToken)
+	err := b.withGrantLocked(ctx, s, name, func(current *grant) error {
+		client := b.client(cfg)
+		if imp.RefreshToken == "" {
+			recovered, err := client.RecoverRefreshToken(ctx, imp.AccessToken)
+			if err != nil {
+				return providerFailure(err, fixImportedAccessToken, nil)
+			}
+			imp.RefreshToken = recovered
+		}
+		if current != nil && current.RefreshToken == imp.RefreshToken && imp.ExpiresAt.IsZero() {
+			stored = current
+			warnings = append(warnings, fmt.Sprintf("creds %q already hold this grant, so nothing was changed: refreshing it would kill the access token they hand out", name))
+			return nil
+		}
+		g, warning, err := b.importedGrant(ctx, client, imp)
 		if err != nil {
-			return nil, nil, providerFailure(err, fixImportedAccessToken)
+			return err
 		}
-		imp.RefreshToken = recovered
-	}
-	g := &grant{
-		AccessToken: imp.AccessToken, RefreshToken: imp.RefreshToken, TokenType: "Bearer",
-		Scopes: imp.Scopes, ExpiresAt: imp.ExpiresAt, ObtainedAt: b.now(),
-	}
-	if imp.AccessToken == "" || imp.ExpiresAt.IsZero() {
-		tok, err := client.Refresh(ctx, imp.RefreshToken)
-		if err != nil {
-			return nil, nil, providerFailure(err, fixImportedRefreshToken)
+		if err := b.putGrant(ctx, s, name, g); err != nil {
+			return err
 		}
-		if imp.AccessToken != "" {
-			warnings = append(warnings, "no expires_at was given, so the grant was refreshed to learn its expiry: the imported access_token no longer works; use the one returned here")
+		stored = g
+		if warning != "" {
+			warnings = append(warnings, warning)
 		}
-		g = newGrant(tok, imp.RefreshToken, imp.Scopes, b.now())
+		b.Logger().Info("creds imported", "name", name, "expires_at", g.ExpiresAt)
+		return nil
+	})
+	return stored, warnings, err
+}
+
+// importedGrant is the grant imp makes. Unless the caller knows when the
+// access token expires, the grant is refreshed once, which proves the
+// refresh token works and gives a token whose expiry is known. Such a
+// refresh is of the imported grant, never of the one stored under the name
+// (that one would have the same refresh token): so no attempt is marked.
+func (b *backend) importedGrant(ctx context.Context, client *jawbone.Client, imp grantImport) (*grant, string, error) {
+	if imp.AccessToken != "" && !imp.ExpiresAt.IsZero() {
+		return &grant{
+			AccessToken: imp.AccessToken, RefreshToken: imp.RefreshToken, TokenType: "Bearer",
+			Scopes: imp.Scopes, ExpiresAt: imp.ExpiresAt, ObtainedAt: importedObtainedAt(imp.ExpiresAt, b.now()),
+		}, "", nil
 	}
-	if err := b.storeNewGrant(ctx, s, name, g); err != nil {
-		return nil, nil, err
+	sentAt := b.now()
+	tok, err := client.Refresh(ctx, imp.RefreshToken)
+	if err != nil {
+		return nil, "", providerFailure(err, fixImportedRefreshToken, nil)
 	}
-	b.Logger().Info("creds imported", "name", name, "expires_at", g.ExpiresAt)
-	return g, warnings, nil
+	var warning string
+	if imp.AccessToken != "" {
+		warning = "no expires_at was given, so the grant was refreshed to learn its expiry: the imported access_token no longer works; use the one returned here"
+	}
+	return newGrant(tok, imp.RefreshToken, imp.Scopes, sentAt), warning, nil
+}
+
+// importedObtainedAt is when an imported access token is taken to have been
+// issued: nobody knows, so a Jawbone lifetime before it expires (it has
+// been in use elsewhere), never later than now. Its refresh is then due
+// refresh_ahead before it expires, as for any Jawbone token.
+func importedObtainedAt(expiresAt, now time.Time) time.Time {
+	issued := expiresAt.Add(-jawbone.DefaultTokenLifetime)
+	if issued.After(now) {
+		return now
+	}
+	return issued
 }
 
 func fixImportedAccessToken(string) string {

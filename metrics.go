@@ -24,6 +24,8 @@ type metrics struct {
 	lastScanDuration   atomic.Int64 // nanoseconds
 	credsSeenInScan    atomic.Int64
 	credsNeedingReauth atomic.Int64
+	credsFailing       atomic.Int64
+	tokensFoundDead    atomic.Uint64
 }
 
 func (m *metrics) refreshed(now time.Time) {
@@ -50,12 +52,15 @@ func (m *metrics) exchanged(err error) {
 	}
 }
 
-func (m *metrics) scanned(at time.Time, took time.Duration, seen, needReauth int) {
+func (m *metrics) scanned(at time.Time, took time.Duration, seen, needReauth, failing int) {
 	m.lastScanUnix.Store(at.Unix())
 	m.lastScanDuration.Store(int64(took))
 	m.credsSeenInScan.Store(int64(seen))
 	m.credsNeedingReauth.Store(int64(needReauth))
+	m.credsFailing.Store(int64(failing))
 }
+
+func (m *metrics) foundDead() { m.tokensFoundDead.Add(1) }
 
 // metric is one documented value, shared by the JSON and Prometheus views.
 type metric struct {
@@ -79,6 +84,8 @@ func (m *metrics) list() []metric {
 		{"jawbone_background_scan_duration_seconds", "How long the last background scan took.", "gauge", "", time.Duration(m.lastScanDuration.Load()).Seconds()},
 		{"jawbone_creds", "Creds entries seen by the last background scan.", "gauge", "", float64(m.credsSeenInScan.Load())},
 		{"jawbone_creds_needing_reauthorization", "Creds that Jawbone rejected, as of the last background scan: run auth-url and exchange for each.", "gauge", "", float64(m.credsNeedingReauth.Load())},
+		{"jawbone_creds_failing", "Creds whose last refresh or check failed and is being retried, as of the last background scan (last_error in each creds read says why).", "gauge", "", float64(m.credsFailing.Load())},
+		{"jawbone_tokens_found_dead_total", "Access tokens Jawbone no longer accepted though they had not expired (another client refreshed the grant), found by the liveness checks and refreshed.", "counter", "", float64(m.tokensFoundDead.Load())},
 	}
 }
 

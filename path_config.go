@@ -11,18 +11,20 @@ import (
 )
 
 const (
-	descClientID     = "The Jawbone app's client ID. Required on the first write."
-	descClientSecret = "The Jawbone app's client secret. Required on the first write. Write-only: a read shows only client_secret_set."
-	descRedirectURI  = "The redirect URI registered for the app. Must use https; http is allowed only on a loopback host (127.0.0.1, ::1, localhost). Required on the first write."
-	descScopes       = "Scopes to request by default, as a list or comma-separated. Each must be a Jawbone scope. Default: basic_read."
-	descScope        = "Alias of scopes, so a kiefer config file (\"scope\": [...]) can be written as-is."
-	descAuthURL      = "Jawbone's authorization endpoint. Override only for a Jawbone-compatible server."
-	descTokenURL     = "Jawbone's token endpoint. Override only for a Jawbone-compatible server."
-	descAPIURL       = "Base URL of the Jawbone API (used to recover a refresh token from an access token)."
-	descRefreshAhead = "Refresh an access token when less than this is left before it expires. Jawbone tokens live a year; the default of 168h (7 days) leaves a week to ride out a Jawbone outage while the current token still works. 0 refreshes only once expired."
-	descTimeout      = "How long one request to Jawbone may take. Default 30s; 1s to 5m."
-	descImportAccess = "kiefer migration: an access token from a kiefer config file, imported as the creds named \"me\"."
-	descImportRefr   = "kiefer migration: a refresh token from a kiefer config file, imported as the creds named \"me\"."
+	descClientID      = "The Jawbone app's client ID. Required on the first write."
+	descClientSecret  = "The Jawbone app's client secret. Required on the first write. Write-only: a read shows only client_secret_set."
+	descRedirectURI   = "The redirect URI registered for the app. Must use https; http is allowed only on a loopback host (127.0.0.1, ::1, localhost). Required on the first write."
+	descScopes        = "Scopes to request by default, as a list or comma-separated. Each must be a Jawbone scope. Default: basic_read."
+	descScope         = "Alias of scopes, so a kiefer config file (\"scope\": [...]) can be written as-is."
+	descAuthURL       = "Jawbone's authorization endpoint. Override only for a Jawbone-compatible server."
+	descTokenURL      = "Jawbone's token endpoint. Override only for a Jawbone-compatible server."
+	descAPIURL        = "Base URL of the Jawbone API (used to recover a refresh token from an access token)."
+	descRefreshAhead  = "Refresh an access token when less than this is left before it expires. Jawbone tokens live a year; the default of 168h (7 days) leaves a week to ride out a Jawbone outage while the current token still works. 0 refreshes only once expired."
+	descTimeout       = "How long one request to Jawbone may take. Default 30s; 1s to 5m. A request Jawbone has not completed within twice this long is taken never to complete."
+	descMaxTTL        = "The longest ttl a creds read reports (default 60s, at least 10s). Vault Agent re-reads a creds when its ttl runs out, so it renders a token that changed outside the refresh schedule (a forced refresh, a new authorization, an import) within this time; scheduled refreshes are rendered within seconds either way."
+	descCheckInterval = "How often the background scan asks Jawbone whether it still accepts each healthy access token (default 1h, at least 1m). A token Jawbone rejects though it has not expired (another client refreshed the grant, say an old kiefer app) is refreshed once and counted in status."
+	descImportAccess  = "kiefer migration: an access token from a kiefer config file, imported as the creds named \"me\"."
+	descImportRefr    = "kiefer migration: a refresh token from a kiefer config file, imported as the creds named \"me\"."
 )
 
 const pathConfigSynopsis = "Configure the Jawbone app this engine brokers tokens for."
@@ -41,8 +43,11 @@ Migrating from kiefer: write the kiefer JSON config file as-is:
 Its "scope" list is taken as scopes, and any access_token/refresh_token in
 it are imported as the creds named "me" (see "vault path-help jawbone/creds/me").
 
-refresh_ahead (default 168h) decides when an access token is refreshed;
-request_timeout (default 30s) bounds each call to Jawbone.
+refresh_ahead (default 168h) decides when an access token is refreshed
+(never before half its life is over); request_timeout (default 30s) bounds
+each call to Jawbone; max_ttl (default 60s) bounds the ttl a creds read
+reports, so Vault Agent picks up any change of a token within it;
+check_interval (default 1h) is how often each token is checked with Jawbone.
 
 Deleting the config keeps all creds; reads of creds fail until a config is
 written again.
@@ -78,6 +83,12 @@ func (b *backend) pathConfig() *framework.Path {
 			keyRequestTimeout: {Type: framework.TypeDurationSecond, Description: descTimeout,
 				Default:      int(defaultRequestTimeout.Seconds()),
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Request timeout", Group: "Tuning"}},
+			keyMaxTTL: {Type: framework.TypeDurationSecond, Description: descMaxTTL,
+				Default:      int(defaultMaxTTL.Seconds()),
+				DisplayAttrs: &framework.DisplayAttributes{Name: "Longest ttl of a creds read", Group: "Tuning"}},
+			keyCheckInterval: {Type: framework.TypeDurationSecond, Description: descCheckInterval,
+				Default:      int(defaultCheckInterval.Seconds()),
+				DisplayAttrs: &framework.DisplayAttributes{Name: "Liveness check interval", Group: "Tuning"}},
 			keyAccessToken: {Type: framework.TypeString, Description: descImportAccess,
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Access token (kiefer)", Group: "Migration", Sensitive: true}},
 			keyRefreshToken: {Type: framework.TypeString, Description: descImportRefr,
@@ -108,27 +119,20 @@ func (b *backend) handleConfigRead(ctx context.Context, req *logical.Request, _ 
 		keyAPIURL:         cfg.APIURL,
 		keyRefreshAhead:   int64(cfg.RefreshAhead.Seconds()),
 		keyRequestTimeout: int64(cfg.RequestTimeout.Seconds()),
+		keyMaxTTL:         int64(cfg.MaxTTL.Seconds()),
+		keyCheckInterval:  int64(cfg.CheckInterval.Seconds()),
 	}}, nil
 }
 
 func (b *backend) handleConfigWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	stored, err := b.getConfig(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
-	// Work on a copy: the stored value is shared with the cache.
-	cfg := &config{}
-	if stored != nil {
-		*cfg = *stored
-	}
-	if err := cfg.update(d, stored == nil); err != nil {
-		return nil, err
-	}
 	imp := kieferImport(d)
-	if err := imp.check(); err != nil {
-		return nil, err // refused before anything is written
-	}
-	if err := b.putConfig(ctx, req.Storage, cfg); err != nil {
+	cfg, err := b.updateConfig(ctx, req.Storage, func(c *config, first bool) error {
+		if err := c.update(d, first); err != nil {
+			return err
+		}
+		return imp.check() // refused before anything is written
+	})
+	if err != nil {
 		return nil, err
 	}
 	b.Logger().Info("config written", "client_id", cfg.ClientID, "scopes", cfg.Scopes, "token_url", cfg.TokenURL)

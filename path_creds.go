@@ -24,23 +24,32 @@ const pathCredsSynopsis = "Read a fresh Jawbone access token; import or delete a
 
 const pathCredsHelp = `
 Read: returns the access token of the grant stored under this name, refreshing
-it first when less than refresh_ahead (see jawbone/config) is left:
+it first when less than refresh_ahead (see jawbone/config) is left, but never
+before half the token's life is over:
 
     $ vault read jawbone/creds/me
     $ vault read -field=access_token jawbone/creds/me
 
 The reply has access_token, token_type, expires_at (RFC 3339), expires_in
-(seconds left), scopes, and for Vault Agent ttl (seconds until the token will
-be refreshed) with rotation_period, which make Agent templates re-render
-right after each refresh. The refresh token is never returned.
+(seconds left), scopes, and for Vault Agent ttl with rotation_period, which
+make Agent templates re-read the creds when the token is refreshed, and at
+least every max_ttl (default 60s) so that any other change of the token
+reaches them too. The refresh token is never returned.
 
-If a refresh fails for a reason that may pass (timeout, Jawbone 5xx or 429)
-the current token is returned with a warning while it is still valid, and
-automatic retries back off (next_refresh_attempt_at). If Jawbone rejects the
-grant (invalid_grant, invalid_client) the creds are marked
-needs_reauthorization and reads fail until you authorize again (auth-url and
-exchange) or a forced refresh succeeds. Stored tokens are never deleted by a
-failure.
+A token is handed out without a warning only when nothing is in doubt:
+
+  - a refresh failed for a reason that may pass (a timeout, Jawbone's 5xx or
+    429) or for a client or network problem (invalid_client, a proxy's 401,
+    a redirect): the current token is returned with a warning while it is
+    still valid, and automatic retries back off (next_refresh_attempt_at);
+  - a refresh did not complete (its reply was lost, or Vault stopped): until
+    Jawbone could no longer complete it, the token is returned with a
+    warning, and only while Jawbone still accepts it;
+  - Jawbone rejected the grant (invalid_grant, and only that): the creds are
+    marked needs_reauthorization, and reads fail until you authorize again
+    (auth-url and exchange) or a forced refresh succeeds.
+
+Stored tokens are never deleted by a failure.
 
 Write: imports a grant (migration from kiefer):
 
@@ -49,7 +58,8 @@ Write: imports a grant (migration from kiefer):
     $ vault write jawbone/creds/me access_token=... refresh_token=... expires_at=2027-01-01T00:00:00Z
 
 Without expires_at, the grant is refreshed once to check it and learn the
-expiry (so an imported access token is replaced).
+expiry (so an imported access token is replaced). Importing the refresh
+token the creds already hold changes nothing.
 
 Delete: forgets the grant, refresh token included. It does not revoke the
 app's access at Jawbone.
@@ -118,25 +128,37 @@ func (b *backend) handleCredsRead(ctx context.Context, req *logical.Request, d *
 }
 
 // answerCreds returns a token that works, or an error that says what to do.
+// A token is handed out without a warning only when nothing is in doubt.
 func (b *backend) answerCreds(name string, read *credsRead) (*logical.Response, error) {
 	g, now := read.grant, b.now()
-	if g.NeedsReauth {
+	switch {
+	case g.NeedsReauth:
 		return nil, badRequest("creds %q need re-authorization: Jawbone rejected the refresh token (%s)", name, g.LastError).withFix(fixReauth(name))
-	}
-	if g.interrupted() {
-		return nil, badGateway("the last refresh of creds %q did not complete, so Jawbone may have replaced the stored access token, and it could not be refreshed (%s)",
-			name, g.LastError).withFix(fixRetryRefresh(name))
-	}
-	if !now.Before(g.ExpiresAt) {
-		return nil, badGateway("creds %q expired at %s and could not be refreshed (%s)",
-			name, g.ExpiresAt.UTC().Format(time.RFC3339), g.LastError).withFix(fixRetryRefresh(name))
+	case g.attempting() && !g.acceptedSinceAttempt():
+		return nil, badGateway("the last refresh of creds %q did not complete, so Jawbone may have replaced the stored access token, and it could not be checked or refreshed%s",
+			name, because(g.LastError)).withFix(fixRetryRefresh(name))
+	case g.expired(now):
+		return nil, badGateway("creds %q expired at %s and could not be refreshed%s",
+			name, g.ExpiresAt.UTC().Format(time.RFC3339), because(g.LastError)).withFix(fixRetryRefresh(name))
 	}
 	resp := &logical.Response{Data: g.view(read.cfg, now)}
-	if read.refreshErr != nil || now.Before(g.NextAttemptAt) {
+	switch {
+	case g.attempting():
+		resp.AddWarning(fmt.Sprintf("the last refresh of creds %q did not complete%s; Jawbone still accepted this token at %s, but may replace it until %s: read the creds again after then",
+			name, because(g.LastError), g.CheckedAt.UTC().Format(time.RFC3339), g.AttemptLandsBy.UTC().Format(time.RFC3339)))
+	case read.refreshErr != nil || g.backingOff(now):
 		resp.AddWarning(fmt.Sprintf("refreshing creds %q failed (%s); returning the current token, valid until %s; next attempt at %s",
 			name, g.LastError, g.ExpiresAt.UTC().Format(time.RFC3339), g.NextAttemptAt.UTC().Format(time.RFC3339)))
 	}
 	return resp, nil
+}
+
+// because is an error's text in parentheses, if there is one.
+func because(err string) string {
+	if err == "" {
+		return ""
+	}
+	return " (" + err + ")"
 }
 
 func (b *backend) handleCredsWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {

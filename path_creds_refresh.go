@@ -17,9 +17,12 @@ and returns it like a read of jawbone/creds/<name>:
     $ vault write -f jawbone/creds/me/refresh
 
 Jawbone invalidates the previous access token when it issues a new one, so
-anything still holding the old token must read the new one. A forced refresh
-ignores any backoff and, when it succeeds, clears needs_reauthorization.
-Unlike a read, a failed forced refresh is always an error.
+anything still holding the old token must read the new one (Vault Agent
+does within max_ttl). A forced refresh ignores any backoff and, when it
+succeeds, clears needs_reauthorization. Unlike a read, a failed forced
+refresh is always an error; while an earlier refresh that did not complete
+could still be carried out by Jawbone, it answers 409 with the time after
+which it can be forced.
 `
 
 func (b *backend) pathCredsRefresh() *framework.Path {

@@ -28,9 +28,11 @@ func TestCredsReadFreshTokenMakesNoUpstreamCall(t *testing.T) {
 	if !reflect.DeepEqual(d[keyScopes], []string{"basic_read"}) {
 		t.Fatalf("scopes %v", d[keyScopes])
 	}
-	// Agent re-reads after ttl: exactly when the refresh window opens.
-	if want := int64((year - 7*24*time.Hour).Seconds()); d[keyTTL] != want || d[keyRotationPeriod] != want {
-		t.Fatalf("ttl %v rotation_period %v, want %d", d[keyTTL], d[keyRotationPeriod], want)
+	// Agent re-reads after ttl+1s: at the latest a minute later (max_ttl),
+	// so a token changed outside the schedule reaches it; rotation_period is
+	// the token's time until its refresh window opens.
+	if want := int64((year - 7*24*time.Hour).Seconds()); d[keyTTL] != int64(59) || d[keyRotationPeriod] != want {
+		t.Fatalf("ttl %v rotation_period %v, want 59 and %d", d[keyTTL], d[keyRotationPeriod], want)
 	}
 	if _, ok := d[keyRefreshToken]; ok {
 		t.Fatal("creds read returned the refresh token")

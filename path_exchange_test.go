@@ -86,7 +86,7 @@ func TestExchangeRejectsBadCallbacks(t *testing.T) {
 				t.Fatalf("a failed exchange stored creds %v", names)
 			}
 			var pending pendingAuth
-			found, _ := getJSON(context.Background(), e.storage, stateKey(state), &pending)
+			found, _ := getJSON(context.Background(), e.storage, mustStateKey(t, state), &pending)
 			if found == tc.stateSpent {
 				t.Fatalf("state still pending = %v, want spent = %v", found, tc.stateSpent)
 			}

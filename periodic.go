@@ -2,11 +2,14 @@ package jawbone
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/internal/jawbone"
 )
 
 const (
@@ -16,11 +19,16 @@ const (
 	// backgroundJitterMax spreads the scan's refreshes over a few seconds so
 	// many tokens entering their window together do not arrive as one burst.
 	backgroundJitterMax = 5 * time.Second
+	// maxChecksPerScan bounds the liveness checks of one scan (about a
+	// minute apart), so that they are spread over time: 6,000 an hour at
+	// most, however many creds there are.
+	maxChecksPerScan = 100
 )
 
 // periodic runs on Vault's rollback tick (about once a minute) on the node
-// that may write: it drops abandoned states and refreshes due tokens, so
-// readers rarely wait on Jawbone.
+// that may write: it drops abandoned states, refreshes due tokens (so
+// readers rarely wait on Jawbone), settles attempts in doubt and checks
+// that Jawbone still accepts the tokens.
 func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 	if !b.canWriteStorage() {
 		return nil
@@ -31,9 +39,17 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 	return b.refreshDueCreds(ctx, req.Storage)
 }
 
-// refreshDueCreds refreshes, with bounded concurrency, every creds entry
-// whose refresh window has opened, skipping entries that need
-// re-authorization or are backing off after failures.
+// scanTally is what one background scan saw, each grant as the scan left
+// it.
+type scanTally struct {
+	mu                        sync.Mutex
+	seen, needReauth, failing int
+}
+
+// refreshDueCreds attends, with bounded concurrency, to every creds entry
+// that is due or has an attempt in doubt, skipping entries that need
+// re-authorization or are backing off; and checks with Jawbone, a few per
+// scan, the healthy tokens not checked for check_interval.
 func (b *backend) refreshDueCreds(ctx context.Context, s logical.Storage) error {
 	cfg, err := b.getConfig(ctx, s)
 	if err != nil || cfg == nil {
@@ -44,35 +60,91 @@ func (b *backend) refreshDueCreds(ctx context.Context, s logical.Storage) error 
 		return err
 	}
 	started := time.Now()
-	needReauth := 0
-	slots := make(chan struct{}, backgroundWorkers)
+	tally := &scanTally{seen: len(names)}
+	checks := 0
+	slots := make(chan struct{}, b.scanWorkers)
 	var wg sync.WaitGroup
 	for _, name := range names {
 		g, err := b.scanGrant(ctx, s, name)
 		if err != nil || g == nil {
 			continue
 		}
-		if g.NeedsReauth {
-			needReauth++
-		}
-		if !g.wantsRefresh(cfg.RefreshAhead, b.now()) {
+		now := b.now()
+		var job func()
+		switch {
+		case g.wantsAttention(cfg.RefreshAhead, now):
+			job = func() {
+				res := b.refreshShared(ctx, s, cfg, name)
+				if res.err != nil || res.fatal != nil {
+					b.Logger().Warn("background refresh failed", "name", name, "error", errors.Join(res.err, res.fatal))
+				}
+				tally.count(res.grant)
+			}
+		case checks < maxChecksPerScan && g.checkDue(cfg.CheckInterval, now):
+			checks++
+			job = func() { tally.count(b.checkLiveness(ctx, s, cfg, name)) }
+		default:
+			tally.count(g)
 			continue
 		}
 		slots <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			if !b.waitJitter(ctx) {
-				return
-			}
-			if res := b.refreshCreds(ctx, s, cfg, name, false); res.err != nil {
-				b.Logger().Warn("background refresh failed", "name", name, "error", res.err)
+			if b.waitJitter(ctx) {
+				job()
 			}
 		}()
 	}
 	wg.Wait()
-	b.metrics.scanned(b.now(), time.Since(started), len(names), needReauth)
+	b.metrics.scanned(b.now(), time.Since(started), tally.seen, tally.needReauth, tally.failing)
 	return nil
+}
+
+func (t *scanTally) count(g *grant) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case g == nil:
+	case g.NeedsReauth:
+		t.needReauth++
+	case g.LastError != "":
+		t.failing++
+	}
+}
+
+// checkLiveness asks Jawbone whether it still accepts the token of name.
+// A token it rejects though it has not expired was killed outside Vault
+// (another client refreshed the grant: an old kiefer app still running);
+// it is refreshed once.
+func (b *backend) checkLiveness(ctx context.Context, s logical.Storage, cfg *config, name string) (after *grant) {
+	err := b.withGrantLocked(ctx, s, name, func(g *grant) error {
+		after = g
+		now := b.now()
+		if g == nil || !g.checkDue(cfg.CheckInterval, now) {
+			return nil
+		}
+		works, err := b.check(ctx, cfg, g)
+		switch {
+		case works:
+			after = g.checked(now)
+			return b.putGrant(ctx, s, name, after)
+		case jawbone.KindOf(err) != jawbone.TokenRejected:
+			b.Logger().Debug("liveness check got no answer", "name", name, "error", err)
+			return nil
+		}
+		b.metrics.foundDead()
+		b.Logger().Warn("Jawbone no longer accepts the stored access token, though it has not expired: another client refreshed the grant; refreshing", "name", name)
+		res := b.refreshLocked(ctx, s, cfg, name, g, 1)
+		if res.grant != nil {
+			after = res.grant
+		}
+		return errors.Join(res.fatal, res.err)
+	})
+	if err != nil {
+		b.Logger().Warn("liveness check failed", "name", name, "error", err)
+	}
+	return after
 }
 
 // waitJitter waits a random moment, or returns false if ctx ends first.

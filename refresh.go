@@ -1,9 +1,12 @@
 package jawbone
 
+// Refreshing a grant, and settling attempts whose outcome is unknown. The
+// states and transitions are described in grant.go.
+
 import (
 	"context"
-	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -14,32 +17,22 @@ import (
 type credsRead struct {
 	cfg   *config
 	grant *grant
-	// refreshErr is why a refresh the read attempted failed; the grant is
-	// then the one stored before.
+	// refreshErr is why an attempt the read made failed.
 	refreshErr error
 }
 
-// readCreds reads the grant of name, refreshing it first when it is due.
+// readCreds reads the grant of name, refreshing it first when it is due and
+// settling an attempt in doubt.
 func (b *backend) readCreds(ctx context.Context, s logical.Storage, name string) (*credsRead, error) {
-	if err := validateCredsName(name); err != nil {
-		return nil, err
-	}
-	cfg, err := b.requireConfig(ctx, s)
+	cfg, g, err := b.loadGrant(ctx, s, name)
 	if err != nil {
 		return nil, err
-	}
-	g, err := b.getGrant(ctx, s, name)
-	if err != nil {
-		return nil, err
-	}
-	if g == nil {
-		return nil, missingCreds(name)
 	}
 	read := &credsRead{cfg: cfg, grant: g}
-	if g.wantsRefresh(cfg.RefreshAhead, b.now()) {
-		res := b.refreshCreds(ctx, s, cfg, name, false)
-		if (res.grant == nil && res.err != nil) || errors.Is(res.err, logical.ErrReadOnly) {
-			return nil, res.err
+	if g.wantsAttention(cfg.RefreshAhead, b.now()) {
+		res := b.refreshShared(ctx, s, cfg, name)
+		if res.fatal != nil {
+			return nil, res.fatal
 		}
 		if res.grant == nil {
 			return nil, missingCreds(name) // deleted meanwhile
@@ -52,147 +45,250 @@ func (b *backend) readCreds(ctx context.Context, s logical.Storage, name string)
 // forceRefresh refreshes the grant of name now, whatever its state; a
 // failure is an error.
 func (b *backend) forceRefresh(ctx context.Context, s logical.Storage, name string) (*credsRead, error) {
-	if err := validateCredsName(name); err != nil {
-		return nil, err
-	}
-	cfg, err := b.requireConfig(ctx, s)
+	cfg, _, err := b.loadGrant(ctx, s, name)
 	if err != nil {
 		return nil, err
 	}
-	res := b.refreshCreds(ctx, s, cfg, name, true)
+	res := b.attend(context.WithoutCancel(ctx), s, cfg, name, true)
 	switch {
-	case res.grant == nil && res.err == nil:
+	case res.fatal != nil:
+		return nil, res.fatal
+	case res.grant == nil:
 		return nil, missingCreds(name)
-	case res.grant == nil, errors.Is(res.err, logical.ErrReadOnly):
-		return nil, res.err
+	case res.inDoubt, res.grant.attempting() && res.grant.mayLand(b.now(), cfg.RequestTimeout):
+		return nil, conflict("an earlier refresh of creds %q did not complete and Jawbone may still carry it out until %s, which would kill any token issued before then",
+			name, res.grant.AttemptLandsBy.UTC().Format(time.RFC3339)).withFix(fixRefreshLater(name))
 	case res.err != nil:
-		return nil, providerFailure(res.err, fixReauth(name))
+		return nil, providerFailure(res.err, fixReauth(name), nil)
 	}
 	return &credsRead{cfg: cfg, grant: res.grant}, nil
+}
+
+// loadGrant is the config and the grant of name, which must exist.
+func (b *backend) loadGrant(ctx context.Context, s logical.Storage, name string) (*config, *grant, error) {
+	if err := validateCredsName(name); err != nil {
+		return nil, nil, err
+	}
+	cfg, err := b.requireConfig(ctx, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := b.getGrant(ctx, s, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if g == nil {
+		return nil, nil, missingCreds(name)
+	}
+	return cfg, g, nil
 }
 
 func missingCreds(name string) error {
 	return notFound("no creds named %q", name).withFix(fixMissingCreds(name))
 }
 
-// refreshResult is what one shared refresh hands to every waiting reader.
-type refreshResult struct {
-	grant *grant // the grant as stored afterwards
-	err   error  // with grant: why the refresh failed; without: an internal error
+// attended is what attending to a grant came to.
+type attended struct {
+	grant *grant // as stored afterwards; nil: no such creds
+	err   error  // why Jawbone did not give a new token or a clear answer
+	// inDoubt: an attempt may still land, and Jawbone accepted the stored
+	// token just now.
+	inDoubt bool
+	fatal   error // storage failed, or this node cannot write
 }
 
-// refreshCreds refreshes the creds named name if (still) needed. Concurrent
-// callers for one name share a single call to Jawbone; the grant is re-read
-// inside, so a caller that arrives just after a refresh sees its result
-// rather than starting another.
-func (b *backend) refreshCreds(ctx context.Context, s logical.Storage, cfg *config, name string, force bool) refreshResult {
-	key := name
-	if force {
-		key = "force\x00" + name
-	}
-	// The shared call outlives any one caller's cancellation: its result is
-	// stored and used by everyone waiting on it.
+// refreshShared attends to a due grant for a read or the background scan.
+// Concurrent callers for one name share one attempt; the shared call
+// outlives any one caller's cancellation, because its result is stored and
+// used by everyone waiting on it.
+func (b *backend) refreshShared(ctx context.Context, s logical.Storage, cfg *config, name string) attended {
 	shared := context.WithoutCancel(ctx)
-	v, _, _ := b.refreshes.Do(key, func() (any, error) {
-		return b.refreshIfNeeded(shared, s, cfg, name, force), nil
+	v, _, _ := b.refreshes.Do(name, func() (any, error) {
+		return b.attend(shared, s, cfg, name, false), nil
 	})
-	return v.(refreshResult)
+	return v.(attended)
 }
 
-func (b *backend) refreshIfNeeded(ctx context.Context, s logical.Storage, cfg *config, name string, force bool) refreshResult {
-	// Holding the name's lock, no other refresh of it runs on this node: a
-	// marker found now was left by an attempt that died.
-	defer b.credsLocks.lock(name)()
-	g, err := b.getGrant(ctx, s, name)
-	if err != nil || g == nil {
-		return refreshResult{grant: g, err: err}
-	}
-	now := b.now()
-	if !force && g.interrupted() && g.mayRefresh(now) {
-		// An attempt died with its outcome unknown: keep the token if
-		// Jawbone still accepts it, rather than replacing a working one.
-		if settled, ok := b.settleInterrupted(ctx, s, cfg, name, g); ok {
-			g = settled
+// attend does what the grant of name needs, inside its critical section:
+// settle an attempt in doubt, then refresh if it is due (or forced).
+func (b *backend) attend(ctx context.Context, s logical.Storage, cfg *config, name string, force bool) attended {
+	var res attended
+	err := b.withGrantLocked(ctx, s, name, func(g *grant) error {
+		if g != nil {
+			res = b.attendLocked(ctx, s, cfg, name, g, force)
 		}
+		return nil
+	})
+	if err != nil {
+		res = attended{fatal: err}
 	}
-	if !force && !g.wantsRefresh(cfg.RefreshAhead, now) {
-		return refreshResult{grant: g}
+	return res
+}
+
+func (b *backend) attendLocked(ctx context.Context, s logical.Storage, cfg *config, name string, g *grant, force bool) attended {
+	now := b.now()
+	if !force && !g.wantsAttention(cfg.RefreshAhead, now) {
+		return attended{grant: g} // another caller did it meanwhile
 	}
 	if !b.canWriteStorage() {
 		// Jawbone kills the old access token on refresh: never refresh where
 		// the new one cannot be stored. Vault forwards ErrReadOnly requests
 		// to the node that can write.
-		return refreshResult{grant: g, err: logical.ErrReadOnly}
+		return attended{grant: g, fatal: logical.ErrReadOnly}
 	}
-	// Mark the attempt before Jawbone can replace the token, so a crash
-	// between its reply and our write cannot leave a dead token trusted.
-	marked := g.markedRefreshing(now)
+	if g.attempting() {
+		settled, next := b.settleLocked(ctx, s, cfg, name, g, now)
+		switch {
+		case next == settleDone:
+			return settled
+		case next == settleKept && !force && !settled.grant.due(cfg.RefreshAhead, now):
+			return settled
+		}
+		g = settled.grant
+	}
+	return b.refreshLocked(ctx, s, cfg, name, g, 1)
+}
+
+// What settling an attempt in doubt leads to.
+type settleNext int
+
+const (
+	settleDone    settleNext = iota // nothing more to do now
+	settleKept                      // it replaced nothing: refresh only if due
+	settleRefresh                   // it replaced the token, or can no longer land: refresh now
+)
+
+// settleLocked decides an attempt in doubt.
+func (b *backend) settleLocked(ctx context.Context, s logical.Storage, cfg *config, name string, g *grant, now time.Time) (attended, settleNext) {
+	works, err := b.check(ctx, cfg, g)
+	mayLand := g.mayLand(now, cfg.RequestTimeout)
+	switch {
+	case works && !mayLand:
+		settled := g.settled(now)
+		if err := b.putGrant(ctx, s, name, settled); err != nil {
+			return attended{grant: g, fatal: err}, settleDone
+		}
+		b.Logger().Info("an attempt in doubt replaced nothing; keeping the stored token", "name", name)
+		return attended{grant: settled}, settleKept
+	case works:
+		// It may still land, and then it kills whatever we hold: neither a
+		// new token nor this one can be handed out as if all were well.
+		alive := g.checked(now)
+		if err := b.putGrant(ctx, s, name, alive); err != nil {
+			return attended{grant: g, fatal: err}, settleDone
+		}
+		return attended{grant: alive, inDoubt: true}, settleDone
+	case jawbone.KindOf(err) == jawbone.TokenRejected && g.landedIfDead(now):
+		b.Logger().Info("an attempt in doubt replaced the stored token; refreshing", "name", name)
+		return attended{grant: g}, settleRefresh // it landed: a refresh is safe now
+	case !mayLand:
+		return attended{grant: g}, settleRefresh // it can no longer land: a refresh is safe
+	}
+	failed := g.checkFailed(err, now)
+	if err := b.putGrant(ctx, s, name, failed); err != nil {
+		b.Logger().Error("could not record a failed check", "name", name, "error", err)
+		return attended{grant: g, err: err}, settleDone
+	}
+	return attended{grant: failed, err: err}, settleDone
+}
+
+// check asks Jawbone whether it accepts g's access token. works is true
+// only on Jawbone's own answer; err says why not.
+func (b *backend) check(ctx context.Context, cfg *config, g *grant) (works bool, err error) {
+	_, err = b.client(cfg).Me(ctx, g.AccessToken)
+	return err == nil, err
+}
+
+// refreshLocked refreshes g, marking the attempt in storage first. After
+// an attempt whose outcome is unknown it checks the stored token at once:
+// if Jawbone no longer accepts it and it did before, the attempt landed,
+// and one more attempt (while retries are left) is safe.
+func (b *backend) refreshLocked(ctx context.Context, s logical.Storage, cfg *config, name string, g *grant, retries int) attended {
+	if g.RefreshToken == "" {
+		return attended{grant: g, fatal: badRequest("creds %q hold no refresh token, so they cannot be refreshed", name).withFix(fixReauth(name))}
+	}
+	sentAt := b.now()
+	marked := g.withAttempt(sentAt, cfg.RequestTimeout)
 	if err := b.putGrant(ctx, s, name, marked); err != nil {
-		if errors.Is(err, logical.ErrReadOnly) {
-			return refreshResult{err: logical.ErrReadOnly} // unwrapped, so Vault forwards
-		}
-		return refreshResult{err: fmt.Errorf("marking the refresh of creds %q: %w", name, err)}
+		return attended{grant: g, fatal: fmt.Errorf("marking the refresh of creds %q: %w", name, err)}
 	}
-	tok, refreshErr := b.client(cfg).Refresh(ctx, g.RefreshToken)
-	if refreshErr != nil {
-		// A clean error reply proves this attempt replaced nothing (it says
-		// nothing about an earlier, interrupted one); otherwise ask Jawbone.
-		if (!g.interrupted() && !jawbone.MayHaveIssued(refreshErr)) || b.tokenStillWorks(ctx, cfg, name, g.AccessToken) {
-			marked = marked.settled()
-		}
-		return b.recordFailure(ctx, s, name, marked, refreshErr)
+	tok, err := b.client(cfg).Refresh(ctx, g.RefreshToken)
+	now := b.now()
+	switch {
+	case err == nil:
+		return b.storeRefreshed(ctx, s, name, marked, tok, sentAt)
+	case !jawbone.MayHaveIssued(err):
+		return b.recordFailure(ctx, s, name, marked, g.attemptFailed(err, now), err)
 	}
-	fresh := newGrant(tok, g.RefreshToken, g.Scopes, b.now())
+	doubt := marked.attemptInDoubt(err, now)
+	res := b.recordFailure(ctx, s, name, marked, doubt, err)
+	if res.fatal != nil || res.grant != doubt || retries == 0 {
+		return res
+	}
+	works, checkErr := b.check(ctx, cfg, doubt)
+	switch {
+	case works && !doubt.mayLand(now, cfg.RequestTimeout):
+		// Finished at Jawbone, and it replaced nothing: a failure like any.
+		failed := g.attemptFailed(err, now)
+		if err := b.putGrant(ctx, s, name, failed); err == nil {
+			res.grant = failed
+		}
+	case works:
+		alive := doubt.checked(now)
+		if err := b.putGrant(ctx, s, name, alive); err == nil {
+			res.grant = alive
+		}
+		res.inDoubt = true
+	case jawbone.KindOf(checkErr) == jawbone.TokenRejected && doubt.landedIfDead(now):
+		b.Logger().Info("a refresh whose reply was lost replaced the stored token; refreshing again", "name", name)
+		return b.refreshLocked(ctx, s, cfg, name, doubt, retries-1)
+	}
+	return res
+}
+
+// storeRefreshed stores the token a refresh returned. A token that has
+// expired on arrival is stored (it replaced the old one) but counts as a
+// failure, so that it is not refreshed again on every read.
+func (b *backend) storeRefreshed(ctx context.Context, s logical.Storage, name string, marked *grant, tok *jawbone.Token, sentAt time.Time) attended {
+	fresh := marked.refreshed(tok, sentAt)
+	var expiredErr error
+	if tok.ExpiresIn <= 0 {
+		expiredErr = &jawbone.Error{Op: "refresh", Kind: jawbone.Transient,
+			Err: fmt.Errorf("the token endpoint issued an access token that has expired already (expires_in %d)", int64(tok.ExpiresIn/time.Second))}
+		fresh = fresh.failed(expiredErr, b.now())
+	}
 	if err := b.putGrant(ctx, s, name, fresh); err != nil {
-		// Not a provider failure: no grant, so callers answer with a 500. The
-		// stored grant is intact and, as refresh tokens do not rotate, the
-		// next attempt can refresh again.
+		// The marker stays: the stored access token is dead now, and the
+		// next read refreshes again (refresh tokens do not rotate).
 		b.Logger().Error("refreshed token could not be stored", "name", name, "error", err)
-		return refreshResult{err: fmt.Errorf("refreshed creds %q but could not store the result: %w", name, err)}
+		return attended{grant: marked, fatal: fmt.Errorf("refreshed creds %q but could not store the result: %w", name, err)}
+	}
+	if expiredErr != nil {
+		b.metrics.refreshFailed(jawbone.Transient)
+		b.Logger().Warn("refresh returned an expired token; will retry", "name", name, "next_attempt_at", fresh.NextAttemptAt)
+		return attended{grant: fresh, err: expiredErr}
 	}
 	b.metrics.refreshed(b.now())
-	b.Logger().Info("creds refreshed", "name", name, "expires_at", fresh.ExpiresAt, "forced", force)
-	return refreshResult{grant: fresh}
+	b.Logger().Info("creds refreshed", "name", name, "expires_at", fresh.ExpiresAt)
+	return attended{grant: fresh}
 }
 
-// tokenStillWorks reports whether Jawbone still accepts accessToken; no
-// clear answer counts as no.
-func (b *backend) tokenStillWorks(ctx context.Context, cfg *config, name, accessToken string) bool {
-	works, err := b.client(cfg).TokenWorks(ctx, accessToken)
-	if err != nil {
-		b.Logger().Warn("could not check whether the stored access token still works", "name", name, "error", err)
-	}
-	return works
-}
-
-// settleInterrupted clears the marker of an interrupted refresh when the
-// stored access token still works, and returns the grant as stored.
-func (b *backend) settleInterrupted(ctx context.Context, s logical.Storage, cfg *config, name string, g *grant) (*grant, bool) {
-	if !b.tokenStillWorks(ctx, cfg, name, g.AccessToken) {
-		return nil, false
-	}
-	settled := g.settled()
-	if err := b.putGrant(ctx, s, name, settled); err != nil {
-		return nil, false
-	}
-	b.Logger().Info("an interrupted refresh replaced nothing; keeping the stored token", "name", name)
-	return settled, true
-}
-
-// recordFailure stores what went wrong, keeping every token: a rejected
-// grant is marked for re-authorization, any other failure backs off.
-func (b *backend) recordFailure(ctx context.Context, s logical.Storage, name string, g *grant, refreshErr error) refreshResult {
-	failed := g.failed(refreshErr, b.now())
+// recordFailure stores failed, what an attempt on marked came to, and
+// keeps every token.
+func (b *backend) recordFailure(ctx context.Context, s logical.Storage, name string, marked, failed *grant, refreshErr error) attended {
 	b.metrics.refreshFailed(jawbone.KindOf(refreshErr))
-	if failed.NeedsReauth {
+	switch {
+	case failed.NeedsReauth:
 		b.Logger().Error("jawbone rejected the refresh token; creds need re-authorization", "name", name, "error", refreshErr)
-	} else {
+	case failed.attempting():
+		b.Logger().Warn("refresh outcome unknown; will settle it", "name", name, "error", refreshErr, "next_attempt_at", failed.NextAttemptAt)
+	default:
 		b.Logger().Warn("refresh failed; will retry", "name", name, "error", refreshErr, "next_attempt_at", failed.NextAttemptAt)
 	}
 	if err := b.putGrant(ctx, s, name, failed); err != nil {
-		// The tokens in storage are untouched; only the bookkeeping is lost.
+		// The marker stays stored, so the token is not trusted unchecked.
 		b.Logger().Error("could not record refresh failure", "name", name, "error", err)
-		return refreshResult{grant: g, err: refreshErr}
+		return attended{grant: marked, err: refreshErr}
 	}
-	return refreshResult{grant: failed, err: refreshErr}
+	return attended{grant: failed, err: refreshErr}
 }

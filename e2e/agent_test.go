@@ -32,7 +32,77 @@ func TestAgentRerendersAfterRefresh(t *testing.T) {
 		t.Fatalf("creds/me ttl = %v, want 0 < ttl <= %v (seconds until the refresh point)", creds["ttl"], (lifetime - refreshAhead).Seconds())
 	}
 
-	// Agent authenticates with the least-privileged token from a file.
+	started := time.Now()
+	readOut := startAgent(t, v, "me")
+	if got := readOut(); got != first {
+		t.Fatalf("Agent rendered %q, want the current token %q", got, first)
+	}
+
+	// The refresh point is ttl seconds away; Agent re-reads at ttl+1 and that
+	// read refreshes. Allow generous slack, still far below 5 minutes.
+	deadline := time.Duration(ttl)*time.Second + 30*time.Second
+	waitFor(t, deadline, "Agent to render a refreshed token", func() (bool, error) {
+		return readOut() != first && readOut() != "", nil
+	})
+	second := readOut()
+	t.Logf("Agent rendered the refreshed token %s after the first", time.Since(started).Round(time.Second))
+	f.requireTokenWorks(t, second, "the token Agent rendered after the refresh")
+	f.requireTokenRejected(t, first, "the token Agent rendered first, after the refresh")
+	if got := v.AccessToken("me"); got != second {
+		// A read right now may itself have refreshed only if the next refresh
+		// point passed; with 10 s between refresh points it has not.
+		t.Errorf("creds/me returns %q, Agent rendered %q", got, second)
+	}
+}
+
+// TestAgentPicksUpAnyChangeWithinMaxTTL: a token that changes outside the
+// refresh schedule — a forced refresh, an import — reaches Agent's file
+// within max_ttl, with no restart, though the token itself lives a year.
+func TestAgentPicksUpAnyChangeWithinMaxTTL(t *testing.T) {
+	const maxTTL = 10 * time.Second
+	f := StartFake(t)
+	v := StartVaultWithPlugin(t)
+	v.ConfigureFor(f, fmt.Sprintf("max_ttl=%ds", int(maxTTL.Seconds())))
+	v.Authorize(f, "me")
+	first := v.AccessToken("me")
+	if ttl, _ := v.Creds("me")["ttl"].(float64); ttl != (maxTTL - time.Second).Seconds() {
+		t.Fatalf("creds/me ttl = %v with max_ttl %s, want %v", ttl, maxTTL, (maxTTL - time.Second).Seconds())
+	}
+	readOut := startAgent(t, v, "me")
+	if got := readOut(); got != first {
+		t.Fatalf("Agent rendered %q, want the current token %q", got, first)
+	}
+	// Agent re-reads ttl+1 = max_ttl after its last read; allow for a slow
+	// machine, but far below the year the token lives and Agent's 5 minutes.
+	within := maxTTL + 15*time.Second
+	changes := []struct {
+		what string
+		make func() string
+	}{
+		{"a forced refresh", func() string {
+			return v.WriteJSON(mountPath + "/creds/me/refresh").Data["access_token"].(string)
+		}},
+		{"an import of another grant", func() string {
+			_, refresh := f.Issue()
+			return v.WriteJSON(mountPath+"/creds/me", "refresh_token="+refresh).Data["access_token"].(string)
+		}},
+	}
+	for _, c := range changes {
+		token := c.make()
+		changed := time.Now()
+		waitFor(t, within, "Agent to render the token after "+c.what, func() (bool, error) {
+			return readOut() == token, nil
+		})
+		t.Logf("Agent rendered the token %s after %s", time.Since(changed).Round(time.Second), c.what)
+		f.requireTokenWorks(t, token, "the token Agent rendered after "+c.what)
+	}
+}
+
+// startAgent runs Vault Agent with a template that renders the access token
+// of name, authenticated with the least-privileged token from a file, waits
+// for the first rendering and returns a reader of the rendered file.
+func startAgent(t *testing.T, v *Vault, name string) (readOut func() string) {
+	t.Helper()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "vault-token")
 	writeFile(t, tokenFile, v.credsReaderToken())
@@ -58,45 +128,21 @@ template_config {
 }
 
 template {
-  contents    = "{{ with secret \"jawbone/creds/me\" }}{{ .Data.access_token }}{{ end }}"
+  contents    = "{{ with secret \"jawbone/creds/%s\" }}{{ .Data.access_token }}{{ end }}"
   destination = %q
 }
-`, filepath.Join(dir, "agent.pid"), v.Addr, tokenFile, out))
-
-	started := time.Now()
+`, filepath.Join(dir, "agent.pid"), v.Addr, tokenFile, name, out))
 	agent := startProc(t, "vault agent", filepath.Join(dir, "agent.log"),
 		cleanEnv("HOME="+v.home), v.env.VaultBin, "agent", "-config="+config)
-
-	readOut := func() string {
+	readOut = func() string {
+		if agent.exited() {
+			t.Fatalf("vault agent exited: %v", agent.waitErr)
+		}
 		b, _ := os.ReadFile(out)
 		return strings.TrimSpace(string(b))
 	}
 	waitFor(t, 30*time.Second, "Agent to render the token", func() (bool, error) {
-		if agent.exited() {
-			t.Fatalf("vault agent exited: %v", agent.waitErr)
-		}
 		return readOut() != "", nil
 	})
-	if got := readOut(); got != first {
-		t.Fatalf("Agent rendered %q, want the current token %q", got, first)
-	}
-
-	// The refresh point is ttl seconds away; Agent re-reads at ttl+1 and that
-	// read refreshes. Allow generous slack, still far below 5 minutes.
-	deadline := time.Duration(ttl)*time.Second + 30*time.Second
-	waitFor(t, deadline, "Agent to render a refreshed token", func() (bool, error) {
-		if agent.exited() {
-			t.Fatalf("vault agent exited: %v", agent.waitErr)
-		}
-		return readOut() != first && readOut() != "", nil
-	})
-	second := readOut()
-	t.Logf("Agent rendered the refreshed token %s after the first", time.Since(started).Round(time.Second))
-	f.requireTokenWorks(t, second, "the token Agent rendered after the refresh")
-	f.requireTokenRejected(t, first, "the token Agent rendered first, after the refresh")
-	if got := v.AccessToken("me"); got != second {
-		// A read right now may itself have refreshed only if the next refresh
-		// point passed; with 10 s between refresh points it has not.
-		t.Errorf("creds/me returns %q, Agent rendered %q", got, second)
-	}
+	return readOut
 }

@@ -12,8 +12,9 @@ import (
 	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
 )
 
-// The fault tests run with refresh_ahead=8000h (about 333 days). A grant is
-// imported with expires_at 300 days away: its token is valid but due, so
+// The fault tests run with refresh_ahead=8000h (about 333 days, which for a
+// token that lives a year counts as half its life: 182.5 days). A grant is
+// imported with expires_at 150 days away: its token is valid but due, so
 // every read tries a refresh. A refreshed token lives 365 days at the fake,
 // so once a refresh succeeds the entry is no longer due, and neither a
 // reader nor Vault's periodic scan calls Jawbone for it again. Faults stay
@@ -21,7 +22,7 @@ import (
 // and the periodic scan tries first meets the same fault.
 const (
 	faultRefreshAhead = "8000h"
-	dueImportIn       = 300 * 24 * time.Hour
+	dueImportIn       = 150 * 24 * time.Hour
 )
 
 // faultCase is one provider fault and its asserted outcome.

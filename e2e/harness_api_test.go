@@ -293,7 +293,8 @@ func waitMount(t *testing.T, a *jbAPI, what string) {
 }
 
 // ageBackoff moves the stored next refresh attempt of name into the past, as
-// if the backoff had run out.
+// if the backoff had run out; and with it the time by which an attempt in
+// doubt could still land, which is shorter than the backoff.
 func ageBackoff(t *testing.T, a *jbAPI, uuid, name string) {
 	t.Helper()
 	entry := rawCreds(t, a, uuid, name)
@@ -303,6 +304,10 @@ func ageBackoff(t *testing.T, a *jbAPI, uuid, name string) {
 	if _, ok := entry["next_attempt_at"]; !ok {
 		t.Fatalf("the stored creds %q have no next_attempt_at (fields %v): nothing to age", name, mapKeys(entry))
 	}
-	entry["next_attempt_at"] = time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
+	past := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
+	entry["next_attempt_at"] = past
+	if _, ok := entry["refresh_lands_by"]; ok {
+		entry["refresh_lands_by"] = past
+	}
 	rawPutCreds(t, a, uuid, name, entry)
 }

@@ -488,11 +488,13 @@ type burstStats struct {
 // stormReaders clients, already connected, read it at once. The same burst
 // again, now that the token is fresh, is the baseline.
 func refreshStorm(t *testing.T, v *Vault, f *Fake) *stormResult {
-	// A grant whose token lives 300 days; refreshed tokens live a year.
-	// With refresh_ahead at 364 days the first is due and the second not.
-	f.SetTokenLifetime(300 * 24 * time.Hour)
-	v.Authorize(f, "storm")
-	f.SetTokenLifetime(0)
+	// A grant imported with 100 days left (taken as issued a year before it
+	// expires); refreshed tokens live a year. With refresh_ahead at 364
+	// days, which counts as half a token's life (182.5 days), the first is
+	// due and the second not.
+	access, refresh := f.Issue()
+	v.MustCLI("write", mountPath+"/creds/storm", "access_token="+access, "refresh_token="+refresh,
+		"expires_at="+time.Now().Add(100*24*time.Hour).UTC().Format(time.RFC3339))
 	oldToken := v.AccessToken("storm")
 	path := mountPath + "/creds/storm"
 

@@ -1,19 +1,17 @@
 // Package jawbone is the client for Jawbone's OAuth 2.0 token endpoint and
 // the parts of the UP API the secrets engine uses. It knows nothing of
-// Vault: it takes its own Config, returns its own Token and classifies every
-// failure as an *Error of a Kind, so that the engine can decide what a
-// failure means for a grant.
+// Vault: it takes its own Config, returns its own Token and Account and
+// classifies every failure as an *Error of a Kind, so that the engine can
+// decide what a failure means for a grant.
 package jawbone
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
-	"fmt"
-	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -21,8 +19,8 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// maxReplyBytes bounds what we read of any provider reply: a token reply is a
-// few hundred bytes, so anything near this is a fault, not data.
+// maxReplyBytes bounds what we read of any reply: a token reply is a few
+// hundred bytes, so anything near this is a fault, not data.
 const maxReplyBytes = 1 << 20
 
 // DefaultTokenLifetime is what Jawbone documents for access tokens; it is
@@ -39,10 +37,16 @@ type Config struct {
 	APIURL       string
 	// Timeout bounds each call.
 	Timeout time.Duration
-	// Transport carries the requests; nil means http.DefaultTransport.
+	// RootCAs, when set, are the only CAs trusted for https endpoints.
+	RootCAs *x509.CertPool
+	// Transport carries the requests; nil means a clone of
+	// http.DefaultTransport (with RootCAs, if set).
 	Transport http.RoundTripper
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Debug, if set, receives what must not reach an error: the start of
+	// an unexpected reply, with the secrets the request carried blanked.
+	Debug func(msg string, keyvals ...any)
 }
 
 // Token is what the token endpoint hands back.
@@ -50,7 +54,9 @@ type Token struct {
 	AccessToken  string
 	TokenType    string
 	RefreshToken string
-	ExpiresIn    time.Duration
+	// ExpiresIn is the lifetime the reply gave; 0 or less means the token
+	// has expired already.
+	ExpiresIn time.Duration
 }
 
 // Client talks to the token endpoint (through x/oauth2) and to the API. It
@@ -62,6 +68,7 @@ type Client struct {
 	secret string
 	http   *http.Client
 	now    func() time.Time
+	debug  func(msg string, keyvals ...any)
 }
 
 // New builds a client for cfg.
@@ -83,14 +90,26 @@ func New(cfg Config) *Client {
 				AuthStyle: oauth2.AuthStyleInParams,
 			},
 		},
+		// Jawbone's front end merged repeated slashes (kiefer's own paths
+		// have them, inferred), but we never send any.
 		apiURL: strings.TrimRight(cfg.APIURL, "/"),
 		secret: cfg.ClientSecret,
-		http: &http.Client{Timeout: cfg.Timeout, Transport: cfg.Transport,
+		http: &http.Client{Timeout: cfg.Timeout, Transport: transport(cfg),
 			// Never follow a redirect: it would re-send the client secret and
 			// tokens to wherever it points, past the https-only rule.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		now: now,
+		now:   now,
+		debug: cfg.Debug,
 	}
+}
+
+func transport(cfg Config) http.RoundTripper {
+	if cfg.Transport != nil || cfg.RootCAs == nil {
+		return cfg.Transport
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
+	return t
 }
 
 // AuthCodeURL is Jawbone's authorization URL: response_type=code,
@@ -101,13 +120,19 @@ func (c *Client) AuthCodeURL(scopes []string, state string) string {
 	return oc.AuthCodeURL(state)
 }
 
-// Exchange trades an authorization code for tokens.
+// Exchange trades an authorization code for tokens. A reply without a
+// refresh token is refused: the creds could never be refreshed.
 func (c *Client) Exchange(ctx context.Context, code string) (*Token, error) {
+	const op = "exchange"
 	t, err := c.oauth.Exchange(c.withHTTP(ctx), code)
 	if err != nil {
-		return nil, c.classify("exchange", err)
+		return nil, c.classifyToken(op, err, code)
 	}
-	return c.fromOAuth(t), nil
+	tok := c.fromOAuth(t)
+	if tok.RefreshToken == "" {
+		return nil, &Error{Op: op, Kind: Transient, Err: errors.New("the reply carries no refresh_token, so the creds could never be refreshed")}
+	}
+	return tok, nil
 }
 
 // Refresh obtains a new access token. Passing a token with only the refresh
@@ -116,93 +141,9 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (*Token, erro
 	src := c.oauth.TokenSource(c.withHTTP(ctx), &oauth2.Token{RefreshToken: refreshToken})
 	t, err := src.Token()
 	if err != nil {
-		return nil, c.classify("refresh", err)
+		return nil, c.classifyToken("refresh", err, refreshToken)
 	}
 	return c.fromOAuth(t), nil
-}
-
-// RecoverRefreshToken asks the API for the refresh token of the grant an
-// access token belongs to (kiefer's get_refresh_token).
-func (c *Client) RecoverRefreshToken(ctx context.Context, accessToken string) (string, error) {
-	const op = "recover refresh token"
-	form := url.Values{"secret": {c.secret}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
-		c.apiURL+"/users/@me/refreshToken", strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", &Error{Op: op, Kind: GrantRejected, Err: err}
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+accessToken)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return "", c.classify(op, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
-	if err != nil {
-		return "", c.classify(op, err)
-	}
-	return c.parseRefreshTokenReply(resp, body)
-}
-
-// TokenWorks asks the API whether accessToken is still accepted: true on
-// 200, false on 401, an error when the API gives no clear answer. It settles
-// whether a refresh whose outcome we never saw replaced the token.
-func (c *Client) TokenWorks(ctx context.Context, accessToken string) (bool, error) {
-	const op = "check access token"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.apiURL+"/users/@me", nil)
-	if err != nil {
-		return false, &Error{Op: op, Kind: ClientRejected, Err: err}
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+accessToken)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return false, c.classify(op, err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxReplyBytes)) // to reuse the connection
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return true, nil
-	case http.StatusUnauthorized:
-		return false, nil
-	default:
-		return false, &Error{Op: op, Kind: kindForStatus(resp.StatusCode), Status: resp.StatusCode}
-	}
-}
-
-// apiEnvelope is the meta/data wrapper of every Jawbone API reply.
-type apiEnvelope struct {
-	Meta struct {
-		Code        int    `json:"code"`
-		ErrorType   string `json:"error_type"`
-		ErrorDetail string `json:"error_detail"`
-	} `json:"meta"`
-	Data struct {
-		RefreshToken string `json:"refresh_token"`
-	} `json:"data"`
-}
-
-func (c *Client) parseRefreshTokenReply(resp *http.Response, body []byte) (string, error) {
-	const op = "recover refresh token"
-	var env apiEnvelope
-	jsonErr := json.Unmarshal(body, &env)
-	if resp.StatusCode != http.StatusOK {
-		detail := strings.TrimSpace(env.Meta.ErrorType + " " + env.Meta.ErrorDetail)
-		return "", &Error{Op: op, Kind: kindForStatus(resp.StatusCode), Status: resp.StatusCode,
-			Code: env.Meta.ErrorType, Description: detail, RetryAfter: c.retryAfter(resp)}
-	}
-	if jsonErr != nil {
-		return "", &Error{Op: op, Kind: Transient, Status: resp.StatusCode,
-			Err: fmt.Errorf("reply is not the JSON envelope: %w", jsonErr)}
-	}
-	if env.Data.RefreshToken == "" {
-		return "", &Error{Op: op, Kind: Transient, Status: resp.StatusCode,
-			Err: errors.New("reply carries no data.refresh_token")}
-	}
-	return env.Data.RefreshToken, nil
 }
 
 func (c *Client) withHTTP(ctx context.Context) context.Context {
@@ -211,7 +152,7 @@ func (c *Client) withHTTP(ctx context.Context) context.Context {
 
 func (c *Client) fromOAuth(t *oauth2.Token) *Token {
 	lifetime, ok := expiresIn(t)
-	if !ok || lifetime <= 0 {
+	if !ok {
 		lifetime = DefaultTokenLifetime
 	}
 	return &Token{
@@ -224,7 +165,8 @@ func (c *Client) fromOAuth(t *oauth2.Token) *Token {
 
 // expiresIn reads the reply's own expires_in, in JSON or form-encoded
 // replies alike, rather than the absolute expiry x/oauth2 derives from the
-// wall clock; ok is false when the reply has none.
+// wall clock; ok is false when the reply has none. A missing expires_in is
+// Jawbone's default year; 0 or less says the token has expired already.
 func expiresIn(t *oauth2.Token) (time.Duration, bool) {
 	var secs float64
 	switch v := t.Extra("expires_in").(type) {
@@ -232,7 +174,7 @@ func expiresIn(t *oauth2.Token) (time.Duration, bool) {
 		secs = v
 	case int64: // form-encoded
 		secs = float64(v)
-	case string: // some servers quote it
+	case string: // quoted, or a form value that is not a number
 		n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		if err != nil {
 			return 0, false

@@ -85,8 +85,11 @@ func TestClientRecoverRefreshToken(t *testing.T) {
 		t.Fatalf("recovered %q, %v; want the grant's refresh token", got, err)
 	}
 	_, err = client.RecoverRefreshToken(context.Background(), "not-a-token")
-	if KindOf(err) != GrantRejected || !strings.Contains(err.Error(), "HTTP 401") {
+	if KindOf(err) != TokenRejected || !strings.Contains(err.Error(), "HTTP 401") {
 		t.Fatalf("bad token: %v", err)
+	}
+	if strings.Count(err.Error(), "authentication_error") != 1 {
+		t.Fatalf("the error type is printed twice: %v", err)
 	}
 	fake.InjectFault(fakejawbone.EndpointRefreshToken, fakejawbone.Fault{Status: 200, Body: `{"meta":{"code":200},"data":{}}`, Times: 1})
 	if _, err := client.RecoverRefreshToken(context.Background(), access); err == nil || KindOf(err) == GrantRejected || !strings.Contains(err.Error(), "no data.refresh_token") {
@@ -166,8 +169,109 @@ func FuzzTokenReply(f *testing.F) {
 			}
 			return
 		}
-		if tok.AccessToken == "" || tok.ExpiresIn <= 0 {
+		// A token that has expired on arrival is an answer (the engine
+		// treats it as such); only a reply that says so may give one.
+		if tok.AccessToken == "" || (tok.ExpiresIn <= 0 && !bytes.Contains(body, []byte("expires_in"))) {
 			t.Fatalf("accepted an unusable token %+v from %d %q", tok, status, body)
 		}
 	})
+}
+
+// Only Jawbone's own answer vouches for a token: a 200 in its envelope with
+// a user_xid. A 401 in the envelope says the token is rejected; anything
+// else (a portal's page, a proxy's 401) is no answer.
+func TestMeNeedsJawbonesEnvelope(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		fault *fakejawbone.Fault
+		token func(valid string) string
+		kind  Kind
+		works bool
+	}{
+		{"a working token", nil, func(v string) string { return v }, 0, true},
+		{"a rejected token", nil, func(string) string { return "dead" }, TokenRejected, false},
+		{"a captive portal's 200", &fakejawbone.Fault{Status: 200, ContentType: "text/html", Body: "<html>hotel wifi</html>"}, func(v string) string { return v }, Transient, false},
+		{"an envelope without an account", &fakejawbone.Fault{Status: 200, Body: `{"meta":{"code":200},"data":{}}`}, func(v string) string { return v }, Transient, false},
+		{"a proxy's bare 401", &fakejawbone.Fault{Status: 401, ContentType: "text/html", Body: "<html>login</html>"}, func(string) string { return "dead" }, Transient, false},
+		{"a 503", &fakejawbone.Fault{Status: 503}, func(v string) string { return v }, Transient, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			client, fake := testClient(t)
+			access, _ := fake.IssueTokensFor("jane-xid", nil)
+			if tc.fault != nil {
+				fake.InjectFault(fakejawbone.EndpointMe, *tc.fault)
+			}
+			acct, err := client.Me(context.Background(), tc.token(access))
+			switch {
+			case tc.works && (err != nil || acct.XID != "jane-xid"):
+				t.Fatalf("Me = %+v, %v; want jane-xid", acct, err)
+			case !tc.works && (err == nil || KindOf(err) != tc.kind):
+				t.Fatalf("Me = %+v, %v; want an error of kind %v", acct, err, tc.kind)
+			}
+		})
+	}
+}
+
+// An exchange reply without a refresh token gives creds that could never
+// be refreshed: it is refused.
+func TestExchangeRefusesAReplyWithoutARefreshToken(t *testing.T) {
+	t.Parallel()
+	client, fake := testClient(t)
+	fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Body: `{"access_token":"a","token_type":"Bearer","expires_in":60}`})
+	if _, err := client.Exchange(context.Background(), "code"); err == nil || !strings.Contains(err.Error(), "no refresh_token") {
+		t.Fatalf("Exchange = %v, want a refusal naming the missing refresh_token", err)
+	}
+}
+
+// expires_in: missing is Jawbone's year; 0 or less has expired already; a
+// form-encoded reply counts the same, on the injected clock.
+func TestTheLifetimeOfAToken(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		contentType, body string
+		want              time.Duration
+	}{
+		{"application/json", `{"access_token":"a"}`, DefaultTokenLifetime},
+		{"application/json", `{"access_token":"a","expires_in":0}`, 0},
+		{"application/json", `{"access_token":"a","expires_in":-5}`, -5 * time.Second},
+		{"application/json", `{"access_token":"a","expires_in":"3600"}`, time.Hour},
+		{"application/x-www-form-urlencoded", `access_token=a&expires_in=60`, time.Minute},
+		{"application/x-www-form-urlencoded", `access_token=a`, DefaultTokenLifetime},
+	}
+	for _, tc := range cases {
+		client := New(Config{ClientID: "c", ClientSecret: "s", TokenURL: "https://jawbone.invalid/token", Timeout: time.Second,
+			Now:       func() time.Time { return time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC) },
+			Transport: replyTransport{status: 200, contentType: tc.contentType, body: []byte(tc.body)}})
+		tok, err := client.Refresh(context.Background(), "r")
+		if err != nil || tok.ExpiresIn != tc.want {
+			t.Fatalf("%s: lifetime %v, %v; want %s", tc.body, tok, err, tc.want)
+		}
+	}
+}
+
+// api_url with a trailing slash never makes a request path with "//".
+func TestNoDoubleSlashFromATrailingSlash(t *testing.T) {
+	t.Parallel()
+	var paths []string
+	fake := fakejawbone.New(fakejawbone.Config{ClientID: testClientID, ClientSecret: testClientSecret})
+	srv := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.Path)
+		fake.ServeHTTP(w, r)
+	}))
+	access, _ := fake.IssueTokens(nil)
+	client := New(Config{ClientID: testClientID, ClientSecret: testClientSecret, APIURL: fakejawbone.APIURL(srv) + "/", Timeout: 2 * time.Second})
+	if _, err := client.RecoverRefreshToken(context.Background(), access); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Me(context.Background(), access); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		if strings.Contains(p, "//") {
+			t.Fatalf("request path %q has a double slash", p)
+		}
+	}
 }

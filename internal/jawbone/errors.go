@@ -1,13 +1,17 @@
 package jawbone
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"golang.org/x/oauth2"
 )
@@ -18,31 +22,50 @@ type Kind int
 
 const (
 	// Transient: Jawbone may answer differently later (timeouts, connection
-	// errors, 5xx, 429, garbled replies). Keep the grant, retry later.
+	// errors, 5xx, 429, replies that cannot be read). Keep the grant, retry
+	// later.
 	Transient Kind = iota
-	// GrantRejected: Jawbone rejected the grant (invalid_grant, a bare
-	// 400/401). Retrying cannot help; only a new authorization can.
+	// GrantRejected: Jawbone said invalid_grant: the grant is dead, and only
+	// a new authorization can replace it.
 	GrantRejected
-	// ClientRejected: Jawbone rejected this client's configuration
-	// (invalid_client, unauthorized_client, an endpoint that is not a token
-	// endpoint). The grant may be fine: fixing the client config helps.
+	// ClientRejected: the token endpoint refused this client or this
+	// request without saying the grant is dead: invalid_client,
+	// unauthorized_client, invalid_scope, any other OAuth error code, a 4xx
+	// without an OAuth error code (a proxy, a firewall, a wrong token_url)
+	// or a redirect. The grant may be fine; the config or the way to
+	// Jawbone is not.
 	ClientRejected
+	// TokenRejected: the API answered 401 in its own envelope: it does not
+	// accept this access token (expired, replaced by a refresh, revoked).
+	TokenRejected
 )
 
-// Error is every error the client returns. It never holds a token or the
-// client secret: only the operation, the kind and what Jawbone said.
+// Error is every error the client returns. It never holds a token, the
+// client secret or a reply's raw body: only the operation, the kind, the
+// HTTP status and what Jawbone said in the fields meant for that.
 type Error struct {
 	Op          string
 	Kind        Kind
 	Status      int
-	Code        string // OAuth "error" or API meta.error_type
-	Description string
+	Code        string // OAuth "error" or the API's meta.error_type
+	Description string // bounded and stripped of control characters
 	RetryAfter  time.Duration
-	Err         error
+	// Location is where a redirect pointed (scheme, host and path only).
+	Location string
+	Err      error
 	// MayHaveIssued is set when the request may have reached Jawbone and
 	// produced a token we never saw (a timeout or broken connection after
-	// sending, an unreadable 200): the previous access token may be dead.
+	// sending, a 2xx we could not read): the previous access token may be
+	// dead.
 	MayHaveIssued bool
+	// InFlight is set when Jawbone may still be working on the request:
+	// no complete reply came (a timeout, a broken connection), so it may
+	// complete after this error. A reply that came but could not be read
+	// ended the request.
+	InFlight bool
+	// Unreachable is set when the request never reached a server: the
+	// host does not resolve, nothing listens, TLS failed.
+	Unreachable bool
 }
 
 func (e *Error) Error() string {
@@ -56,6 +79,9 @@ func (e *Error) Error() string {
 	}
 	if e.Description != "" && e.Description != e.Code {
 		fmt.Fprintf(&b, ": %s", e.Description)
+	}
+	if e.Location != "" {
+		fmt.Fprintf(&b, ": a redirect to %s", e.Location)
 	}
 	if e.Err != nil {
 		fmt.Fprintf(&b, ": %v", e.Err)
@@ -74,11 +100,25 @@ func KindOf(err error) Kind {
 	return Transient
 }
 
-// MayHaveIssued reports whether a failed refresh may still have replaced
-// the access token at Jawbone. Unknown errors are assumed to have.
+// MayHaveIssued reports whether a failed call may still have replaced the
+// access token at Jawbone. Unknown errors are assumed to have.
 func MayHaveIssued(err error) bool {
 	var je *Error
 	return !errors.As(err, &je) || je.MayHaveIssued
+}
+
+// InFlight reports whether Jawbone may still complete the request after
+// err. Unknown errors are assumed to be.
+func InFlight(err error) bool {
+	var je *Error
+	return !errors.As(err, &je) || je.InFlight
+}
+
+// Unreachable reports whether err is a request that never reached a
+// server.
+func Unreachable(err error) bool {
+	var je *Error
+	return errors.As(err, &je) && je.Unreachable
 }
 
 // RetryAfter is how long Jawbone asked to wait before the next attempt, if
@@ -91,14 +131,20 @@ func RetryAfter(err error) time.Duration {
 	return 0
 }
 
-// classify turns whatever x/oauth2 or net/http returned into an *Error.
-func (c *Client) classify(op string, err error) error {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		return c.classifyRetrieveError(op, re)
+// transportError classifies a request that got no HTTP reply.
+func transportError(op string, err error) *Error {
+	je := &Error{Op: op, Kind: Transient, Err: err}
+	switch {
+	case isDialError(err):
+		je.Unreachable = true
+	case isTLSError(err):
+		je.Unreachable = true
+	default:
+		// Only a failure to connect proves the request never reached
+		// Jawbone; anything later may have been processed there, or still
+		// be.
+		je.MayHaveIssued, je.InFlight = true, true
 	}
-	// Only a failure to connect proves the request never reached Jawbone.
-	je := &Error{Op: op, Kind: Transient, Err: err, MayHaveIssued: !isDialError(err)}
 	var netErr net.Error
 	if errors.As(err, &netErr) && netErr.Timeout() {
 		je.Err = fmt.Errorf("timed out: %w", err)
@@ -108,48 +154,96 @@ func (c *Client) classify(op string, err error) error {
 
 func isDialError(err error) bool {
 	var opErr *net.OpError
-	return errors.As(err, &opErr) && opErr.Op == "dial"
+	var dnsErr *net.DNSError
+	return errors.As(err, &dnsErr) || (errors.As(err, &opErr) && opErr.Op == "dial")
 }
 
-func (c *Client) classifyRetrieveError(op string, re *oauth2.RetrieveError) error {
-	status := 0
-	var after time.Duration
-	if re.Response != nil {
-		status = re.Response.StatusCode
-		after = c.retryAfter(re.Response)
-	}
-	je := &Error{Op: op, Status: status, Code: re.ErrorCode,
-		Description: re.ErrorDescription, RetryAfter: after, Kind: kindForStatus(status)}
-	switch re.ErrorCode {
-	case "invalid_grant", "invalid_scope":
-		je.Kind = GrantRejected
-	case "invalid_client", "unauthorized_client", "unsupported_grant_type":
-		je.Kind = ClientRejected
-	case "temporarily_unavailable", "server_error":
-		je.Kind = Transient
-	case "":
-		if status >= 200 && status < 300 {
-			je.Kind = Transient
+func isTLSError(err error) bool {
+	var unknown x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var record tls.RecordHeaderError
+	var verify *tls.CertificateVerificationError
+	return errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		errors.As(err, &record) || errors.As(err, &verify)
+}
+
+// classifyToken turns what x/oauth2 returned for a token request into an
+// *Error.
+// sent are the secrets the request carried, kept out of the debug log even
+// when a proxy echoes the request in its error page.
+func (c *Client) classifyToken(op string, err error, sent ...string) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		if isParseError(err) {
+			// A 2xx whose body is not a token reply: whatever Jawbone did
+			// with the request, we did not see a token. x/oauth2's words
+			// say why without quoting the body.
+			why := sanitize(strings.TrimPrefix(err.Error(), "oauth2: "), maxDescriptionLen)
+			return &Error{Op: op, Kind: Transient, Err: fmt.Errorf("the reply is not a token reply (%s)", why), MayHaveIssued: true}
 		}
+		return transportError(op, err)
 	}
-	if re.ErrorCode == "" && je.Kind == Transient {
-		je.Err = fmt.Errorf("unexpected reply: %s", snippet(re.Body))
+	je := &Error{Op: op, Code: sanitize(re.ErrorCode, maxCodeLen), Description: sanitize(re.ErrorDescription, maxDescriptionLen)}
+	if re.Response != nil {
+		je.Status = re.Response.StatusCode
+		je.RetryAfter = c.retryAfter(re.Response)
+	}
+	je.Kind = kindOfTokenReply(je.Status, re.ErrorCode)
+	switch {
+	case je.Status >= 300 && je.Status < 400:
+		je.Location = redirectTarget(re.Response)
+	case re.ErrorCode == "" && je.Status >= 200 && je.Status < 300:
+		je.Err = errors.New("the reply is not a token reply")
+		je.MayHaveIssued = true
+	case re.ErrorCode == "" && je.Kind == Transient:
+		je.Err = errors.New("no OAuth error in the reply")
+	}
+	if je.Status >= 300 {
+		c.debugBody(op, je.Status, re.Body, sent...)
 	}
 	return je
 }
 
-// kindForStatus classifies a status code with no OAuth error code to go on.
-func kindForStatus(status int) Kind {
-	switch {
-	case status == http.StatusTooManyRequests, status >= 500:
-		return Transient
-	case status == http.StatusBadRequest, status == http.StatusUnauthorized:
+// kindOfTokenReply classifies a token endpoint's error reply. Only
+// invalid_grant says that the grant is dead.
+func kindOfTokenReply(status int, code string) Kind {
+	switch code {
+	case "invalid_grant":
 		return GrantRejected
-	case status >= 400:
-		return ClientRejected
-	default:
+	case "temporarily_unavailable", "server_error":
 		return Transient
+	case "":
+		switch {
+		case status == http.StatusTooManyRequests, status >= 500, status < 300:
+			return Transient
+		default: // a redirect or a 4xx without an OAuth error
+			return ClientRejected
+		}
+	default:
+		return ClientRejected
 	}
+}
+
+func isParseError(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "oauth2: cannot parse") || strings.HasPrefix(msg, "oauth2: server response missing access_token")
+}
+
+// redirectTarget is where a redirect pointed, without its query (which
+// could carry anything).
+func redirectTarget(resp *http.Response) string {
+	if resp == nil {
+		return ""
+	}
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.Header.Get("Location") == "" {
+		return "an unreadable location"
+	}
+	if resp.Request != nil && resp.Request.URL != nil {
+		loc = resp.Request.URL.ResolveReference(loc)
+	}
+	return sanitize(loc.Scheme+"://"+loc.Host+loc.Path, maxDescriptionLen)
 }
 
 // retryAfter reads a Retry-After header in seconds or HTTP-date form.
@@ -169,12 +263,47 @@ func (c *Client) retryAfter(resp *http.Response) time.Duration {
 	return 0
 }
 
-// snippet shows the start of an unexpected body without flooding an error.
-func snippet(body []byte) string {
-	const max = 120
-	s := strings.ToValidUTF8(string(body), "?")
-	if len(s) > max {
-		return strconv.Quote(s[:max]) + "…"
+// Bounds on what of Jawbone's own words an error carries.
+const (
+	maxCodeLen        = 64
+	maxDescriptionLen = 200
+	maxDebugBodyLen   = 512
+)
+
+// sanitize keeps s printable and short: it ends up in replies, stored
+// last_error fields and logs, and it comes from a server.
+func sanitize(s string, limit int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, " "))
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > limit {
+		cut := limit
+		for cut > 0 && !isRuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
-	return strconv.Quote(s)
+	return s
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// debugBody logs the start of an unexpected reply at debug level, never in
+// an error, which reaches the caller; the client secret and the secrets
+// the request carried are blanked out first.
+func (c *Client) debugBody(op string, status int, body []byte, sent ...string) {
+	if c.debug == nil || len(body) == 0 {
+		return
+	}
+	text := string(body)
+	for _, secret := range append(sent, c.secret) {
+		if secret != "" {
+			text = strings.ReplaceAll(text, secret, "[redacted]")
+		}
+	}
+	c.debug("unexpected reply from jawbone", "op", op, "status", status, "body", sanitize(text, maxDebugBodyLen))
 }

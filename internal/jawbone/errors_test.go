@@ -3,6 +3,7 @@ package jawbone
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -22,16 +23,21 @@ func TestClientRefreshClassifiesFailures(t *testing.T) {
 	}{
 		{"invalid_grant", fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant","error_description":"bad token"}`}, GrantRejected, []string{"HTTP 400", "invalid_grant", "bad token"}, 0},
 		{"invalid_client", fakejawbone.Fault{Status: 401, Body: `{"error":"invalid_client"}`}, ClientRejected, []string{"invalid_client"}, 0},
-		{"plain 400", fakejawbone.Fault{Status: 400, Body: "no"}, GrantRejected, []string{"HTTP 400"}, 0},
+		// Only invalid_grant says the grant is dead: a reply without an OAuth
+		// error comes from a proxy, a firewall or a wrong token_url.
+		{"plain 400", fakejawbone.Fault{Status: 400, Body: "no"}, ClientRejected, []string{"HTTP 400"}, 0},
+		{"plain 401", fakejawbone.Fault{Status: 401, Body: "<html>login</html>", ContentType: "text/html"}, ClientRejected, []string{"HTTP 401"}, 0},
+		{"invalid_scope", fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_scope"}`}, ClientRejected, []string{"invalid_scope"}, 0},
+		{"a redirect", fakejawbone.Fault{Status: 302, Header: map[string][]string{"Location": {"https://sso.example/login?next=%2F"}}}, ClientRejected, []string{"HTTP 302", "a redirect to https://sso.example/login"}, 0},
 		{"404: not a token endpoint", fakejawbone.Fault{Status: 404, Body: "no such page"}, ClientRejected, []string{"HTTP 404"}, 0},
 		{"500", fakejawbone.Fault{Status: 500, Body: "oops"}, Transient, []string{"HTTP 500"}, 0},
 		{"502", fakejawbone.Fault{Status: 502, Body: "<html>bad gateway</html>", ContentType: "text/html"}, Transient, []string{"HTTP 502"}, 0},
 		{"503 server_error", fakejawbone.Fault{Status: 503, Body: `{"error":"server_error"}`}, Transient, []string{"server_error"}, 0},
 		{"429 with Retry-After", fakejawbone.Fault{Status: 429, RetryAfter: "42"}, Transient, []string{"HTTP 429"}, 42 * time.Second},
 		{"429 without Retry-After", fakejawbone.Fault{Status: 429}, Transient, []string{"HTTP 429"}, 0},
-		{"malformed json", fakejawbone.Fault{Status: 200, Body: `{"access_token":`}, Transient, []string{"cannot parse"}, 0},
+		{"malformed json", fakejawbone.Fault{Status: 200, Body: `{"access_token":`}, Transient, []string{"not a token reply"}, 0},
 		{"200 with an oauth error", fakejawbone.Fault{Status: 200, Body: `{"error":"invalid_grant"}`}, GrantRejected, []string{"invalid_grant"}, 0},
-		{"no access_token", fakejawbone.Fault{Status: 200, Body: `{"token_type":"Bearer","expires_in":10}`}, Transient, []string{"missing access_token"}, 0},
+		{"no access_token", fakejawbone.Fault{Status: 200, Body: `{"token_type":"Bearer","expires_in":10}`}, Transient, []string{"not a token reply"}, 0},
 		{"oversized body", fakejawbone.Fault{OversizeBytes: 3 << 20}, Transient, []string{"refresh failed"}, 0},
 		{"timeout", fakejawbone.Fault{Delay: time.Minute}, Transient, []string{"timed out"}, 0},
 		{"slow drip", fakejawbone.Fault{Status: 200, Body: strings.Repeat(" ", 100) + "{}", DripBody: true, DripInterval: 50 * time.Millisecond}, Transient, []string{"refresh failed"}, 0},
@@ -91,5 +97,43 @@ func TestProviderErrorsNeverCarryTheSecret(t *testing.T) {
 	_, err := client.Refresh(context.Background(), "some-refresh-token")
 	if err == nil || strings.Contains(err.Error(), testClientSecret) || strings.Contains(err.Error(), "some-refresh-token") {
 		t.Fatalf("error %v leaks a secret", err)
+	}
+}
+
+// What a server says reaches an error only through the OAuth fields, cut
+// short and without control characters; the rest of its body never does
+// (a config writer could otherwise read a local service's replies), and it
+// is logged at debug level with every secret the request carried blanked.
+func TestRepliesNeverReachAnErrorRaw(t *testing.T) {
+	t.Parallel()
+	client, fake := testClient(t)
+	var logged []string
+	client.debug = func(msg string, kv ...any) { logged = append(logged, fmt.Sprint(append([]any{msg}, kv...)...)) }
+	_, refresh := fake.IssueTokens(nil)
+	cases := []struct {
+		name  string
+		fault fakejawbone.Fault
+	}{
+		{"an HTML page", fakejawbone.Fault{Status: 500, ContentType: "text/html", Body: "<html>internal-service-banner v1.2 " + refresh + " " + testClientSecret + "</html>"}},
+		{"an OAuth error with a long description", fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_request","error_description":"internal-service-banner` + strings.Repeat("x", 500) + "\u0007\n" + `"}`}},
+	}
+	for _, tc := range cases {
+		fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Times: 1, Status: tc.fault.Status, ContentType: tc.fault.ContentType, Body: tc.fault.Body})
+		_, err := client.Refresh(context.Background(), refresh)
+		var je *Error
+		if !errors.As(err, &je) {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "<html>") || len(je.Description) > maxDescriptionLen+len("…") || strings.ContainsAny(msg, "\a\n") {
+			t.Fatalf("%s: the error carries the raw reply: %q", tc.name, msg)
+		}
+		if tc.fault.ContentType == "text/html" && strings.Contains(msg, "internal-service-banner") {
+			t.Fatalf("%s: the error echoes the body: %q", tc.name, msg)
+		}
+	}
+	joined := strings.Join(logged, "\n")
+	if !strings.Contains(joined, "internal-service-banner") || strings.Contains(joined, refresh) || strings.Contains(joined, testClientSecret) {
+		t.Fatalf("the debug log should hold the body with its secrets blanked: %q", joined)
 	}
 }
