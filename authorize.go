@@ -65,6 +65,20 @@ type startedAuth struct {
 	// callbackInUse: the browser comes back to the mount's callback, so
 	// there is nothing to paste.
 	callbackInUse bool
+	warning       string
+}
+
+// pinnedWarning tells whoever starts an authorization of a name that holds
+// a working grant that only its account can complete it.
+func pinnedWarning(current *grant, ar authRequest) string {
+	if current == nil || current.NeedsReauth || ar.Replace {
+		return ""
+	}
+	account := "its Jawbone account"
+	if current.AccountXID != "" {
+		account = "Jawbone account " + current.AccountXID
+	}
+	return fmt.Sprintf("creds %q hold a working grant: only %s can complete this authorization; another account needs %s=true", ar.Name, account, keyReplace)
 }
 
 // startAuthorization checks the request, stores a pending authorization
@@ -90,9 +104,6 @@ func (b *backend) startAuthorization(ctx context.Context, s logical.Storage, mou
 	if err != nil {
 		return nil, err
 	}
-	if err := checkReplace(current, pending); err != nil {
-		return nil, err
-	}
 	if err := b.roomForAState(ctx, s, ar.Name); err != nil {
 		return nil, err
 	}
@@ -110,6 +121,7 @@ func (b *backend) startAuthorization(ctx context.Context, s logical.Storage, mou
 		state:         state,
 		url:           b.client(cfg).AuthCodeURL(scopes, state),
 		callbackInUse: callbackInUse(cfg.RedirectURI, mount),
+		warning:       pinnedWarning(current, ar),
 	}, nil
 }
 
@@ -174,8 +186,8 @@ func (sp *stateSpender) spend(ctx context.Context, s logical.Storage, state stri
 	if !found || err != nil {
 		return nil, err
 	}
-	if err := s.Delete(ctx, key); err != nil {
-		return nil, fmt.Errorf("spending state: %w", err)
+	if err := deleteEntry(ctx, s, key); err != nil {
+		return nil, err
 	}
 	return &p, nil
 }
@@ -199,8 +211,8 @@ func (b *backend) sweepExpiredStates(ctx context.Context, s logical.Storage) err
 		if now.Before(expires) {
 			continue
 		}
-		if err := s.Delete(ctx, stateStoragePrefix+k); err != nil {
-			errs = append(errs, fmt.Errorf("deleting expired state: %w", err))
+		if err := deleteEntry(ctx, s, stateStoragePrefix+k); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -235,16 +247,6 @@ func (b *backend) roomForAState(ctx context.Context, s logical.Storage, name str
 			b.Logger().Warn("sweeping expired states failed", "error", err)
 		}
 	}
-}
-
-// checkReplace keeps an authorization from silently replacing a working
-// grant: auth-url is a read, and whoever can read it must not be able to
-// swap the creds an application depends on for a grant of their own.
-func checkReplace(current *grant, pending *pendingAuth) error {
-	if pending.Replace || current == nil || current.NeedsReauth {
-		return nil
-	}
-	return badRequest("creds %q already hold a working grant", pending.Name).withFix(fixReplace(pending.Name))
 }
 
 // redirect is what Jawbone sent the browser back with.
@@ -404,6 +406,9 @@ func textValues(v any) ([]string, bool) {
 type completedAuth struct {
 	name  string
 	grant *grant
+	// replaced is the account of the grant this one replaced, if another.
+	replaced string
+	warning  string
 }
 
 // completeAuthorization spends the state, then (if all checks pass) exchanges
@@ -423,30 +428,23 @@ func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, 
 	ctx = context.WithoutCancel(ctx)
 	var done *completedAuth
 	err := b.withGrantLocked(ctx, s, pending.Name, func(current *grant) error {
-		// Checked again, and under the lock that the write is made under:
-		// the creds may have been filled since auth-url.
-		if err := checkReplace(current, pending); err != nil {
-			return err
-		}
-		g, err := b.exchangeLocked(ctx, s, cfg, pending, current, r.Code)
-		if err != nil {
-			return err
-		}
-		done = &completedAuth{name: pending.Name, grant: g}
-		return nil
+		var err error
+		done, err = b.exchangeLocked(ctx, s, cfg, pending, current, r.Code)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	b.Logger().Info("authorization completed", "name", done.name, "scopes", done.grant.Scopes, "expires_at", done.grant.ExpiresAt)
+	b.Logger().Info("authorization completed", "name", done.name, "account", done.grant.AccountXID,
+		"replaced_account", done.replaced, "scopes", done.grant.Scopes, "expires_at", done.grant.ExpiresAt)
 	return done, nil
 }
 
-// exchangeLocked exchanges the code and stores the new grant over current.
-// An authorization may hand out a new token of the grant current holds
-// (the same account), so current is marked as in an attempt first, as for
-// a refresh.
-func (b *backend) exchangeLocked(ctx context.Context, s logical.Storage, cfg *config, pending *pendingAuth, current *grant, code string) (*grant, error) {
+// exchangeLocked exchanges the code and, if the new grant may take the
+// name's place (account.go), stores it over current. An authorization may
+// hand out a new token of the grant current holds (the same account), so
+// current is marked as in an attempt first, as for a refresh.
+func (b *backend) exchangeLocked(ctx context.Context, s logical.Storage, cfg *config, pending *pendingAuth, current *grant, code string) (*completedAuth, error) {
 	sentAt := b.now()
 	var marked *grant
 	if current != nil {
@@ -466,18 +464,36 @@ func (b *backend) exchangeLocked(ctx context.Context, s logical.Storage, cfg *co
 		}
 		return nil, providerFailure(err, fixCodeExpired, fixRestartLater)
 	}
-	g := newGrant(tok, "", pending.Scopes, sentAt)
+	xid, whyNot := b.accountOf(ctx, cfg, tok.AccessToken)
+	err = b.refuseSharedGrant(ctx, s, pending.Name, tok.RefreshToken)
+	var repl replacement
+	if err == nil {
+		repl, err = b.mayReplace(ctx, s, cfg, pending.Name, current, xid, whyNot, pending.Replace, fixReplace(pending.Name))
+	}
+	if err != nil {
+		// A grant of another account leaves current's untouched.
+		if marked != nil {
+			b.restoreAfterExchange(ctx, s, pending.Name, current, marked, nil)
+		}
+		return nil, err
+	}
+	g := newGrant(tok, "", pending.Scopes, sentAt).ofAccount(xid)
 	if err := b.putGrant(ctx, s, pending.Name, g); err != nil {
 		return nil, err // a marker left stored keeps current unchecked
 	}
-	return g, nil
+	done := &completedAuth{name: pending.Name, grant: g, replaced: repl.previous, warning: repl.warning}
+	if xid == "" && done.warning == "" {
+		done.warning = fmt.Sprintf("the Jawbone account of the new grant could not be checked (%v): it is not recorded", whyNot)
+	}
+	return done, nil
 }
 
-// restoreAfterExchange puts current back after a failed exchange: as it was
-// when Jawbone answered with an error, still marked in doubt otherwise.
+// restoreAfterExchange puts current back after an exchange that stored
+// nothing: as it was when Jawbone answered (err nil: a refused grant),
+// still marked in doubt otherwise.
 func (b *backend) restoreAfterExchange(ctx context.Context, s logical.Storage, name string, current, marked *grant, err error) {
 	restored := current
-	if jawbone.MayHaveIssued(err) {
+	if err != nil && jawbone.MayHaveIssued(err) {
 		restored = marked.attemptInDoubt(err, b.now())
 	}
 	if err := b.putGrant(ctx, s, name, restored); err != nil {

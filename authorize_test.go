@@ -89,22 +89,6 @@ func TestPeriodicSweepsExpiredStatesOnly(t *testing.T) {
 	}
 }
 
-// Whoever can read auth-url must not be able to swap working creds for a
-// grant of their own: replacing takes replace=true.
-func TestAuthorizationDoesNotSilentlyReplaceWorkingCreds(t *testing.T) {
-	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
-	original := e.authorize("me")
-	e.mustFail(logical.ReadOperation, "auth-url", nil, 400, `creds "me" already hold a working grant`, "replace=true")
-
-	auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyReplace: true})
-	e.mustOK(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: e.visit(auth.Data[keyURL].(string))})
-	if e.stored("me").AccessToken == original {
-		t.Fatal("replace=true did not replace the creds")
-	}
-}
-
 func TestAuthorizationMayRepairRejectedCreds(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
@@ -115,22 +99,6 @@ func TestAuthorizationMayRepairRejectedCreds(t *testing.T) {
 	e.authorize("me")
 	if e.stored("me").NeedsReauth {
 		t.Fatal("re-authorization did not repair the creds")
-	}
-}
-
-// Creds filled between auth-url and exchange are not replaced either, and
-// the code is not even exchanged.
-func TestExchangeRechecksReplaceAfterAuthURL(t *testing.T) {
-	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
-	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
-	landed := e.visit(auth.Data[keyURL].(string))
-	filled := e.authorize("me")
-	e.fake.ResetCalls()
-	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, 400, "already hold a working grant")
-	if e.stored("me").AccessToken != filled || e.fake.Calls(fakejawbone.EndpointToken) != 0 {
-		t.Fatal("the creds were replaced or the code exchanged")
 	}
 }
 

@@ -75,6 +75,8 @@ type backend struct {
 	states stateSpender
 	// configLock serialises config updates (read, merge, write).
 	configLock sync.Mutex
+	// tls is the transport that trusts the config's ca_cert.
+	tls tlsTransport
 }
 
 // callbackPath is the unauthenticated path Jawbone redirects the browser to
@@ -95,10 +97,13 @@ func newBackend() *backend {
 		Paths: []*framework.Path{
 			b.pathConfig(),
 			b.pathAuthURL(),
+			b.pathAuthURLForName(),
 			b.pathExchange(),
 			b.pathCallback(),
 			b.pathCredsList(),
 			b.pathCredsRefresh(),
+			b.pathCredsRevoke(),
+			b.pathCredsStatus(),
 			b.pathCreds(),
 			b.pathStatus(),
 		},
@@ -140,6 +145,12 @@ type handlerFunc = framework.OperationFunc
 // readOp is a read that rejects unknown fields.
 func readOp(h handlerFunc) *framework.PathOperation {
 	return &framework.PathOperation{Callback: replying(strict(h))}
+}
+
+// writingReadOp is a read that writes storage (auth-url stores a state):
+// forwarded like a write.
+func writingReadOp(h handlerFunc) *framework.PathOperation {
+	return forwarded(replying(strict(h)))
 }
 
 // listOp is a list; it takes no fields to check.

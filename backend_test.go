@@ -156,6 +156,8 @@ func (e *testEnv) configData() map[string]any {
 		keyAuthURL:      e.fake.AuthURL(e.base),
 		keyTokenURL:     e.fake.TokenURL(e.base),
 		keyAPIURL:       e.fake.APIURL(e.base),
+		// The fake is served over http on 127.0.0.1.
+		keyLocalDevelopment: true,
 	}
 }
 

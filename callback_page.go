@@ -30,13 +30,20 @@ type page struct {
 }
 
 func successPage(mount string, done *completedAuth) page {
+	lines := []string{
+		"Vault stored the tokens as the creds “" + done.name + "” (scopes: " + strings.Join(done.grant.Scopes, ", ") + ").",
+		"The access token is valid until " + done.grant.ExpiresAt.UTC().Format(time.RFC3339) + "; Vault refreshes it before then.",
+	}
+	if xid := done.grant.AccountXID; xid != "" {
+		lines = append(lines, "Jawbone account: "+xid+".")
+	}
+	if done.replaced != "" {
+		lines = append(lines, "They replace the grant of Jawbone account "+done.replaced+".")
+	}
 	return page{
-		OK:    true,
-		Title: "Jawbone access granted",
-		Lines: []string{
-			"Vault stored the tokens as the creds “" + done.name + "” (scopes: " + strings.Join(done.grant.Scopes, ", ") + ").",
-			"The access token is valid until " + done.grant.ExpiresAt.UTC().Format(time.RFC3339) + "; Vault refreshes it before then.",
-		},
+		OK:       true,
+		Title:    "Jawbone access granted",
+		Lines:    lines,
 		Commands: []string{vaultCmd(mount, "read", "creds/"+done.name)},
 		Closing:  "You can close this window.",
 	}

@@ -2,11 +2,15 @@ package jawbone
 
 import (
 	"context"
-	"fmt"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -33,6 +37,11 @@ type config struct {
 	// CheckInterval is how often the background scan asks Jawbone whether
 	// it still accepts a healthy token. 0 is the default.
 	CheckInterval time.Duration `json:"check_interval,omitempty"`
+	// LocalDevelopment allows http:// endpoints on a loopback host, for
+	// local development and tests against the fake.
+	LocalDevelopment bool `json:"local_development,omitempty"`
+	// CACert, when set, is the only CA trusted for the endpoints (PEM).
+	CACert string `json:"ca_cert,omitempty"`
 }
 
 // Defaults and limits of the config.
@@ -54,6 +63,7 @@ const (
 	maxClientIDLen     = 256
 	maxClientSecretLen = 1024
 	maxURLLen          = 2048
+	maxCACertLen       = 64 << 10
 )
 
 // jawboneScopes are the scopes Jawbone's SDKs know (Python SDK, plus the
@@ -75,6 +85,10 @@ func (c *config) update(d *framework.FieldData, first bool) error {
 	setString(d, keyClientID, &c.ClientID)
 	setString(d, keyClientSecret, &c.ClientSecret)
 	setString(d, keyRedirectURI, &c.RedirectURI)
+	setString(d, keyCACert, &c.CACert)
+	if v, ok := d.GetOk(keyLocalDevelopment); ok {
+		c.LocalDevelopment = v.(bool)
+	}
 	setStringOrDefault(d, keyAuthURL, &c.AuthURL, first)
 	setStringOrDefault(d, keyTokenURL, &c.TokenURL, first)
 	setStringOrDefault(d, keyAPIURL, &c.APIURL, first)
@@ -159,13 +173,20 @@ func (c *config) validate() error {
 	if strings.ContainsFunc(c.ClientID, isSpaceOrControl) {
 		return badRequest("%s must not contain spaces or control characters", keyClientID)
 	}
-	urls := []struct{ key, value string }{
-		{keyRedirectURI, c.RedirectURI}, {keyAuthURL, c.AuthURL}, {keyTokenURL, c.TokenURL}, {keyAPIURL, c.APIURL},
+	if err := validateSecureURL(keyRedirectURI, c.RedirectURI, true); err != nil {
+		return err
 	}
-	for _, f := range urls {
-		if err := validateSecureURL(f.key, f.value); err != nil {
+	endpoints := []struct{ key, value string }{{keyAuthURL, c.AuthURL}, {keyTokenURL, c.TokenURL}, {keyAPIURL, c.APIURL}}
+	for _, f := range endpoints {
+		if err := validateSecureURL(f.key, f.value, c.LocalDevelopment); err != nil {
 			return err
 		}
+	}
+	if (c.TokenURL == defaultTokenURL) != (c.APIURL == defaultAPIURL) {
+		return badRequest("%s and %s go together: one is Jawbone's own and the other not, so tokens (and, to recover a refresh token, the client secret) would go to one server and codes to another", keyTokenURL, keyAPIURL).withFix(fixEndpointsTogether)
+	}
+	if err := validateCACert(c.CACert); err != nil {
+		return err
 	}
 	if c.RefreshAhead < 0 || c.RefreshAhead > maxRefreshAhead {
 		return badRequest("%s must be between 0 and %s (tokens live a year); got %s", keyRefreshAhead, maxRefreshAhead, c.RefreshAhead)
@@ -219,9 +240,12 @@ func normalizeScopes(field string, raw []string) ([]string, error) {
 	return out, nil
 }
 
-// validateSecureURL checks an absolute http(s) URL that must use https unless
-// it points at this machine (local use and tests).
-func validateSecureURL(field, raw string) error {
+// validateSecureURL checks an absolute http(s) URL that must use https,
+// unless it points at this machine and loopbackHTTP allows that: always
+// for redirect_uri (a browser on the same machine), only with
+// local_development for the endpoints Vault itself calls with the client
+// secret and the tokens.
+func validateSecureURL(field, raw string, loopbackHTTP bool) error {
 	u, err := url.Parse(raw)
 	if err == nil && u.User != nil {
 		// Never echo a password: error messages reach the audit log as-is.
@@ -233,10 +257,38 @@ func validateSecureURL(field, raw string) error {
 	if u.Fragment != "" {
 		return badRequest("%s must not have a #fragment; got %q", field, raw)
 	}
-	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case !isLoopbackHost(u.Hostname()):
 		return badRequest("%s must use https (http is allowed only for a loopback host such as 127.0.0.1 or localhost, for local use); got %q", field, raw)
+	case !loopbackHTTP:
+		return badRequest("%s must use https; http on a loopback host is for local development only, and needs %s=true; got %q", field, keyLocalDevelopment, raw).withFix(fixLocalDevelopment)
 	}
 	return nil
+}
+
+// validateCACert checks that ca_cert, if set, holds PEM certificates.
+func validateCACert(pem string) error {
+	if pem == "" {
+		return nil
+	}
+	if len(pem) > maxCACertLen {
+		return badRequest("%s is %d bytes long; at most %d are allowed", keyCACert, len(pem), maxCACertLen)
+	}
+	if _, err := certPool(pem); err != nil {
+		return badRequest("%s: %v: give the PEM certificate (-----BEGIN CERTIFICATE-----) of the CA that signed the server's certificate", keyCACert, err)
+	}
+	return nil
+}
+
+// certPool is the pool of the certificates in pem.
+func certPool(pem string) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(pem)) {
+		return nil, errors.New("no PEM certificate could be read from it")
+	}
+	return pool, nil
 }
 
 func redactUserinfo(u *url.URL) string {
@@ -264,9 +316,39 @@ func (b *backend) client(c *config) *jawbone.Client {
 		TokenURL:     c.TokenURL,
 		APIURL:       c.APIURL,
 		Timeout:      c.RequestTimeout,
-		Transport:    b.transport,
+		Transport:    b.transportFor(c),
 		Now:          b.now,
+		Debug:        b.Logger().Debug,
 	})
+}
+
+// tlsTransport is the transport for a config with a ca_cert, kept while
+// the ca_cert stays the same so that its connections are reused.
+type tlsTransport struct {
+	mu        sync.Mutex
+	pem       string
+	transport http.RoundTripper
+}
+
+// transportFor carries c's requests: the backend's (tests replace it), or
+// one that trusts only c's ca_cert.
+func (b *backend) transportFor(c *config) http.RoundTripper {
+	if b.transport != nil || c.CACert == "" {
+		return b.transport
+	}
+	t := &b.tls
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pem != c.CACert || t.transport == nil {
+		pool, err := certPool(c.CACert)
+		if err != nil {
+			pool = x509.NewCertPool() // validated on write; an empty pool trusts nothing
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		t.pem, t.transport = c.CACert, tr
+	}
+	return t.transport
 }
 
 // Values handed out by getConfig are shared with the cache: treat them as
@@ -308,10 +390,7 @@ func (b *backend) putConfig(ctx context.Context, s logical.Storage, c *config) e
 }
 
 func (b *backend) deleteConfig(ctx context.Context, s logical.Storage) error {
-	if err := cachedDelete(ctx, b.cache, s, configStoragePath); err != nil {
-		return fmt.Errorf("deleting config: %w", err)
-	}
-	return nil
+	return cachedDelete(ctx, b.cache, s, configStoragePath)
 }
 
 // requireConfig loads the config or explains how to write one.

@@ -2,6 +2,10 @@ package jawbone
 
 import (
 	"context"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
@@ -146,5 +150,115 @@ func TestFakeKnowsTheScopesThePluginDoes(t *testing.T) {
 	}
 	if !slices.Equal(fake, jawboneScopes) {
 		t.Fatalf("the fake lists its scopes as %v, the plugin as %v", fake, jawboneScopes)
+	}
+}
+
+// A config writer cannot quietly reach further than the docs say: http on
+// a loopback host only with local_development, token_url and api_url only
+// together, and a private CA only by its certificate.
+func TestConfigEndpointRules(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		data  func(e *testEnv) map[string]any
+		wants []string
+	}{
+		{"http on loopback without local_development", func(e *testEnv) map[string]any {
+			d := e.configData()
+			delete(d, keyLocalDevelopment)
+			return d
+		}, []string{"auth_url must use https", "local_development=true", "never on a server that holds real grants"}},
+		{"token_url without api_url", func(*testEnv) map[string]any {
+			return map[string]any{keyClientID: "c", keyClientSecret: "s", keyRedirectURI: testRedirectURI, keyTokenURL: "https://token.example/token"}
+		}, []string{"token_url and api_url go together", "vault write jawbone/config token_url=... api_url=..."}},
+		{"api_url without token_url", func(*testEnv) map[string]any {
+			return map[string]any{keyClientID: "c", keyClientSecret: "s", keyRedirectURI: testRedirectURI, keyAPIURL: "https://api.example/v1"}
+		}, []string{"token_url and api_url go together"}},
+		{"a ca_cert that is no PEM", func(e *testEnv) map[string]any {
+			d := e.configData()
+			d[keyCACert] = "not a certificate"
+			return d
+		}, []string{"ca_cert", "no PEM certificate", "-----BEGIN CERTIFICATE-----"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newTestEnv(t)
+			e.mustFail(logical.UpdateOperation, "config", tc.data(e), http.StatusBadRequest, tc.wants...)
+			if e.storedConfig() != nil {
+				t.Fatal("a refused config was stored")
+			}
+		})
+	}
+}
+
+// A Jawbone-compatible server behind a private CA is trusted through
+// ca_cert, for every endpoint; without it, TLS fails and says so.
+func TestConfigCACertTrustsAPrivateCA(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	srv := httptest.NewTLSServer(e.fake)
+	t.Cleanup(srv.Close)
+	caPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	data := map[string]any{
+		keyClientID: testClientID, keyClientSecret: testClientSecret, keyRedirectURI: testRedirectURI,
+		keyAuthURL: e.fake.AuthURL(srv.URL), keyTokenURL: e.fake.TokenURL(srv.URL), keyAPIURL: e.fake.APIURL(srv.URL),
+	}
+	e.mustOK(logical.UpdateOperation, "config", data)
+	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
+	landed := visitWith(t, srv.Client(), auth.Data[keyURL].(string))
+	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, http.StatusBadGateway,
+		"certificate", "Vault could not reach Jawbone")
+
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyCACert: caPEM})
+	auth = e.mustOK(logical.ReadOperation, "auth-url", nil)
+	e.mustOK(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: visitWith(t, srv.Client(), auth.Data[keyURL].(string))})
+	if !e.fake.TokenValid(e.accessToken("me")) {
+		t.Fatal("the creds from a server behind the private CA do not work")
+	}
+	if got := e.mustOK(logical.ReadOperation, "config", nil).Data[keyCACert]; got != strings.TrimSpace(caPEM) {
+		t.Fatal("the config read does not show ca_cert")
+	}
+}
+
+// visitWith plays the browser with client and returns where Jawbone sends
+// it.
+func visitWith(t *testing.T, client *http.Client, authURL string) string {
+	t.Helper()
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("Location")
+}
+
+// A config writer who points token_url at a local service cannot read its
+// replies back: no reply body reaches an error, a stored last_error or the
+// status.
+func TestAReplyBodyNeverReachesAReply(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.configure()
+	e.authorize("me")
+	const banner = "internal-admin-console v3 secret-build-id"
+	local := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte("<html>" + banner + "</html>"))
+	}))
+	t.Cleanup(local.Close)
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyTokenURL: local.URL + "/token", keyAPIURL: local.URL + "/api"})
+	resp, err := e.request(logical.UpdateOperation, "creds/me/refresh", nil)
+	_, msg := statusOf(resp, err)
+	read := e.mustOK(logical.ReadOperation, "creds/me", nil)
+	status := e.mustOK(logical.ReadOperation, "status", nil)
+	for what, text := range map[string]string{"the error": msg, "the creds read": fmt.Sprint(read.Data, read.Warnings),
+		"the stored last_error": e.stored("me").LastError, "the status": fmt.Sprint(status.Data)} {
+		if strings.Contains(text, "internal-admin-console") {
+			t.Fatalf("%s echoes the local service's reply: %s", what, text)
+		}
 	}
 }

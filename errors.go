@@ -144,6 +144,15 @@ func fixClientConfig(m string) string {
 		vaultCmd(m, "read", "config") + " and rewrite them with " + vaultCmd(m, "write", "config")
 }
 
+func fixLocalDevelopment(m string) string {
+	return "against a local fake or test server, set it with " + vaultCmd(m, "write", "config "+keyLocalDevelopment+"=true") +
+		"; never on a server that holds real grants"
+}
+
+func fixEndpointsTogether(m string) string {
+	return "set both to the same Jawbone-compatible server, or neither: " + vaultCmd(m, "write", "config "+keyTokenURL+"=... "+keyAPIURL+"=...")
+}
+
 func fixConfigure(m string) string {
 	return "write " + m + "config first (client_id, client_secret, redirect_uri): " +
 		vaultCmd(m, "write", "config client_id=... client_secret=... redirect_uri=...")
@@ -192,6 +201,13 @@ func fixRefreshLater(name string) remedy {
 	return func(m string) string {
 		return "reads keep handing out the current token, with a warning, while Jawbone still accepts it; force a refresh after that time with " +
 			vaultCmd(m, "write -f", "creds/"+name+"/refresh")
+	}
+}
+
+func fixForgetAnyway(name string) remedy {
+	return func(m string) string {
+		return "try again with " + vaultCmd(m, "write -f", "creds/"+name+"/revoke") +
+			", or forget the creds without disconnecting with " + vaultCmd(m, "delete", "creds/"+name)
 	}
 }
 

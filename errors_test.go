@@ -54,8 +54,10 @@ func TestMessagesNameTheMountTheyAreReadOn(t *testing.T) {
 		{"no such creds", func(*testEnv) (logical.Operation, string, map[string]any) {
 			return logical.ReadOperation, "creds/ghost", nil
 		}},
-		{"replace guard", func(*testEnv) (logical.Operation, string, map[string]any) {
-			return logical.ReadOperation, "auth-url", nil
+		{"another account's grant", func(e *testEnv) (logical.Operation, string, map[string]any) {
+			e.fake.SetSignedIn("intruder")
+			auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
+			return logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: e.visit(auth.Data[keyURL].(string))}
 		}},
 		{"needs re-authorization", func(e *testEnv) (logical.Operation, string, map[string]any) {
 			e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant"}`, Times: 1})

@@ -9,19 +9,21 @@ import (
 // Field names shared by the paths, their replies and the kiefer file format.
 const (
 	// config
-	keyClientID       = "client_id"
-	keyClientSecret   = "client_secret"
-	keySecretSet      = "client_secret_set"
-	keyRedirectURI    = "redirect_uri"
-	keyScopes         = "scopes"
-	keyScope          = "scope" // kiefer's name for scopes
-	keyAuthURL        = "auth_url"
-	keyTokenURL       = "token_url"
-	keyAPIURL         = "api_url"
-	keyRefreshAhead   = "refresh_ahead"
-	keyRequestTimeout = "request_timeout"
-	keyMaxTTL         = "max_ttl"
-	keyCheckInterval  = "check_interval"
+	keyClientID         = "client_id"
+	keyClientSecret     = "client_secret"
+	keySecretSet        = "client_secret_set"
+	keyRedirectURI      = "redirect_uri"
+	keyScopes           = "scopes"
+	keyScope            = "scope" // kiefer's name for scopes
+	keyAuthURL          = "auth_url"
+	keyTokenURL         = "token_url"
+	keyAPIURL           = "api_url"
+	keyRefreshAhead     = "refresh_ahead"
+	keyRequestTimeout   = "request_timeout"
+	keyMaxTTL           = "max_ttl"
+	keyCheckInterval    = "check_interval"
+	keyLocalDevelopment = "local_development"
+	keyCACert           = "ca_cert"
 
 	// auth-url, exchange, callback
 	keyName          = "name"
@@ -47,6 +49,11 @@ const (
 	keyLastError      = "last_error"
 	keyLastErrorAt    = "last_error_at"
 	keyNextAttemptAt  = "next_refresh_attempt_at"
+	keyAccountXID     = "account_xid"
+	keyReplaced       = "replaced_account_xid"
+	keyRevoked        = "revoked"
+	keyCheckedAt      = "checked_at"
+	keyInDoubtUntil   = "refresh_in_doubt_until"
 
 	// status
 	keyFormat = "format"

@@ -59,7 +59,10 @@ type grant struct {
 	ExpiresAt    time.Time `json:"expires_at"`
 	// ObtainedAt is when the request that issued the access token was sent:
 	// its lifetime is counted from then, not from when the reply came.
-	ObtainedAt      time.Time `json:"obtained_at"`
+	ObtainedAt time.Time `json:"obtained_at"`
+	// AccountXID is the Jawbone account behind the grant (users/@me's
+	// user_xid); "" when it could not be learned.
+	AccountXID      string    `json:"account_xid,omitempty"`
 	LastRefreshedAt time.Time `json:"last_refreshed_at,omitempty"`
 
 	// NeedsReauth is set when Jawbone said invalid_grant; only a new
@@ -224,7 +227,14 @@ func (g *grant) landedIfDead(now time.Time) bool {
 
 // refreshed is g with the token a refresh sent at sentAt returned.
 func (g *grant) refreshed(tok *jawbone.Token, sentAt time.Time) *grant {
-	return newGrant(tok, g.RefreshToken, g.Scopes, sentAt)
+	return newGrant(tok, g.RefreshToken, g.Scopes, sentAt).ofAccount(g.AccountXID)
+}
+
+// ofAccount is g recorded as a grant of Jawbone account xid.
+func (g *grant) ofAccount(xid string) *grant {
+	a := *g
+	a.AccountXID = xid
+	return &a
 }
 
 // attemptFailed is g, as it was before an attempt that Jawbone answered
@@ -314,7 +324,7 @@ func (g *grant) view(cfg *config, now time.Time) map[string]any {
 		next = g.NextAttemptAt
 	}
 	// Sized for every field a read can carry, so the map never grows.
-	data := make(map[string]any, 14)
+	data := make(map[string]any, 15)
 	data[keyAccessToken] = g.AccessToken
 	data[keyTokenType] = g.TokenType
 	data[keyExpiresAt] = g.ExpiresAt.UTC().Format(time.RFC3339)
@@ -323,12 +333,37 @@ func (g *grant) view(cfg *config, now time.Time) map[string]any {
 	data[keyTTL] = seconds(max(min(next.Sub(now), cfg.MaxTTL-time.Second), minTTL))
 	data[keyRotationPeriod] = seconds(max(g.refreshAt(cfg.RefreshAhead).Sub(g.ObtainedAt), minTTL))
 	data[keyNeedsReauth] = g.NeedsReauth
+	if g.AccountXID != "" {
+		data[keyAccountXID] = g.AccountXID
+	}
 	setTime(data, keyLastRefreshed, g.LastRefreshedAt)
 	if g.LastError != "" {
 		data[keyLastError] = g.LastError
 		setTime(data, keyLastErrorAt, g.LastErrorAt)
 	}
 	setTime(data, keyNextAttemptAt, g.NextAttemptAt)
+	return data
+}
+
+// health is g's state without its token, for creds/<name>/status.
+func (g *grant) health(now time.Time) map[string]any {
+	data := map[string]any{
+		keyExpiresAt:   g.ExpiresAt.UTC().Format(time.RFC3339),
+		keyExpiresIn:   seconds(g.ExpiresAt.Sub(now)),
+		keyScopes:      g.Scopes,
+		keyNeedsReauth: g.NeedsReauth,
+		keyAccountXID:  g.AccountXID,
+	}
+	setTime(data, keyLastRefreshed, g.LastRefreshedAt)
+	setTime(data, keyCheckedAt, g.CheckedAt)
+	if g.LastError != "" {
+		data[keyLastError] = g.LastError
+		setTime(data, keyLastErrorAt, g.LastErrorAt)
+	}
+	setTime(data, keyNextAttemptAt, g.NextAttemptAt)
+	if g.attempting() {
+		setTime(data, keyInDoubtUntil, g.AttemptLandsBy)
+	}
 	return data
 }
 
@@ -366,6 +401,29 @@ func (b *backend) listGrants(ctx context.Context, s logical.Storage) ([]string, 
 	return names, nil
 }
 
+// nameHolding is the name (other than except) whose grant has refreshToken,
+// or "". It reads every grant, through the cache where it can: imports are
+// rare, and a scan of 100,000 creds takes well under a second.
+func (b *backend) nameHolding(ctx context.Context, s logical.Storage, refreshToken, except string) (string, error) {
+	names, err := b.listGrants(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range names {
+		if n == except {
+			continue
+		}
+		g, err := b.scanGrant(ctx, s, n)
+		if err != nil {
+			return "", err
+		}
+		if g != nil && g.RefreshToken == refreshToken {
+			return n, nil
+		}
+	}
+	return "", nil
+}
+
 // withGrantLocked runs fn inside name's critical section, with the grant as
 // stored (nil if there is none). It is the only way to change a grant, and
 // the only way to call Jawbone about it: no two writers of one name
@@ -388,7 +446,7 @@ func (b *backend) deleteGrant(ctx context.Context, s logical.Storage, name strin
 	}
 	return b.withGrantLocked(ctx, s, name, func(*grant) error {
 		if err := cachedDelete(ctx, b.cache, s, credsStoragePrefix+name); err != nil {
-			return fmt.Errorf("deleting creds %q: %w", name, err)
+			return err
 		}
 		b.Logger().Info("creds deleted", "name", name)
 		return nil

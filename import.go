@@ -21,6 +21,9 @@ type grantImport struct {
 	RefreshToken string
 	ExpiresAt    time.Time
 	Scopes       []string
+	// Replace allows taking the place of a working grant of another
+	// account (account.go).
+	Replace bool
 }
 
 // check refuses anything that cannot be a token before it is sent to Jawbone.
@@ -71,7 +74,9 @@ func (b *backend) importGrant(ctx context.Context, s logical.Storage, name strin
 // importInto imports imp as the grant of name, inside its critical
 // section. Re-importing the grant name already holds changes nothing: its
 // refresh would kill the access token the creds hand out (a kiefer file
-// applied again, an old token pasted twice).
+// applied again, an old token pasted twice). A grant stored under another
+// name is refused: two names sharing one grant kill each other's token on
+// every refresh.
 func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config, name string, imp grantImport) (*grant, []string, error) {
 	// The calls outlive the caller: a refresh done is a token to store.
 	ctx = context.WithoutCancel(ctx)
@@ -91,21 +96,56 @@ func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config
 			warnings = append(warnings, fmt.Sprintf("creds %q already hold this grant, so nothing was changed: refreshing it would kill the access token they hand out", name))
 			return nil
 		}
+		if err := b.refuseSharedGrant(ctx, s, name, imp.RefreshToken); err != nil {
+			return err
+		}
 		g, warning, err := b.importedGrant(ctx, client, imp)
 		if err != nil {
 			return err
 		}
+		xid, whyNot := b.accountOf(ctx, cfg, g.AccessToken)
+		repl, err := b.mayReplace(ctx, s, cfg, name, current, xid, whyNot, imp.Replace, fixReplaceImport(name))
+		if err != nil {
+			return err
+		}
+		g = g.ofAccount(xid)
 		if err := b.putGrant(ctx, s, name, g); err != nil {
 			return err
 		}
 		stored = g
-		if warning != "" {
-			warnings = append(warnings, warning)
+		warnings = appendNonEmpty(warnings, warning, repl.warning, replacedWarning(name, g, repl))
+		if xid == "" && repl.warning == "" {
+			warnings = append(warnings, fmt.Sprintf("the Jawbone account of the imported grant could not be checked (%v): it is not recorded", whyNot))
 		}
-		b.Logger().Info("creds imported", "name", name, "expires_at", g.ExpiresAt)
+		b.Logger().Info("creds imported", "name", name, "account", xid, "replaced_account", repl.previous, "expires_at", g.ExpiresAt)
 		return nil
 	})
 	return stored, warnings, err
+}
+
+// refuseSharedGrant refuses a grant that another name holds already.
+func (b *backend) refuseSharedGrant(ctx context.Context, s logical.Storage, name, refreshToken string) error {
+	other, err := b.nameHolding(ctx, s, refreshToken, name)
+	if err != nil || other == "" {
+		return err
+	}
+	return badRequest("this grant is stored as the creds %q already: two names that share a grant kill each other's access token with every refresh", other).withFix(fixSharedGrant(other))
+}
+
+func replacedWarning(name string, g *grant, repl replacement) string {
+	if repl.previous == "" {
+		return ""
+	}
+	return fmt.Sprintf("creds %q now hold a grant of Jawbone account %s, replacing one of account %s", name, g.AccountXID, repl.previous)
+}
+
+func appendNonEmpty(list []string, items ...string) []string {
+	for _, it := range items {
+		if it != "" {
+			list = append(list, it)
+		}
+	}
+	return list
 }
 
 // importedGrant is the grant imp makes. Unless the caller knows when the
@@ -142,6 +182,19 @@ func importedObtainedAt(expiresAt, now time.Time) time.Time {
 		return now
 	}
 	return issued
+}
+
+func fixReplaceImport(name string) remedy {
+	return func(m string) string {
+		return "to replace it, import again with " + keyReplace + "=true: " + vaultCmd(m, "write", "creds/"+name+" ... "+keyReplace+"=true") +
+			" (a refresh token imported alone was refreshed to learn its account, so its old access token no longer works)"
+	}
+}
+
+func fixSharedGrant(other string) remedy {
+	return func(m string) string {
+		return "read it with " + vaultCmd(m, "read", "creds/"+other) + ", or move it with " + vaultCmd(m, "delete", "creds/"+other) + " first"
+	}
 }
 
 func fixImportedAccessToken(string) string {

@@ -56,13 +56,45 @@ func (b *backend) pathAuthURL() *framework.Path {
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Scopes"}},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation:   readOp(b.handleAuthURL),
+			logical.ReadOperation:   writingReadOp(b.handleAuthURL),
 			logical.UpdateOperation: writeOp(b.handleAuthURL),
 		},
 		HelpSynopsis:    pathAuthURLSynopsis,
 		HelpDescription: strings.TrimSpace(pathAuthURLHelp),
 	}
 }
+
+// pathAuthURLForName is auth-url with the name in the path, so that one
+// templated policy can let each Vault identity authorize only its own
+// creds (Vault templates policies by path, not by parameter).
+func (b *backend) pathAuthURLForName() *framework.Path {
+	p := b.pathAuthURL()
+	p.Pattern = "auth-url/" + framework.MatchAllRegex(keyName)
+	p.DisplayAttrs = &framework.DisplayAttributes{OperationPrefix: "jawbone", OperationSuffix: "authorization-url-for-name"}
+	p.Fields = map[string]*framework.FieldSchema{
+		keyName:    credsNameField,
+		keyScopes:  p.Fields[keyScopes],
+		keyReplace: p.Fields[keyReplace],
+	}
+	p.HelpSynopsis = pathAuthURLForNameSynopsis
+	p.HelpDescription = strings.TrimSpace(pathAuthURLForNameHelp)
+	return p
+}
+
+const pathAuthURLForNameSynopsis = "Start an authorization of the creds named in the path."
+
+const pathAuthURLForNameHelp = `
+The same as jawbone/auth-url name=<name>, with the name in the path, so that
+a policy can grant it per name: a templated policy then lets every Vault
+identity authorize, and read, only its own creds:
+
+    path "jawbone/auth-url/{{identity.entity.name}}" { capabilities = ["read"] }
+    path "jawbone/creds/{{identity.entity.name}}"    { capabilities = ["read"] }
+
+    $ vault read -field=url jawbone/auth-url/alice
+
+Options: scopes, replace (see vault path-help jawbone/auth-url).
+`
 
 func (b *backend) handleAuthURL(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	ar := authRequest{Name: d.Get(keyName).(string), Replace: d.Get(keyReplace).(bool)}
@@ -73,12 +105,16 @@ func (b *backend) handleAuthURL(ctx context.Context, req *logical.Request, d *fr
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: map[string]any{
+	resp := &logical.Response{Data: map[string]any{
 		keyURL:           started.url,
 		keyState:         started.state,
 		keyExpiresAt:     started.pending.ExpiresAt.UTC().Format(time.RFC3339),
 		keyName:          started.pending.Name,
 		keyScopes:        started.pending.Scopes,
 		keyCallbackInUse: started.callbackInUse,
-	}}, nil
+	}}
+	if started.warning != "" {
+		resp.AddWarning(started.warning)
+	}
+	return resp, nil
 }

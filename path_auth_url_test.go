@@ -2,6 +2,7 @@ package jawbone
 
 import (
 	"context"
+	"net/http"
 	"reflect"
 	"testing"
 	"time"
@@ -62,4 +63,21 @@ func TestAuthURLNeedsConfig(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	e.mustFail(logical.ReadOperation, "auth-url", nil, 400, "write jawbone/config first")
+}
+
+// auth-url/<name> is auth-url with the name in the path, for templated
+// policies.
+func TestAuthURLTakesTheNameInThePath(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.configure()
+	resp := e.mustOK(logical.ReadOperation, "auth-url/alice", map[string]any{keyScopes: "move_read"})
+	if resp.Data[keyName] != "alice" || !reflect.DeepEqual(resp.Data[keyScopes], []string{"move_read"}) {
+		t.Fatalf("auth-url/alice: %#v", resp.Data)
+	}
+	e.mustOK(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: e.visit(resp.Data[keyURL].(string))})
+	if e.stored("alice") == nil {
+		t.Fatal("the authorization did not fill creds alice")
+	}
+	e.mustFail(logical.ReadOperation, "auth-url/a..b", nil, http.StatusBadRequest, "is not allowed")
 }

@@ -5,26 +5,31 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
 const (
-	descClientID      = "The Jawbone app's client ID. Required on the first write."
-	descClientSecret  = "The Jawbone app's client secret. Required on the first write. Write-only: a read shows only client_secret_set."
-	descRedirectURI   = "The redirect URI registered for the app. Must use https; http is allowed only on a loopback host (127.0.0.1, ::1, localhost). Required on the first write."
-	descScopes        = "Scopes to request by default, as a list or comma-separated. Each must be a Jawbone scope. Default: basic_read."
-	descScope         = "Alias of scopes, so a kiefer config file (\"scope\": [...]) can be written as-is."
-	descAuthURL       = "Jawbone's authorization endpoint. Override only for a Jawbone-compatible server."
-	descTokenURL      = "Jawbone's token endpoint. Override only for a Jawbone-compatible server."
-	descAPIURL        = "Base URL of the Jawbone API (used to recover a refresh token from an access token)."
-	descRefreshAhead  = "Refresh an access token when less than this is left before it expires. Jawbone tokens live a year; the default of 168h (7 days) leaves a week to ride out a Jawbone outage while the current token still works. 0 refreshes only once expired."
-	descTimeout       = "How long one request to Jawbone may take. Default 30s; 1s to 5m. A request Jawbone has not completed within twice this long is taken never to complete."
-	descMaxTTL        = "The longest ttl a creds read reports (default 60s, at least 10s). Vault Agent re-reads a creds when its ttl runs out, so it renders a token that changed outside the refresh schedule (a forced refresh, a new authorization, an import) within this time; scheduled refreshes are rendered within seconds either way."
-	descCheckInterval = "How often the background scan asks Jawbone whether it still accepts each healthy access token (default 1h, at least 1m). A token Jawbone rejects though it has not expired (another client refreshed the grant, say an old kiefer app) is refreshed once and counted in status."
-	descImportAccess  = "kiefer migration: an access token from a kiefer config file, imported as the creds named \"me\"."
-	descImportRefr    = "kiefer migration: a refresh token from a kiefer config file, imported as the creds named \"me\"."
+	descClientID         = "The Jawbone app's client ID. Required on the first write."
+	descClientSecret     = "The Jawbone app's client secret. Required on the first write. Write-only: a read shows only client_secret_set."
+	descRedirectURI      = "The redirect URI registered for the app. Must use https; http is allowed only on a loopback host (127.0.0.1, ::1, localhost). Required on the first write."
+	descScopes           = "Scopes to request by default, as a list or comma-separated. Each must be a Jawbone scope. Default: basic_read."
+	descScope            = "Alias of scopes, so a kiefer config file (\"scope\": [...]) can be written as-is."
+	descAuthURL          = "Jawbone's authorization endpoint. Override only for a Jawbone-compatible server."
+	descTokenURL         = "Jawbone's token endpoint. Override only for a Jawbone-compatible server, together with api_url."
+	descAPIURL           = "Base URL of the Jawbone API (used to check tokens, recover a refresh token and disconnect the app). Override only together with token_url."
+	descRefreshAhead     = "Refresh an access token when less than this is left before it expires, but never before half its life is over. Jawbone tokens live a year; the default of 168h (7 days) leaves a week to ride out a Jawbone outage while the current token still works. 0 refreshes only in the token's last 30 seconds."
+	descTimeout          = "How long one request to Jawbone may take. Default 30s; 1s to 5m. A request Jawbone has not completed within twice this long is taken never to complete."
+	descMaxTTL           = "The longest ttl a creds read reports (default 60s, at least 10s). Vault Agent re-reads a creds when its ttl runs out, so it renders a token that changed outside the refresh schedule (a forced refresh, a new authorization, an import) within this time; scheduled refreshes are rendered within seconds either way."
+	descCheckInterval    = "How often the background scan asks Jawbone whether it still accepts each healthy access token (default 1h, at least 1m). A token Jawbone rejects though it has not expired (another client refreshed the grant, say an old kiefer app) is refreshed once and counted in status."
+	descLocalDevelopment = "For local development and tests only: allow http:// endpoints (auth_url, token_url, api_url) on a loopback host (127.0.0.1, ::1, localhost), such as the fake Jawbone of make dev. Vault sends the client secret and the tokens to token_url and api_url: never set this on a server that holds real grants."
+	descCACert           = "The PEM certificate(s) of the CA that signed a Jawbone-compatible server's certificate. When set, it is the only CA trusted for the endpoints; verification cannot be turned off."
+	descImportAccess     = "kiefer migration: an access token from a kiefer config file, imported as the creds named \"me\"."
+	descImportRefr       = "kiefer migration: a refresh token from a kiefer config file, imported as the creds named \"me\"."
+	descImportExpires    = "kiefer migration: when the file's access_token expires (RFC 3339). With it the token is kept as is, and the kiefer app using it keeps working; without it the grant is refreshed once, which kills that token."
+	descImportReplace    = "kiefer migration: allow the file's grant to replace working creds \"me\" of another Jawbone account."
 )
 
 const pathConfigSynopsis = "Configure the Jawbone app this engine brokers tokens for."
@@ -41,7 +46,17 @@ Migrating from kiefer: write the kiefer JSON config file as-is:
     $ vault write jawbone/config @config.json
 
 Its "scope" list is taken as scopes, and any access_token/refresh_token in
-it are imported as the creds named "me" (see "vault path-help jawbone/creds/me").
+it are imported as the creds named "me" (see "vault path-help jawbone/creds/me");
+add expires_at=<RFC 3339> to keep the file's access token as is (otherwise
+the import refreshes once, which kills the token a running kiefer app uses:
+stop it first). The reply names the creds but holds no token.
+
+Endpoints: Jawbone's by default. token_url and api_url are overridden
+together (for a Jawbone-compatible server), always https, with ca_cert for a
+server behind a private CA; http on a loopback host (the fake of make dev)
+needs local_development=true. Whoever may update this config can point the
+endpoints anywhere and so holds every grant of the mount: grant it to the
+mount's administrators only.
 
 refresh_ahead (default 168h) decides when an access token is refreshed
 (never before half its life is over); request_timeout (default 30s) bounds
@@ -83,12 +98,20 @@ func (b *backend) pathConfig() *framework.Path {
 			keyRequestTimeout: {Type: framework.TypeDurationSecond, Description: descTimeout,
 				Default:      int(defaultRequestTimeout.Seconds()),
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Request timeout", Group: "Tuning"}},
+			keyLocalDevelopment: {Type: framework.TypeBool, Description: descLocalDevelopment,
+				DisplayAttrs: &framework.DisplayAttributes{Name: "Local development", Group: "Endpoints"}},
+			keyCACert: {Type: framework.TypeString, Description: descCACert,
+				DisplayAttrs: &framework.DisplayAttributes{Name: "CA certificate (PEM)", Group: "Endpoints", EditType: "textarea"}},
 			keyMaxTTL: {Type: framework.TypeDurationSecond, Description: descMaxTTL,
 				Default:      int(defaultMaxTTL.Seconds()),
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Longest ttl of a creds read", Group: "Tuning"}},
 			keyCheckInterval: {Type: framework.TypeDurationSecond, Description: descCheckInterval,
 				Default:      int(defaultCheckInterval.Seconds()),
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Liveness check interval", Group: "Tuning"}},
+			keyExpiresAt: {Type: framework.TypeString, Description: descImportExpires,
+				DisplayAttrs: &framework.DisplayAttributes{Name: "Access token expires at (kiefer)", Group: "Migration"}},
+			keyReplace: {Type: framework.TypeBool, Description: descImportReplace,
+				DisplayAttrs: &framework.DisplayAttributes{Name: "Replace another account's grant (kiefer)", Group: "Migration"}},
 			keyAccessToken: {Type: framework.TypeString, Description: descImportAccess,
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Access token (kiefer)", Group: "Migration", Sensitive: true}},
 			keyRefreshToken: {Type: framework.TypeString, Description: descImportRefr,
@@ -110,22 +133,27 @@ func (b *backend) handleConfigRead(ctx context.Context, req *logical.Request, _ 
 		return nil, err
 	}
 	return &logical.Response{Data: map[string]any{
-		keyClientID:       cfg.ClientID,
-		keySecretSet:      cfg.ClientSecret != "",
-		keyRedirectURI:    cfg.RedirectURI,
-		keyScopes:         cfg.Scopes,
-		keyAuthURL:        cfg.AuthURL,
-		keyTokenURL:       cfg.TokenURL,
-		keyAPIURL:         cfg.APIURL,
-		keyRefreshAhead:   int64(cfg.RefreshAhead.Seconds()),
-		keyRequestTimeout: int64(cfg.RequestTimeout.Seconds()),
-		keyMaxTTL:         int64(cfg.MaxTTL.Seconds()),
-		keyCheckInterval:  int64(cfg.CheckInterval.Seconds()),
+		keyClientID:         cfg.ClientID,
+		keySecretSet:        cfg.ClientSecret != "",
+		keyRedirectURI:      cfg.RedirectURI,
+		keyScopes:           cfg.Scopes,
+		keyAuthURL:          cfg.AuthURL,
+		keyTokenURL:         cfg.TokenURL,
+		keyAPIURL:           cfg.APIURL,
+		keyRefreshAhead:     int64(cfg.RefreshAhead.Seconds()),
+		keyRequestTimeout:   int64(cfg.RequestTimeout.Seconds()),
+		keyMaxTTL:           int64(cfg.MaxTTL.Seconds()),
+		keyLocalDevelopment: cfg.LocalDevelopment,
+		keyCACert:           cfg.CACert,
+		keyCheckInterval:    int64(cfg.CheckInterval.Seconds()),
 	}}, nil
 }
 
 func (b *backend) handleConfigWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	imp := kieferImport(d)
+	imp, err := kieferImport(d)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := b.updateConfig(ctx, req.Storage, func(c *config, first bool) error {
 		if err := c.update(d, first); err != nil {
 			return err
@@ -144,11 +172,15 @@ func (b *backend) handleConfigWrite(ctx context.Context, req *logical.Request, d
 
 // kieferImport is the grant a kiefer config file carries, if any: its
 // scopes are the config's.
-func kieferImport(d *framework.FieldData) grantImport {
-	return grantImport{
+func kieferImport(d *framework.FieldData) (grantImport, error) {
+	imp := grantImport{
 		AccessToken:  d.Get(keyAccessToken).(string),
 		RefreshToken: d.Get(keyRefreshToken).(string),
+		Replace:      d.Get(keyReplace).(bool),
 	}
+	var err error
+	imp.ExpiresAt, err = expiresAtOf(d, imp.AccessToken)
+	return imp, err
 }
 
 // importKieferTokens imports tokens found in a kiefer config file as the
@@ -162,12 +194,18 @@ func (b *backend) importKieferTokens(ctx context.Context, req *logical.Request, 
 	if err != nil {
 		return nil, err
 	}
+	// The reply holds no token: a config write is not a creds read, and a
+	// token shown here would reach whoever can write the config.
 	mount := mountOf(req)
-	resp := &logical.Response{Data: done.grant.view(done.cfg, b.now())}
+	resp := &logical.Response{Data: map[string]any{
+		keyName:       defaultCredsName,
+		keyExpiresAt:  done.grant.ExpiresAt.UTC().Format(time.RFC3339),
+		keyAccountXID: done.grant.AccountXID,
+	}}
 	for _, w := range done.warnings {
 		resp.AddWarning(w)
 	}
-	resp.AddWarning(fmt.Sprintf("imported the file's tokens as creds %q: read them with %s",
+	resp.AddWarning(fmt.Sprintf("imported the file's tokens as creds %q: read the access token with %s",
 		defaultCredsName, vaultCmd(mount, "read", "creds/"+defaultCredsName)))
 	return resp, nil
 }
@@ -180,11 +218,11 @@ func kieferImportFailed(re *requestError) *requestError {
 		status: re.status,
 		msg:    fmt.Sprintf("config saved, but importing its tokens as creds %q failed: %s", defaultCredsName, inner.msg),
 		fix: func(m string) string {
-			again := "fix the tokens and retry with " + vaultCmd(m, "write", "creds/"+defaultCredsName)
+			then := "the config is saved, so import the tokens on their own with " + vaultCmd(m, "write", "creds/"+defaultCredsName+" refresh_token=...")
 			if inner.fix == nil {
-				return again
+				return then
 			}
-			return inner.fix(m) + "; " + again
+			return inner.fix(m) + "; " + then
 		},
 	}
 }

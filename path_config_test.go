@@ -19,6 +19,7 @@ func TestConfigWriteRead(t *testing.T) {
 		keyTokenURL: e.fake.TokenURL(e.base), keyAPIURL: e.fake.APIURL(e.base),
 		keyRefreshAhead: int64(7 * 24 * 3600), keyRequestTimeout: int64(30),
 		keyMaxTTL: int64(60), keyCheckInterval: int64(3600),
+		keyLocalDevelopment: true, keyCACert: "",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("config read:\n got %#v\nwant %#v", got, want)

@@ -16,6 +16,7 @@ const (
 	descCredsRefresh = "Import: a refresh token. Alone, it is refreshed at once to check it and get an access token (kiefer's set_refresh_token)."
 	descCredsExpires = "Import: when access_token expires (RFC 3339). Without it the grant is refreshed once to learn the expiry, which replaces the imported access token."
 	descCredsScopes  = "Import: the scopes the grant has. Default: the config's scopes."
+	descCredsReplace = "Import: allow the imported grant to replace working creds of another Jawbone account (or of one that cannot be checked). The same account needs no flag."
 )
 
 const pathCredsListSynopsis = "List the names of stored creds."
@@ -99,6 +100,8 @@ func (b *backend) pathCreds() *framework.Path {
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Access token expires at"}},
 			keyScopes: {Type: framework.TypeCommaStringSlice, Description: descCredsScopes,
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Scopes"}},
+			keyReplace: {Type: framework.TypeBool, Description: descCredsReplace,
+				DisplayAttrs: &framework.DisplayAttributes{Name: "Replace another account's grant"}},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation:   readOp(b.handleCredsRead),
@@ -183,24 +186,35 @@ func importFromRequest(d *framework.FieldData) (grantImport, error) {
 	imp := grantImport{
 		AccessToken:  strings.TrimSpace(d.Get(keyAccessToken).(string)),
 		RefreshToken: strings.TrimSpace(d.Get(keyRefreshToken).(string)),
+		Replace:      d.Get(keyReplace).(bool),
 	}
 	if imp.AccessToken == "" && imp.RefreshToken == "" {
 		return imp, badRequest("give %s, %s, or both: this write imports a grant", keyRefreshToken, keyAccessToken).withFix(fixAuthorizeFromScratch)
 	}
-	if raw := strings.TrimSpace(d.Get(keyExpiresAt).(string)); raw != "" {
-		t, err := time.Parse(time.RFC3339, raw)
-		if err != nil {
-			return imp, badRequest("%s must be an RFC 3339 time such as 2027-01-31T12:00:00Z; got %q", keyExpiresAt, raw)
-		}
-		if imp.AccessToken == "" {
-			return imp, badRequest("%s describes access_token: give it only with %s", keyExpiresAt, keyAccessToken)
-		}
-		imp.ExpiresAt = t
+	var err error
+	if imp.ExpiresAt, err = expiresAtOf(d, imp.AccessToken); err != nil {
+		return imp, err
 	}
 	if raw, ok := d.GetOk(keyScopes); ok {
 		imp.Scopes = raw.([]string)
 	}
 	return imp, nil
+}
+
+// expiresAtOf reads the expires_at of an imported access token.
+func expiresAtOf(d *framework.FieldData, accessToken string) (time.Time, error) {
+	raw := strings.TrimSpace(d.Get(keyExpiresAt).(string))
+	if raw == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, raw)
+	if err != nil {
+		return time.Time{}, badRequest("%s must be an RFC 3339 time such as 2027-01-31T12:00:00Z; got %q", keyExpiresAt, raw)
+	}
+	if accessToken == "" {
+		return time.Time{}, badRequest("%s describes access_token: give it only with %s", keyExpiresAt, keyAccessToken)
+	}
+	return t, nil
 }
 
 func fixAuthorizeFromScratch(m string) string {

@@ -1,6 +1,8 @@
 package jawbone
 
 import (
+	"fmt"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -69,4 +71,28 @@ func TestCredsListAndDelete(t *testing.T) {
 		t.Fatal("delete removed the wrong creds")
 	}
 	e.mustFail(logical.ReadOperation, "creds/alice", nil, 404, "no creds")
+}
+
+// creds/<name>/status shows a grant's health without its token, and
+// without calling Jawbone.
+func TestCredsStatusShowsHealthWithoutTheToken(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.configure()
+	token := e.authorize("me")
+	e.clock.Advance(year - time.Hour)
+	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 503})
+	e.mustOK(logical.ReadOperation, "creds/me", nil) // a failed refresh
+	e.fake.ResetCalls()
+	d := e.mustOK(logical.ReadOperation, "creds/me/status", nil).Data
+	if _, ok := d[keyAccessToken]; ok || strings.Contains(fmt.Sprint(d), token) {
+		t.Fatalf("the status hands out the token: %v", d)
+	}
+	if d[keyAccountXID] != e.fake.DefaultAccount() || d[keyLastError] == nil || d[keyNextAttemptAt] == nil || d[keyNeedsReauth] != false {
+		t.Fatalf("the status lacks the grant's health: %v", d)
+	}
+	if n := e.fake.Calls(fakejawbone.EndpointToken) + e.fake.Calls(fakejawbone.EndpointMe); n != 0 {
+		t.Fatalf("reading the status made %d calls to Jawbone", n)
+	}
+	e.mustFail(logical.ReadOperation, "creds/ghost/status", nil, http.StatusNotFound, `no creds named "ghost"`)
 }

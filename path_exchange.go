@@ -2,6 +2,7 @@ package jawbone
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -70,9 +71,23 @@ func (b *backend) handleExchange(ctx context.Context, req *logical.Request, d *f
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: map[string]any{
-		keyName:      done.name,
-		keyScopes:    done.grant.Scopes,
-		keyExpiresAt: done.grant.ExpiresAt.UTC().Format(time.RFC3339),
-	}}, nil
+	return authorizedReply(done), nil
+}
+
+// authorizedReply is the reply to a completed authorization: never a token.
+func authorizedReply(done *completedAuth) *logical.Response {
+	resp := &logical.Response{Data: map[string]any{
+		keyName:       done.name,
+		keyScopes:     done.grant.Scopes,
+		keyExpiresAt:  done.grant.ExpiresAt.UTC().Format(time.RFC3339),
+		keyAccountXID: done.grant.AccountXID,
+	}}
+	if done.replaced != "" {
+		resp.Data[keyReplaced] = done.replaced
+		resp.AddWarning(fmt.Sprintf("creds %q now hold a grant of Jawbone account %s, replacing one of account %s", done.name, done.grant.AccountXID, done.replaced))
+	}
+	if done.warning != "" {
+		resp.AddWarning(done.warning)
+	}
+	return resp
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -38,12 +39,33 @@ func putJSON(ctx context.Context, s logical.Storage, key string, v any) error {
 	}
 	entry.SealWrap = true
 	if err := s.Put(ctx, entry); err != nil {
-		if errors.Is(err, logical.ErrReadOnly) {
-			return logical.ErrReadOnly // unwrapped, so Vault forwards the request
-		}
-		return fmt.Errorf("writing %s to storage: %w", key, err)
+		return storageError("writing", key, err)
 	}
 	return nil
+}
+
+// deleteEntry deletes key.
+func deleteEntry(ctx context.Context, s logical.Storage, key string) error {
+	if err := s.Delete(ctx, key); err != nil {
+		return storageError("deleting", key, err)
+	}
+	return nil
+}
+
+// storageError words a failed write. Storage that is read-only here (a
+// performance standby or secondary) answers logical.ErrReadOnly, which must
+// reach Vault unwrapped so that it forwards the request to a node that can
+// write. Over the gRPC plugin boundary the SDK hands it over as a plain
+// error with the same text, so it is recognised by its text too.
+func storageError(what, key string, err error) error {
+	if isReadOnly(err) {
+		return logical.ErrReadOnly
+	}
+	return fmt.Errorf("%s %s in storage: %w", what, key, err)
+}
+
+func isReadOnly(err error) bool {
+	return errors.Is(err, logical.ErrReadOnly) || strings.Contains(err.Error(), logical.ErrReadOnly.Error())
 }
 
 // cachedGet reads key through the cache, decoding a miss into a new T.
@@ -83,7 +105,7 @@ func cachedPut(ctx context.Context, c *entryCache, s logical.Storage, key string
 }
 
 func cachedDelete(ctx context.Context, c *entryCache, s logical.Storage, key string) error {
-	err := s.Delete(ctx, key)
+	err := deleteEntry(ctx, s, key)
 	c.invalidate(key)
 	return err
 }

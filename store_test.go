@@ -1,6 +1,8 @@
 package jawbone
 
 import (
+	"context"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -17,9 +19,9 @@ func (e *testEnv) coldCache() {
 	e.b.cache = newEntryCache()
 }
 
-// storageError is the error the SDK's in-memory storage fails with when
+// inmemError is the error the SDK's in-memory storage fails with when
 // told to fail Put (or else Get).
-func storageError(failPut bool) string {
+func inmemError(failPut bool) string {
 	if failPut {
 		return inmem.PutDisabledError.Error()
 	}
@@ -75,7 +77,7 @@ func TestStorageFailuresKeepTheOldEntries(t *testing.T) {
 			e.storage.FailPut(tc.failPut).FailGet(tc.failGet)
 			resp, err := e.request(tc.op, tc.path, data)
 			e.storage.FailPut(false).FailGet(false)
-			if status, msg := statusOf(resp, err); status != 500 || !strings.Contains(msg, storageError(tc.failPut)) {
+			if status, msg := statusOf(resp, err); status != 500 || !strings.Contains(msg, inmemError(tc.failPut)) {
 				t.Fatalf("status %d (%s), want a 500 naming the storage error", status, msg)
 			}
 			// A spent state is the one change allowed: it is spent on the first try.
@@ -112,5 +114,58 @@ func TestRefreshAfterFailedStoreRecovers(t *testing.T) {
 	}
 	if n := e.fake.Calls(fakejawbone.EndpointToken); n != 2 {
 		t.Fatalf("token calls %d, want 2 (exchange, recovery)", n)
+	}
+}
+
+// grpcReadOnlyStorage fails writes the way storage does on a performance
+// standby seen from an external plugin: the SDK's gRPC storage client turns
+// logical.ErrReadOnly into a plain error carrying its text.
+type grpcReadOnlyStorage struct{ logical.Storage }
+
+func (s grpcReadOnlyStorage) Put(context.Context, *logical.StorageEntry) error {
+	return errors.New(logical.ErrReadOnly.Error())
+}
+
+func (s grpcReadOnlyStorage) Delete(context.Context, string) error {
+	return errors.New(logical.ErrReadOnly.Error())
+}
+
+// Every request that writes storage answers logical.ErrReadOnly itself
+// where storage is read-only, so that Vault forwards it to the node that
+// can write; and the operations that write are marked to be forwarded.
+func TestWritesOnAReadOnlyNodeAreForwarded(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.configure()
+	e.authorize("me")
+	_, refresh := e.fake.IssueTokens(nil)
+	auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: "other"})
+	landed := e.visit(auth.Data[keyURL].(string))
+	cases := []struct {
+		op   logical.Operation
+		path string
+		data map[string]any
+	}{
+		{logical.ReadOperation, "auth-url", map[string]any{keyName: "x"}},
+		{logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}},
+		{logical.UpdateOperation, "creds/other", map[string]any{keyRefreshToken: refresh}},
+		{logical.UpdateOperation, "creds/me/refresh", nil},
+		{logical.DeleteOperation, "creds/me", nil},
+		{logical.UpdateOperation, "config", map[string]any{keyScopes: "move_read"}},
+	}
+	ro := grpcReadOnlyStorage{e.storage}
+	for _, tc := range cases {
+		_, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: tc.op, Path: tc.path, Data: tc.data, Storage: ro})
+		if !errors.Is(err, logical.ErrReadOnly) {
+			t.Errorf("%s %s on read-only storage: %v, want logical.ErrReadOnly", tc.op, tc.path, err)
+		}
+	}
+	for _, p := range e.b.Paths {
+		for op, h := range p.Operations {
+			writes := op != logical.ReadOperation && op != logical.ListOperation || strings.HasPrefix(p.Pattern, "auth-url") || p.Pattern == callbackPath+"$"
+			if props := h.Properties(); writes && (!props.ForwardPerformanceStandby || !props.ForwardPerformanceSecondary) {
+				t.Errorf("%s %s writes storage but is not forwarded", op, p.Pattern)
+			}
+		}
 	}
 }

@@ -189,6 +189,8 @@ func (v *Vault) ConfigureFor(f *Fake, extra ...string) {
 		"auth_url=" + f.AuthURL,
 		"token_url=" + f.TokenURL,
 		"api_url=" + f.APIURL,
+		// The fake is served over http on 127.0.0.1.
+		"local_development=true",
 	}
 	v.MustCLI(append(args, extra...)...)
 }

@@ -52,7 +52,7 @@ func TestKieferFlow(t *testing.T) {
 	}
 	// A kiefer file names no endpoints: point them at the fake with a partial
 	// write, which keeps what the file set.
-	v.MustCLI("write", mountPath+"/config", "auth_url="+f.AuthURL, "token_url="+f.TokenURL, "api_url="+f.APIURL)
+	v.MustCLI("write", mountPath+"/config", "auth_url="+f.AuthURL, "token_url="+f.TokenURL, "api_url="+f.APIURL, "local_development=true")
 
 	cfg := v.ReadJSON(mountPath + "/config").Data
 	if cfg["client_id"] != f.ClientID || cfg["redirect_uri"] != f.RedirectURI {

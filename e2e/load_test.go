@@ -640,7 +640,7 @@ func coldStart(t *testing.T, v *Vault, f *Fake, c *jbAPI, meToken string) *coldR
 	access, refresh := f.Issue()
 	cfg := map[string]any{
 		"client_id": f.ClientID, "client_secret": f.ClientSecret, "redirect_uri": f.RedirectURI,
-		"auth_url": f.AuthURL, "token_url": f.TokenURL, "api_url": f.APIURL,
+		"auth_url": f.AuthURL, "token_url": f.TokenURL, "api_url": f.APIURL, "local_development": true,
 	}
 	imp := map[string]any{"access_token": access, "refresh_token": refresh,
 		"expires_at": time.Now().Add(300 * 24 * time.Hour).UTC().Format(time.RFC3339)}

@@ -56,14 +56,17 @@ func TestAnotherMountNamesItself(t *testing.T) {
 
 	a.must(t, http.MethodPut, mount+"config", map[string]any{
 		"client_id": f.ClientID, "client_secret": f.ClientSecret, "redirect_uri": f.RedirectURI,
-		"auth_url": f.AuthURL, "token_url": f.TokenURL, "api_url": f.APIURL,
+		"auth_url": f.AuthURL, "token_url": f.TokenURL, "api_url": f.APIURL, "local_development": true,
 	})
 	auth := a.must(t, http.MethodGet, mount+"auth-url", nil)
 	landed := f.Visit(t, auth.str("url"))
 	a.must(t, http.MethodPut, mount+"exchange", map[string]any{"redirect_url": landed})
 
 	failing("no such creds", http.MethodGet, "creds/ghost", nil)
-	failing("the replace guard", http.MethodGet, "auth-url", nil)
+	f.Server.SetSignedIn("intruder")
+	other := f.Visit(t, a.must(t, http.MethodGet, mount+"auth-url", nil).str("url"))
+	f.Server.SetSignedIn("")
+	failing("another account's grant", http.MethodPut, "exchange", map[string]any{"redirect_url": other})
 	failing("an unknown state", http.MethodPut, "exchange", map[string]any{"code": "c", "state": "s"})
 	failing("a denial", http.MethodPut, "exchange", map[string]any{"redirect_url": f.RedirectURI + "?error=access_denied&state=s"})
 	failing("an incomplete redirect", http.MethodPut, "exchange", map[string]any{"redirect_url": f.RedirectURI + "?code=c"})
@@ -85,7 +88,10 @@ func TestAnotherMountNamesItself(t *testing.T) {
 	}
 	requireOnMount(t, "the callback page", string(page.Body), mount, true)
 
-	for _, path := range []string{"", "config", "auth-url", "exchange", "callback", "creds/", "creds/me", "creds/me/refresh", "status"} {
+	failing("a revocation Jawbone refuses", http.MethodPut, "creds/ghost/revoke", nil)
+
+	for _, path := range []string{"", "config", "auth-url", "auth-url/me", "exchange", "callback", "creds/", "creds/me",
+		"creds/me/refresh", "creds/me/revoke", "creds/me/status", "status"} {
 		res := v.CLI("path-help", mount+path)
 		res.requireOK(t)
 		requireOnMount(t, "path-help "+mount+path, res.Stdout, mount, false)

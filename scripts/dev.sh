@@ -187,7 +187,8 @@ vault write jawbone/config \
   scopes=basic_read,move_read \
   auth_url="$fake_url/auth/oauth2/auth" \
   token_url="$fake_url/auth/oauth2/token" \
-  api_url="$fake_url/nudge/api/v.1.1" >/dev/null
+  api_url="$fake_url/nudge/api/v.1.1" \
+  local_development=true >/dev/null
 
 # --- the walkthrough ---------------------------------------------------------
 # shellcheck disable=SC2016 # shown as typed, expanded when run

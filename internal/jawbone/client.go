@@ -7,8 +7,6 @@ package jawbone
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"math"
 	"net/http"
@@ -37,10 +35,7 @@ type Config struct {
 	APIURL       string
 	// Timeout bounds each call.
 	Timeout time.Duration
-	// RootCAs, when set, are the only CAs trusted for https endpoints.
-	RootCAs *x509.CertPool
-	// Transport carries the requests; nil means a clone of
-	// http.DefaultTransport (with RootCAs, if set).
+	// Transport carries the requests; nil means http.DefaultTransport.
 	Transport http.RoundTripper
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -94,22 +89,13 @@ func New(cfg Config) *Client {
 		// have them, inferred), but we never send any.
 		apiURL: strings.TrimRight(cfg.APIURL, "/"),
 		secret: cfg.ClientSecret,
-		http: &http.Client{Timeout: cfg.Timeout, Transport: transport(cfg),
+		http: &http.Client{Timeout: cfg.Timeout, Transport: cfg.Transport,
 			// Never follow a redirect: it would re-send the client secret and
 			// tokens to wherever it points, past the https-only rule.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		now:   now,
 		debug: cfg.Debug,
 	}
-}
-
-func transport(cfg Config) http.RoundTripper {
-	if cfg.Transport != nil || cfg.RootCAs == nil {
-		return cfg.Transport
-	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
-	return t
 }
 
 // AuthCodeURL is Jawbone's authorization URL: response_type=code,

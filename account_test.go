@@ -1,0 +1,139 @@
+package jawbone
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// authorizeAs runs the flow for name with the fake's user signed in as
+// account, with the auth-url options opts, and returns the exchange's
+// reply and error.
+func (e *testEnv) authorizeAs(account, name string, opts map[string]any) (*logical.Response, error) {
+	e.t.Helper()
+	e.fake.SetSignedIn(account)
+	defer e.fake.SetSignedIn("")
+	data := map[string]any{keyName: name}
+	for k, v := range opts {
+		data[k] = v
+	}
+	auth := e.mustOK(logical.ReadOperation, "auth-url", data)
+	return e.request(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: e.visit(auth.Data[keyURL].(string))})
+}
+
+// A name is pinned to its Jawbone account: the same account re-authorizes
+// without a flag, another account's grant replaces a working one only with
+// replace=true, and the reply says which account replaced which. Whoever
+// opens an authorization URL first cannot silently swap the grant an
+// application uses for their own.
+func TestANameIsPinnedToItsAccount(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.configure()
+	holder := e.fake.DefaultAccount()
+	e.authorize("me")
+	if got := e.stored("me").AccountXID; got != holder {
+		t.Fatalf("the grant's account is %q, want %q", got, holder)
+	}
+
+	resp, err := e.authorizeAs(holder, "me", nil)
+	if err != nil || resp.IsError() || resp.Data[keyAccountXID] != holder {
+		t.Fatalf("re-authorizing with the same account: %v %#v", err, resp)
+	}
+	working := e.stored("me").AccessToken
+
+	resp, err = e.authorizeAs("intruder", "me", nil)
+	status, msg := statusOf(resp, err)
+	if status != http.StatusBadRequest || !strings.Contains(msg, `creds "me" hold a working grant of Jawbone account `+holder+`, and this one is of Jawbone account intruder, so nothing was stored`) ||
+		!strings.Contains(msg, "vault read jawbone/auth-url name=me replace=true") {
+		t.Fatalf("another account's authorization: %d %s", status, msg)
+	}
+	if g := e.stored("me"); g.AccessToken != working || g.AccountXID != holder || !e.fake.TokenValid(working) {
+		t.Fatal("the refused authorization changed the creds")
+	}
+
+	resp, err = e.authorizeAs("intruder", "me", map[string]any{keyReplace: true})
+	if err != nil || resp.IsError() || resp.Data[keyAccountXID] != "intruder" || resp.Data[keyReplaced] != holder ||
+		!strings.Contains(strings.Join(resp.Warnings, " "), "replacing one of account "+holder) {
+		t.Fatalf("replace=true: %v %#v", err, resp)
+	}
+	if got := e.mustOK(logical.ReadOperation, "creds/me", nil).Data[keyAccountXID]; got != "intruder" {
+		t.Fatalf("the creds read names account %v", got)
+	}
+}
+
+// Creds stored before accounts were recorded learn theirs from Jawbone when
+// an authorization must be judged.
+func TestALegacyGrantLearnsItsAccount(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.configure()
+	e.authorize("me")
+	markStored(t, e, "me", func(g *grant) { g.AccountXID = "" })
+	e.b.invalidate(context.Background(), credsStoragePrefix+"me")
+	resp, err := e.authorizeAs("intruder", "me", nil)
+	if status, msg := statusOf(resp, err); status != http.StatusBadRequest || !strings.Contains(msg, "Jawbone account "+e.fake.DefaultAccount()) {
+		t.Fatalf("another account over a legacy grant: %d %s", status, msg)
+	}
+	if resp, err := e.authorizeAs(e.fake.DefaultAccount(), "me", nil); err != nil || resp.IsError() {
+		t.Fatalf("the same account over a legacy grant: %v %#v", err, resp)
+	}
+}
+
+// Creds filled by one account between another's auth-url and exchange are
+// not replaced: the check is made under the lock the write is made under.
+func TestCredsFilledMeanwhileAreNotReplaced(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.configure()
+	e.fake.SetSignedIn("intruder")
+	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
+	landed := e.visit(auth.Data[keyURL].(string))
+	e.fake.SetSignedIn("")
+	filled := e.authorize("me")
+	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, http.StatusBadRequest, "nothing was stored")
+	if e.stored("me").AccessToken != filled {
+		t.Fatal("the creds filled meanwhile were replaced")
+	}
+}
+
+// The callback refuses another account's grant with a page, and stores
+// nothing.
+func TestTheCallbackRefusesAnotherAccount(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.configure()
+	working := e.authorize("me")
+	e.fake.SetSignedIn("intruder")
+	e.callback(e.landing("me")).requirePage(t, http.StatusBadRequest, "Jawbone account intruder", "nothing was stored")
+	if e.stored("me").AccessToken != working {
+		t.Fatal("the callback replaced the creds with another account's")
+	}
+}
+
+// Imports are pinned the same way, and one grant is never stored under two
+// names (a refresh of one would kill the other's token).
+func TestImportsArePinnedAndNotShared(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.configure()
+	e.authorize("me")
+	_, other := e.fake.IssueTokensFor("intruder", nil)
+	e.mustFail(logical.UpdateOperation, "creds/me", map[string]any{keyRefreshToken: other}, http.StatusBadRequest,
+		"Jawbone account intruder", "replace=true")
+	resp := e.mustOK(logical.UpdateOperation, "creds/me", map[string]any{keyRefreshToken: other, keyReplace: true})
+	if resp.Data[keyAccountXID] != "intruder" {
+		t.Fatalf("the import reply names account %v", resp.Data[keyAccountXID])
+	}
+	_, same := e.fake.IssueTokensFor("intruder", nil)
+	e.mustOK(logical.UpdateOperation, "creds/me", map[string]any{keyRefreshToken: same})
+
+	e.mustFail(logical.UpdateOperation, "creds/copy", map[string]any{keyRefreshToken: same}, http.StatusBadRequest,
+		`this grant is stored as the creds "me" already`, "vault read jawbone/creds/me")
+	if e.stored("copy") != nil {
+		t.Fatal("a second name was given the same grant")
+	}
+}

@@ -1,0 +1,65 @@
+package jawbone
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const pathCredsRevokeSynopsis = "Disconnect the app from the Jawbone account of a grant, then forget the grant."
+
+const pathCredsRevokeHelp = `
+Revokes the grant stored under this name at Jawbone, then forgets it:
+
+    $ vault write -f jawbone/creds/me/revoke
+
+Vault asks Jawbone to disconnect the app from the account behind the grant
+(DELETE users/@me/PartnerAppMembership, with the grant's access token,
+refreshed first if Jawbone no longer accepts it). Afterwards none of the
+app's tokens for that account work, those of other creds of the same
+account included (the reply names them). Only then are the creds deleted.
+
+If Jawbone does not disconnect the app, nothing is forgotten and the error
+says so. To forget the creds without disconnecting (Jawbone is gone, the
+account was deleted), delete them:
+
+    $ vault delete jawbone/creds/me
+
+A policy can allow deleting creds without revoking them, or revoking
+without deleting: they are separate paths.
+`
+
+func (b *backend) pathCredsRevoke() *framework.Path {
+	return &framework.Path{
+		Pattern: "creds/" + framework.MatchAllRegex(keyName) + "/revoke$",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: "jawbone", OperationVerb: "revoke", OperationSuffix: "creds",
+		},
+		Fields: map[string]*framework.FieldSchema{keyName: credsNameField},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.UpdateOperation: writeOp(b.handleCredsRevoke),
+		},
+		HelpSynopsis:    pathCredsRevokeSynopsis,
+		HelpDescription: strings.TrimSpace(pathCredsRevokeHelp),
+	}
+}
+
+func (b *backend) handleCredsRevoke(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	done, err := b.revokeGrant(ctx, req.Storage, d.Get(keyName).(string))
+	if err != nil {
+		return nil, err
+	}
+	resp := &logical.Response{Data: map[string]any{
+		keyName:       done.name,
+		keyAccountXID: done.account,
+		keyRevoked:    true,
+	}}
+	if len(done.alsoDead) > 0 {
+		resp.AddWarning(fmt.Sprintf("Jawbone disconnected the app from the whole account, so the creds %s of the same account no longer work either: revoke or delete them too",
+			quoteAll(done.alsoDead)))
+	}
+	return resp, nil
+}
