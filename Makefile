@@ -68,8 +68,10 @@ e2e: build vault
 		go test -count=1 -timeout 15m -v ./...
 
 ## dev: a local dev Vault with the plugin mounted at jawbone/, against the fake Jawbone (Ctrl-C stops all)
+# Run through env, not a shell: make then starts the script itself, and on
+# Ctrl-C sees it exit 0 rather than a shell killed by SIGINT ("Interrupt").
 dev: build
-	PLUGIN_DIR=$(PLUGIN_DIR) PLUGIN_VERSION=$(VERSION) BIN=$(BIN) scripts/dev.sh
+	env PLUGIN_DIR=$(PLUGIN_DIR) PLUGIN_VERSION=$(VERSION) BIN=$(BIN) scripts/dev.sh
 
 ## lint: golangci-lint (pinned, installed into .cache/bin/ by scripts/install-golangci-lint.sh) with .golangci.yml, on the plugin's module and on e2e/ (the load harness included)
 lint:

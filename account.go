@@ -15,8 +15,6 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/vault/sdk/logical"
-
-	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/internal/jawbone"
 )
 
 // accountOf asks Jawbone whose account accessToken belongs to; "" with an
@@ -32,7 +30,7 @@ func (b *backend) accountOf(ctx context.Context, cfg *config, accessToken string
 // replacement is what taking a name's place comes to.
 type replacement struct {
 	// previous is the account of the grant replaced ("" when the name held
-	// no working grant, or one of the same account).
+	// none, one of the same account, or one whose account is not known).
 	previous string
 	// warning says what could not be checked, if anything.
 	warning string
@@ -40,17 +38,18 @@ type replacement struct {
 
 // mayReplace decides whether a grant of account incoming (or of an account
 // that could not be checked, incoming == "" with why) may take the place
-// of current, under name's lock. A name with no grant, a rejected one or
-// one Jawbone no longer accepts may always be filled; a working grant of
-// the same account may be re-authorized; anything else needs replace.
+// of current, under name's lock. A name with no grant or a rejected one
+// (needs_reauthorization) may always be filled; the same account may
+// re-authorize its own; anything else needs replace.
 func (b *backend) mayReplace(ctx context.Context, s logical.Storage, cfg *config, name string, current *grant, incoming string, why error, replace bool, fix remedy) (replacement, error) {
-	if current == nil || current.NeedsReauth {
-		return replacement{}, nil
-	}
-	held, working, err := b.accountHeld(ctx, s, cfg, name, current)
 	switch {
-	case !working:
-		return replacement{}, nil
+	case current == nil || current.NeedsReauth:
+		return replacement{previous: otherAccount(current, incoming)}, nil
+	case incoming != "" && incoming == current.AccountXID:
+		return replacement{}, nil // re-authorized by the account it holds
+	}
+	held, err := b.accountHeld(ctx, s, cfg, name, current)
+	switch {
 	case incoming != "" && incoming == held:
 		return replacement{}, nil
 	case replace:
@@ -59,31 +58,38 @@ func (b *backend) mayReplace(ctx context.Context, s logical.Storage, cfg *config
 	return replacement{}, accountConflict(name, held, incoming, why, err).withFix(fix)
 }
 
-// accountHeld is the account of current's grant and whether Jawbone still
-// accepts its token; for a grant stored before accounts were recorded it
-// asks Jawbone (and records the answer). A grant whose account cannot be
-// learned counts as working, of an unknown account.
-func (b *backend) accountHeld(ctx context.Context, s logical.Storage, cfg *config, name string, current *grant) (xid string, working bool, err error) {
-	if current.AccountXID != "" && !current.attempting() {
-		return current.AccountXID, true, nil
+// otherAccount is the account of a rejected grant being replaced, if it is
+// recorded and not the incoming one: the reply still says whose it was.
+func otherAccount(current *grant, incoming string) string {
+	if current == nil || current.AccountXID == incoming {
+		return ""
 	}
-	xid, err = b.accountOf(ctx, cfg, current.AccessToken)
-	switch {
-	case jawbone.KindOf(err) == jawbone.TokenRejected:
-		return current.AccountXID, false, nil
-	case err != nil:
-		return current.AccountXID, true, err
+	return current.AccountXID
+}
+
+// accountHeld is the account of current's grant. A recorded account is the answer: a token Jawbone rejects says
+// nothing about the grant, whose refresh token may still work (another
+// client refreshed it, or a refresh in doubt landed), so it is never taken
+// as a sign that another account may take the name without replace=true;
+// only invalid_grant (needs_reauthorization) is. For a grant stored before
+// accounts were recorded it asks Jawbone, and records the answer; "" with
+// why when Jawbone does not say.
+func (b *backend) accountHeld(ctx context.Context, s logical.Storage, cfg *config, name string, current *grant) (string, error) {
+	if current.AccountXID != "" {
+		return current.AccountXID, nil
 	}
-	if current.AccountXID == "" {
-		if err := b.putGrant(ctx, s, name, current.ofAccount(xid)); err != nil {
-			b.Logger().Warn("could not record the account of creds", "name", name, "error", err)
-		}
+	xid, err := b.accountOf(ctx, cfg, current.AccessToken)
+	if err != nil {
+		return "", err
 	}
-	return xid, true, nil
+	if err := b.putGrant(ctx, s, name, current.ofAccount(xid)); err != nil {
+		b.log().Warn("could not record the account of creds", "name", name, "error", err)
+	}
+	return xid, nil
 }
 
 func accountConflict(name, held, incoming string, whyIncoming, whyHeld error) *requestError {
-	return badRequest("creds %q hold a working grant of %s, and this one is of %s, so nothing was stored",
+	return badRequest("creds %q hold a grant of %s, and this one is of %s, so nothing was stored",
 		name, accountText(held, whyHeld), accountText(incoming, whyIncoming))
 }
 

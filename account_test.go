@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
 )
 
 // authorizeAs runs the flow for name with the fake's user signed in as
@@ -31,8 +32,7 @@ func (e *testEnv) authorizeAs(account, name string, opts map[string]any) (*logic
 // application uses for their own.
 func TestANameIsPinnedToItsAccount(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	holder := e.fake.DefaultAccount()
 	e.authorize("me")
 	if got := e.stored("me").AccountXID; got != holder {
@@ -47,7 +47,7 @@ func TestANameIsPinnedToItsAccount(t *testing.T) {
 
 	resp, err = e.authorizeAs("intruder", "me", nil)
 	status, msg := statusOf(resp, err)
-	if status != http.StatusBadRequest || !strings.Contains(msg, `creds "me" hold a working grant of Jawbone account `+holder+`, and this one is of Jawbone account intruder, so nothing was stored`) ||
+	if status != http.StatusBadRequest || !strings.Contains(msg, `creds "me" hold a grant of Jawbone account `+holder+`, and this one is of Jawbone account intruder, so nothing was stored`) ||
 		!strings.Contains(msg, "vault read jawbone/auth-url name=me replace=true") {
 		t.Fatalf("another account's authorization: %d %s", status, msg)
 	}
@@ -65,12 +65,42 @@ func TestANameIsPinnedToItsAccount(t *testing.T) {
 	}
 }
 
+// A token Jawbone rejects says nothing about the grant: its refresh token
+// may still work (another client refreshed it, a refresh in doubt landed).
+// So another account may not take such creds without replace=true, while
+// the account they hold re-authorizes them without it; only creds marked
+// needs_reauthorization (invalid_grant) are open to any account, and the
+// reply then names the account they held.
+func TestCredsWithARejectedTokenStayPinned(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	holder := e.fake.DefaultAccount()
+	e.authorize("me")
+	if _, ok := e.fake.RefreshOutside(e.stored("me").RefreshToken); !ok {
+		t.Fatal("the fake does not know the grant")
+	}
+	resp, err := e.authorizeAs("newcomer", "me", nil)
+	if status, msg := statusOf(resp, err); status != http.StatusBadRequest || !strings.Contains(msg, `creds "me" hold a grant of Jawbone account `+holder+`, and this one is of Jawbone account newcomer`) {
+		t.Fatalf("another account over creds whose token Jawbone rejects: %d %s", status, msg)
+	}
+	if resp, err := e.authorizeAs(holder, "me", nil); err != nil || resp.IsError() || resp.Data[keyReplaced] != nil {
+		t.Fatalf("the same account over creds whose token Jawbone rejects: %v %#v", err, resp)
+	}
+
+	markStored(t, e, "me", func(g *grant) { g.NeedsReauth = true })
+	e.b.invalidate(context.Background(), credsStoragePrefix+"me")
+	resp, err = e.authorizeAs("newcomer", "me", nil)
+	if err != nil || resp.IsError() || resp.Data[keyAccountXID] != "newcomer" || resp.Data[keyReplaced] != holder ||
+		!strings.Contains(strings.Join(resp.Warnings, " "), "replacing one of account "+holder) {
+		t.Fatalf("another account over creds needing re-authorization: %v %#v", err, resp)
+	}
+}
+
 // Creds stored before accounts were recorded learn theirs from Jawbone when
 // an authorization must be judged.
 func TestALegacyGrantLearnsItsAccount(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	markStored(t, e, "me", func(g *grant) { g.AccountXID = "" })
 	e.b.invalidate(context.Background(), credsStoragePrefix+"me")
@@ -87,8 +117,7 @@ func TestALegacyGrantLearnsItsAccount(t *testing.T) {
 // not replaced: the check is made under the lock the write is made under.
 func TestCredsFilledMeanwhileAreNotReplaced(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.fake.SetSignedIn("intruder")
 	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
 	landed := e.visit(auth.Data[keyURL].(string))
@@ -104,8 +133,7 @@ func TestCredsFilledMeanwhileAreNotReplaced(t *testing.T) {
 // nothing.
 func TestTheCallbackRefusesAnotherAccount(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	working := e.authorize("me")
 	e.fake.SetSignedIn("intruder")
 	e.callback(e.landing("me")).requirePage(t, http.StatusBadRequest, "Jawbone account intruder", "nothing was stored")
@@ -118,8 +146,7 @@ func TestTheCallbackRefusesAnotherAccount(t *testing.T) {
 // names (a refresh of one would kill the other's token).
 func TestImportsArePinnedAndNotShared(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	_, other := e.fake.IssueTokensFor("intruder", nil)
 	e.mustFail(logical.UpdateOperation, "creds/me", map[string]any{keyRefreshToken: other}, http.StatusBadRequest,
@@ -127,6 +154,15 @@ func TestImportsArePinnedAndNotShared(t *testing.T) {
 	resp := e.mustOK(logical.UpdateOperation, "creds/me", map[string]any{keyRefreshToken: other, keyReplace: true})
 	if resp.Data[keyAccountXID] != "intruder" {
 		t.Fatalf("the import reply names account %v", resp.Data[keyAccountXID])
+	}
+	// An import bringing its access token is refused before any refresh,
+	// so the refused token still works.
+	otherAccess, otherRefresh := e.fake.IssueTokensFor("someone-else", nil)
+	e.fake.ResetCalls()
+	e.mustFail(logical.UpdateOperation, "creds/me", map[string]any{keyAccessToken: otherAccess, keyRefreshToken: otherRefresh}, http.StatusBadRequest,
+		"Jawbone account someone-else")
+	if !e.fake.TokenValid(otherAccess) || e.fake.Calls(fakejawbone.EndpointToken) != 0 {
+		t.Fatal("a refused import refreshed the grant it brought, killing its access token")
 	}
 	_, same := e.fake.IssueTokensFor("intruder", nil)
 	e.mustOK(logical.UpdateOperation, "creds/me", map[string]any{keyRefreshToken: same})

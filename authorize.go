@@ -46,8 +46,16 @@ type pendingAuth struct {
 	Scopes      []string  `json:"scopes"`
 	RedirectURI string    `json:"redirect_uri"`
 	ExpiresAt   time.Time `json:"expires_at"`
-	// Replace allows filling creds that already hold a working grant.
+	// Replace allows another account's grant to replace working creds.
 	Replace bool `json:"replace,omitempty"`
+	// Spent is set when the state has been used: it is kept, spent, until
+	// it expires, so that a second use (a reloaded callback page, a paste
+	// repeated) can be told what became of the first.
+	Spent bool `json:"spent,omitempty"`
+	// Completed is set when the authorization of the spent state stored
+	// its grant, Failed when it ended without; neither, while it runs.
+	Completed bool `json:"completed,omitempty"`
+	Failed    bool `json:"failed,omitempty"`
 }
 
 // authRequest is what auth-url was asked for.
@@ -78,7 +86,7 @@ func pinnedWarning(current *grant, ar authRequest) string {
 	if current.AccountXID != "" {
 		account = "Jawbone account " + current.AccountXID
 	}
-	return fmt.Sprintf("creds %q hold a working grant: only %s can complete this authorization; another account needs %s=true", ar.Name, account, keyReplace)
+	return fmt.Sprintf("creds %q hold a grant: only %s can complete this authorization; another account needs %s=true", ar.Name, account, keyReplace)
 }
 
 // startAuthorization checks the request, stores a pending authorization
@@ -172,24 +180,48 @@ func keyExpiry(key string) (time.Time, bool) {
 // exchanges racing with one state cannot both use it.
 type stateSpender struct{ mu sync.Mutex }
 
-// spend returns the pending authorization for state and deletes it, whether
-// or not the caller goes on to succeed. nil means unknown or already used.
+// spend returns the pending authorization for state and marks it spent,
+// whether or not the caller goes on to succeed. nil means unknown; an
+// entry already spent is returned as it is, for the caller to refuse.
 func (sp *stateSpender) spend(ctx context.Context, s logical.Storage, state string) (*pendingAuth, error) {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	key, ok := stateKey(state)
-	if !ok {
-		key = legacyStateKey(state)
-	}
+	key := storedStateKey(state)
 	var p pendingAuth
 	found, err := getJSON(ctx, s, key, &p)
-	if !found || err != nil {
-		return nil, err
+	if !found || err != nil || p.Spent {
+		return pendingOrNil(found, &p), err
 	}
-	if err := deleteEntry(ctx, s, key); err != nil {
+	spent := p
+	spent.Spent = true
+	if err := putJSON(ctx, s, key, &spent); err != nil {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// ended records how the authorization of a state it spent ended: its grant
+// stored (completed), or not.
+func (sp *stateSpender) ended(ctx context.Context, s logical.Storage, state string, p *pendingAuth, completed bool) error {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	done := *p
+	done.Spent, done.Completed, done.Failed = true, completed, !completed
+	return putJSON(ctx, s, storedStateKey(state), &done)
+}
+
+func storedStateKey(state string) string {
+	if key, ok := stateKey(state); ok {
+		return key
+	}
+	return legacyStateKey(state)
+}
+
+func pendingOrNil(found bool, p *pendingAuth) *pendingAuth {
+	if !found {
+		return nil
+	}
+	return p
 }
 
 // sweepExpiredStates deletes authorizations nobody completed, so abandoned
@@ -229,8 +261,10 @@ func legacyStateExpiry(ctx context.Context, s logical.Storage, key string) time.
 }
 
 // roomForAState refuses a new authorization when maxPendingStates are
-// pending, after sweeping the expired ones: each auth-url stores one, and
-// whoever may read auth-url must not be able to fill storage.
+// kept, after sweeping the expired ones: each auth-url stores one, and
+// whoever may read auth-url must not be able to fill storage. Used states
+// count too: they are kept until they expire, to tell a second use what
+// became of the first.
 func (b *backend) roomForAState(ctx context.Context, s logical.Storage, name string) error {
 	for swept := false; ; swept = true {
 		keys, err := s.List(ctx, stateStoragePrefix)
@@ -241,10 +275,10 @@ func (b *backend) roomForAState(ctx context.Context, s logical.Storage, name str
 			return nil
 		}
 		if swept {
-			return badRequest("%d authorizations are pending, the most this mount keeps (each lives %s)", len(keys), stateTTL).withFix(fixTooManyStates(name))
+			return badRequest("%d authorizations were started in the last %s, the most this mount keeps (a state is kept, used or not, until it expires)", len(keys), shortDuration(stateTTL)).withFix(fixTooManyStates(name))
 		}
 		if err := b.sweepExpiredStates(ctx, s); err != nil {
-			b.Logger().Warn("sweeping expired states failed", "error", err)
+			b.log().Warn("sweeping expired states failed", "error", err)
 		}
 	}
 }
@@ -253,6 +287,13 @@ func (b *backend) roomForAState(ctx context.Context, s logical.Storage, name str
 type redirect struct {
 	Code, State      string
 	Error, ErrorDesc string
+	// pasted: it came from a URL pasted into exchange (raw), which a shell
+	// may have cut short.
+	pasted bool
+	raw    string
+	// name is the creds name its state was bound to, once the state is
+	// found.
+	name string
 }
 
 // redirectFromQuery reads a redirect's parameters. where names the query
@@ -276,7 +317,7 @@ func parseRedirectURL(raw, redirectURI string) (*redirect, error) {
 	}
 	got, err := url.Parse(raw)
 	if err != nil || got.Scheme == "" || got.Host == "" {
-		return nil, badRequest("%s is not an absolute URL: paste the full URL from the browser's address bar, starting with https://", keyRedirectURL)
+		return nil, badRequest("%s is not an absolute URL: paste the full URL from the browser's address bar, starting with %s", keyRedirectURL, redirectURI)
 	}
 	want, err := url.Parse(redirectURI)
 	if err != nil {
@@ -290,7 +331,11 @@ func parseRedirectURL(raw, redirectURI string) (*redirect, error) {
 	if err != nil {
 		return nil, badRequest("%s has a malformed query string: %v", keyRedirectURL, err)
 	}
-	return redirectFromQuery(keyRedirectURL, q)
+	r, err := redirectFromQuery(keyRedirectURL, q)
+	if r != nil {
+		r.pasted, r.raw = true, raw
+	}
+	return r, err
 }
 
 func fixRewriteConfigField(key string) remedy {
@@ -420,24 +465,40 @@ func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, 
 		if pending, err = b.states.spend(ctx, s, r.State); err != nil {
 			return nil, err
 		}
-	}
-	if err := b.checkRedirect(cfg, r, pending); err != nil {
-		return nil, err
+		if pending != nil {
+			r.name = pending.Name
+		}
 	}
 	// The exchange outlives the caller: its code is spent at Jawbone.
 	ctx = context.WithoutCancel(ctx)
+	done, err := b.authorizeWith(ctx, s, cfg, r, pending)
+	if pending != nil && !pending.Spent {
+		// This request spent the state: a second use is told how it ended.
+		if err := b.states.ended(ctx, s, r.State, pending, err == nil); err != nil {
+			b.log().Warn("could not record how the authorization ended", "name", pending.Name, "error", err)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	b.log().Info("authorization completed", "name", done.name, "account", done.grant.AccountXID,
+		"replaced_account", done.replaced, "scopes", done.grant.Scopes, "expires_at", done.grant.ExpiresAt)
+	return done, nil
+}
+
+// authorizeWith checks the redirect against its pending authorization and
+// exchanges the code under the name's lock.
+func (b *backend) authorizeWith(ctx context.Context, s logical.Storage, cfg *config, r *redirect, pending *pendingAuth) (*completedAuth, error) {
+	if err := b.checkRedirect(cfg, r, pending); err != nil {
+		return nil, err
+	}
 	var done *completedAuth
 	err := b.withGrantLocked(ctx, s, pending.Name, func(current *grant) error {
 		var err error
 		done, err = b.exchangeLocked(ctx, s, cfg, pending, current, r.Code)
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	b.Logger().Info("authorization completed", "name", done.name, "account", done.grant.AccountXID,
-		"replaced_account", done.replaced, "scopes", done.grant.Scopes, "expires_at", done.grant.ExpiresAt)
-	return done, nil
+	return done, err
 }
 
 // exchangeLocked exchanges the code and, if the new grant may take the
@@ -458,7 +519,7 @@ func (b *backend) exchangeLocked(ctx context.Context, s logical.Storage, cfg *co
 	tok, err := b.client(cfg).Exchange(ctx, code)
 	b.metrics.exchanged(err)
 	if err != nil {
-		b.Logger().Warn("code exchange failed", "name", pending.Name, "error", err)
+		b.log().Warn("code exchange failed", "name", pending.Name, "error", err)
 		if marked != nil {
 			b.restoreAfterExchange(ctx, s, pending.Name, current, marked, err)
 		}
@@ -497,32 +558,65 @@ func (b *backend) restoreAfterExchange(ctx context.Context, s logical.Storage, n
 		restored = marked.attemptInDoubt(err, b.now())
 	}
 	if err := b.putGrant(ctx, s, name, restored); err != nil {
-		b.Logger().Error("could not restore creds after a failed exchange", "name", name, "error", err)
+		b.log().Error("could not restore creds after a failed exchange", "name", name, "error", err)
 	}
 }
 
 // checkRedirect applies the checks in the order a user can act on them.
 func (b *backend) checkRedirect(cfg *config, r *redirect, pending *pendingAuth) error {
+	restart := fixRestartFor(pending)
 	switch {
 	case r.Error != "":
-		return badRequest("authorization was denied: %s%s", r.Error, describe(r.ErrorDesc)).withFix(fixRestart)
+		return badRequest("authorization was denied: %s%s", r.Error, describe(r.ErrorDesc)).withFix(restart)
 	case r.Code == "":
-		return badRequest("the redirect carries no %s, so it is not a complete Jawbone redirect", keyCode).withFix(fixIncompleteRedirect)
+		return badRequest("the redirect carries no %s, so it is not a complete Jawbone redirect", keyCode).withFix(fixIncompleteRedirect(restart))
+	case r.State == "" && r.pasted && !strings.Contains(r.raw, "&"):
+		return badRequest("the redirect carries no %s (only a %s): the shell most likely cut the URL at its first \"&\"", keyState, keyCode).withFix(fixQuoteTheURL)
 	case r.State == "":
-		return badRequest("the redirect carries no %s, so it is not a complete Jawbone redirect", keyState).withFix(fixIncompleteRedirect)
+		return badRequest("the redirect carries no %s, so it is not a complete Jawbone redirect", keyState).withFix(fixIncompleteRedirect(restart))
 	case pending == nil:
-		return badRequest("state is unknown or was already used (each state works once)").withFix(fixRestart)
+		return badRequest("state is unknown (each state works once, for 10 minutes, on the Vault cluster that issued it)").withFix(restart)
+	case pending.Completed:
+		return completedAlready(pending.Name)
+	case pending.Spent && !pending.Failed:
+		return stillCompleting(pending.Name)
+	case pending.Spent:
+		return badRequest("state was already used (each state works once), and that authorization did not complete").withFix(restart)
 	case !b.now().Before(pending.ExpiresAt):
 		return badRequest("state expired at %s (a state lives %s, like Jawbone's codes)",
-			pending.ExpiresAt.UTC().Format(time.RFC3339), stateTTL).withFix(fixRestart)
+			pending.ExpiresAt.UTC().Format(time.RFC3339), shortDuration(stateTTL)).withFix(restart)
 	case pending.RedirectURI != cfg.RedirectURI:
-		return badRequest("%s changed in the config since this state was issued", keyRedirectURI).withFix(fixRestart)
+		return badRequest("%s changed in the config since this state was issued", keyRedirectURI).withFix(restart)
 	}
 	return nil
 }
 
-func fixIncompleteRedirect(m string) string {
-	return "use the full URL Jawbone sent the browser to, or " + fixRestart(m)
+// completedAlready answers a state used again after its authorization
+// stored its grant: a reloaded callback page, a paste repeated.
+func completedAlready(name string) *requestError {
+	re := badRequest("this authorization was completed already: its tokens are stored as the creds %q (each state works once)", name).withFix(fixReadCreds(name))
+	re.completed = name
+	return re
+}
+
+// stillCompleting answers a state used again while the request that spent
+// it is still exchanging its code: a double click, a page reloaded at once.
+func stillCompleting(name string) *requestError {
+	re := conflict("this authorization is being completed by an earlier request with the same state (each state works once)").withFix(func(m string) string {
+		return "read the creds in a moment with " + vaultCmd(m, "read", "creds/"+name) + "; if they do not appear, start again with " + vaultCmd(m, "read", "auth-url name="+name)
+	})
+	re.inProgress = name
+	return re
+}
+
+func fixIncompleteRedirect(restart remedy) remedy {
+	return func(m string) string {
+		return "use the full URL Jawbone sent the browser to, or " + restart(m)
+	}
+}
+
+func fixQuoteTheURL(m string) string {
+	return "paste it again in single quotes: " + vaultCmd(m, "write", "exchange redirect_url='https://...?code=...&state=...'")
 }
 
 func describe(desc string) string {

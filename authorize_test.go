@@ -18,8 +18,7 @@ import (
 
 func TestAuthURLStateIsRandomAndStored(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	seen := map[string]bool{}
 	for i := 0; i < 20; i++ {
 		state := e.mustOK(logical.UpdateOperation, "auth-url", map[string]any{keyName: "alice"}).Data[keyState].(string)
@@ -48,12 +47,13 @@ func TestAuthURLStateIsRandomAndStored(t *testing.T) {
 
 func TestExchangeStateIsSingleUse(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
 	landed := e.visit(auth.Data[keyURL].(string))
 	e.mustOK(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed})
-	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, 400, "already used")
+	// Used again after it succeeded, it says so, and where the tokens are.
+	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, 400,
+		`this authorization was completed already: its tokens are stored as the creds "me"`, "vault read jawbone/creds/me")
 	if n := e.fake.Calls(fakejawbone.EndpointToken); n != 1 {
 		t.Fatalf("a replayed state reached the token endpoint: %d calls", n)
 	}
@@ -61,8 +61,7 @@ func TestExchangeStateIsSingleUse(t *testing.T) {
 
 func TestExchangeStateExpiresAfterTenMinutes(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
 	landed := e.visit(auth.Data[keyURL].(string))
 	e.clock.Advance(10 * time.Minute)
@@ -74,8 +73,7 @@ func TestExchangeStateExpiresAfterTenMinutes(t *testing.T) {
 
 func TestPeriodicSweepsExpiredStatesOnly(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.mustOK(logical.ReadOperation, "auth-url", nil)
 	e.clock.Advance(6 * time.Minute)
 	fresh := e.mustOK(logical.ReadOperation, "auth-url", nil).Data[keyState].(string)
@@ -91,8 +89,7 @@ func TestPeriodicSweepsExpiredStatesOnly(t *testing.T) {
 
 func TestAuthorizationMayRepairRejectedCreds(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	markStored(t, e, "me", func(c *grant) { c.NeedsReauth = true })
 	e.b.invalidate(context.Background(), credsStoragePrefix+"me")
@@ -124,7 +121,7 @@ func TestAuthURLSaysWhetherTheCallbackIsInUse(t *testing.T) {
 			e := newTestEnv(t)
 			e.mustOK(logical.UpdateOperation, "config", with2(e.configData(), keyRedirectURI, tc.redirectURI))
 			for _, op := range []logical.Operation{logical.ReadOperation, logical.UpdateOperation} {
-				resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
+				resp, err := e.handle(&logical.Request{
 					Operation: op, Path: "auth-url", Storage: e.storage, MountPoint: tc.mount,
 				})
 				if err != nil || resp.IsError() {
@@ -190,4 +187,17 @@ func mustStateKey(t *testing.T, state string) string {
 		t.Fatalf("%q is not a state of this plugin", state)
 	}
 	return key
+}
+
+// A state used again after an authorization that failed says so, and
+// advises a new one for the same name.
+func TestAStateUsedAgainAfterAFailure(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: "alice"})
+	landed := e.visit(auth.Data[keyURL].(string))
+	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 503, Times: 1})
+	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, 502, "vault read jawbone/auth-url")
+	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, 400,
+		"state was already used", "did not complete", "vault read jawbone/auth-url name=alice")
 }

@@ -6,14 +6,17 @@ package jawbone
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 	"golang.org/x/sync/singleflight"
@@ -70,13 +73,42 @@ type backend struct {
 	// cache holds decoded config and creds; see entryCache.
 	cache *entryCache
 	// metrics counts what this node did, for the status path.
-	metrics metrics
+	metrics *metrics
 	// states serialises spending a state so that it can be used only once.
 	states stateSpender
 	// configLock serialises config updates (read, merge, write).
 	configLock sync.Mutex
 	// tls is the transport that trusts the config's ca_cert.
 	tls tlsTransport
+	// logger is the backend's logger with the mount it serves, learned
+	// from its requests (nil until the first).
+	logger atomic.Pointer[mountLogger]
+}
+
+// mountLogger is a logger whose lines name a mount.
+type mountLogger struct {
+	mount string
+	hclog.Logger
+}
+
+// log is the backend's logger, its lines naming the mount: several mounts
+// of the plugin share one plugin process, whose output Vault files under
+// the first mount's name, so without it a line's mount cannot be told.
+func (b *backend) log() hclog.Logger {
+	if l := b.logger.Load(); l != nil {
+		return l.Logger
+	}
+	return b.Logger()
+}
+
+// noteMount remembers the mount a request came in on, for the log.
+func (b *backend) noteMount(mount string) {
+	if mount == "" {
+		return
+	}
+	if l := b.logger.Load(); l == nil || l.mount != mount {
+		b.logger.Store(&mountLogger{mount: mount, Logger: b.Logger().With("mount", mount)})
+	}
 }
 
 // callbackPath is the unauthenticated path Jawbone redirects the browser to
@@ -84,7 +116,7 @@ type backend struct {
 const callbackPath = "callback"
 
 func newBackend() *backend {
-	b := &backend{now: time.Now, jitter: randomJitter, scanWorkers: backgroundWorkers, cache: newEntryCache()}
+	b := &backend{now: time.Now, jitter: randomJitter, scanWorkers: backgroundWorkers, cache: newEntryCache(), metrics: newMetrics()}
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
@@ -118,6 +150,7 @@ func newBackend() *backend {
 // read on: the help texts are written for a mount at jawbone/, and the
 // commands they show must work where the plugin is mounted.
 func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	b.noteMount(req.MountPoint)
 	resp, err := b.Backend.HandleRequest(ctx, req)
 	if req.Operation == logical.HelpOperation && resp != nil {
 		if help, ok := resp.Data["help"].(string); ok {
@@ -142,15 +175,22 @@ func onMount(text, mount string) string {
 // op wrappers below turn it into a reply in one place.
 type handlerFunc = framework.OperationFunc
 
-// readOp is a read that rejects unknown fields.
-func readOp(h handlerFunc) *framework.PathOperation {
-	return &framework.PathOperation{Callback: replying(strict(h))}
+// fieldSet is what one operation of a path takes: its path's fields (nil),
+// or only some of them (a read of creds/<name> takes none but the name).
+type fieldSet []string
+
+// every is the fieldSet of an operation that takes every field of its path.
+var every fieldSet
+
+// readOp is a read that rejects fields it does not take.
+func readOp(h handlerFunc, takes fieldSet) *framework.PathOperation {
+	return &framework.PathOperation{Callback: replying(strict(logical.ReadOperation, takes, h))}
 }
 
 // writingReadOp is a read that writes storage (auth-url stores a state):
 // forwarded like a write.
-func writingReadOp(h handlerFunc) *framework.PathOperation {
-	return forwarded(replying(strict(h)))
+func writingReadOp(h handlerFunc, takes fieldSet) *framework.PathOperation {
+	return forwarded(replying(strict(logical.ReadOperation, takes, h)))
 }
 
 // listOp is a list; it takes no fields to check.
@@ -158,9 +198,19 @@ func listOp(h handlerFunc) *framework.PathOperation {
 	return &framework.PathOperation{Callback: replying(h)}
 }
 
-// writeOp is a forwarded write that rejects unknown fields.
-func writeOp(h handlerFunc) *framework.PathOperation {
-	return forwarded(replying(strict(h)))
+// writeOp is a forwarded write (or delete) that rejects fields it does not
+// take.
+func writeOp(op logical.Operation, h handlerFunc, takes fieldSet) *framework.PathOperation {
+	return forwarded(replying(strict(op, takes, h)))
+}
+
+// writeOnly answers a read of a path that is a write with how to write it,
+// rather than Vault's bare "unsupported operation".
+func writeOnly() *framework.PathOperation {
+	return &framework.PathOperation{Callback: func(_ context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+		return nil, logical.CodedError(http.StatusMethodNotAllowed, fmt.Sprintf("%s is a write, not a read: %s",
+			req.Path, vaultCmd(mountOf(req), "write -f", req.Path)))
+	}}
 }
 
 // forwarded marks an operation that writes storage (and may call Jawbone
@@ -186,14 +236,19 @@ func replying(h handlerFunc) handlerFunc {
 	}
 }
 
-// strict rejects fields the path does not take: a misspelt field would
-// otherwise be ignored with at most a warning (none at all on a 204), and
-// the request would go ahead without it.
-func strict(h handlerFunc) handlerFunc {
+// strict rejects fields the operation does not take: a misspelt field
+// would otherwise be ignored with at most a warning (none at all on a 204),
+// and the request would go ahead without it. The message lists what this
+// operation takes, not every field of the path.
+func strict(op logical.Operation, takes fieldSet, h handlerFunc) handlerFunc {
 	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		allowed := takes
+		if allowed == nil {
+			allowed = slices.Collect(maps.Keys(d.Schema))
+		}
 		var unknown []string
 		for k := range d.Raw {
-			if _, ok := d.Schema[k]; !ok {
+			if !slices.Contains(allowed, k) {
 				unknown = append(unknown, k)
 			}
 		}
@@ -201,8 +256,36 @@ func strict(h handlerFunc) handlerFunc {
 			return h(ctx, req, d)
 		}
 		slices.Sort(unknown)
-		known := slices.Sorted(maps.Keys(d.Schema))
-		return nil, badRequest("unknown field %s: %s takes only %s",
-			quoteAll(unknown), req.Path, strings.Join(known, ", "))
+		return nil, badRequest("unknown field %s: a %s of %s takes %s", quoteAll(unknown), opName(op), req.Path, takesText(allowed, d))
 	}
+}
+
+// takesText lists the fields an operation takes, those in its path left out.
+func takesText(allowed []string, d *framework.FieldData) string {
+	var fields []string
+	for _, k := range allowed {
+		if s, ok := d.Schema[k]; ok && !inPattern(k, d) && s.Type != framework.TypeHeader {
+			fields = append(fields, k)
+		}
+	}
+	if len(fields) == 0 {
+		return "no fields"
+	}
+	slices.Sort(fields)
+	return "only " + strings.Join(fields, ", ")
+}
+
+// inPattern reports whether field k came from the request's path.
+func inPattern(k string, d *framework.FieldData) bool {
+	return k == keyName && d.Schema[k].Required
+}
+
+func opName(op logical.Operation) string {
+	switch op {
+	case logical.UpdateOperation, logical.CreateOperation:
+		return "write"
+	case logical.DeleteOperation:
+		return "delete"
+	}
+	return string(op)
 }

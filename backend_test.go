@@ -39,8 +39,10 @@ type testEnv struct {
 	fake    *fakejawbone.Server
 	base    string
 	clock   *fakejawbone.ManualClock
-	// responses collects every response body, to prove no secret leaves.
-	responses []string
+	// responses collects every response body, to prove no secret leaves
+	// (seen, from concurrent requests too).
+	responsesMu sync.Mutex
+	responses   []string
 	// logs holds everything the backend logged, checked the same way.
 	logs *syncBuffer
 	// mount is the mount requests come in on; "" as outside Vault.
@@ -92,16 +94,31 @@ func newTestEnv(t testing.TB) *testEnv {
 // request runs one operation and records the response for the leak check.
 func (e *testEnv) request(op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
 	e.t.Helper()
-	resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
+	resp, err := e.handle(&logical.Request{
 		Operation: op, Path: path, Data: data, Storage: e.storage, MountPoint: e.mount,
 	})
 	if resp != nil {
 		raw, _ := json.Marshal(resp)
-		e.responses = append(e.responses, string(raw))
+		e.seen(string(raw))
 	}
 	if err != nil {
-		e.responses = append(e.responses, err.Error())
+		e.seen(err.Error())
 	}
+	return resp, err
+}
+
+// seen records a response body for the leak check.
+func (e *testEnv) seen(body string) {
+	e.responsesMu.Lock()
+	e.responses = append(e.responses, body)
+	e.responsesMu.Unlock()
+}
+
+// handle runs req on the backend, noting every text its reply shows a
+// person for the check of the docs' quoted messages (docs_test.go).
+func (e *testEnv) handle(req *logical.Request) (*logical.Response, error) {
+	resp, err := e.b.HandleRequest(context.Background(), req)
+	shown.note(resp, err)
 	return resp, err
 }
 
@@ -159,6 +176,14 @@ func (e *testEnv) configData() map[string]any {
 		// The fake is served over http on 127.0.0.1.
 		keyLocalDevelopment: true,
 	}
+}
+
+// newConfiguredEnv is a testEnv whose mount is configured for the fake.
+func newConfiguredEnv(t testing.TB) *testEnv {
+	t.Helper()
+	e := newTestEnv(t)
+	e.configure()
+	return e
 }
 
 func (e *testEnv) configure() {
@@ -268,6 +293,8 @@ func (e *testEnv) assertNoSecretsLeaked() {
 			accessTokens = append(accessTokens, c.AccessToken)
 		}
 	}
+	e.responsesMu.Lock()
+	defer e.responsesMu.Unlock()
 	if r, ok := findAny(e.responses, secrets); ok {
 		e.t.Errorf("a response leaked a secret: %s", r)
 	}
@@ -336,12 +363,14 @@ func TestUnknownFieldsAreRefused(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {
 			t.Parallel()
-			e := newTestEnv(t)
-			e.configure()
+			e := newConfiguredEnv(t)
 			e.authorize("me")
 			before := e.snapshot()
 			e.fake.ResetCalls()
-			e.mustFail(tc.op, tc.path, tc.data, 400, tc.want, tc.path+" takes only")
+			msg := e.mustFail(tc.op, tc.path, tc.data, 400, tc.want, "of "+tc.path+" takes ")
+			if tc.op == logical.ReadOperation && strings.Contains(msg, keyAccessToken) {
+				t.Fatalf("a read is told the fields of a write: %s", msg)
+			}
 			if e.fake.Calls(fakejawbone.EndpointToken) != 0 {
 				t.Fatal("a refused request called Jawbone")
 			}
@@ -349,5 +378,24 @@ func TestUnknownFieldsAreRefused(t *testing.T) {
 				t.Fatal("a refused request changed storage")
 			}
 		})
+	}
+}
+
+// Every log line names the mount it is about: mounts of the plugin share
+// one plugin process, whose output Vault files under the first mount.
+func TestLogLinesNameTheirMount(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.mount = "team-b/"
+	e.configure()
+	e.authorize("me")
+	var lines []string
+	for _, line := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
+		if !strings.Contains(line, "mount=team-b/") {
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) > 0 {
+		t.Fatalf("log lines without their mount:\n%s", strings.Join(lines, "\n"))
 	}
 }

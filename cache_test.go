@@ -10,8 +10,7 @@ import (
 
 func TestCacheServesReadsWithoutStorage(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	token := e.authorize("me")
 	e.storage.FailGet(true) // same data, warm cache
 	got := e.accessToken("me")
@@ -24,8 +23,7 @@ func TestCacheServesReadsWithoutStorage(t *testing.T) {
 // Every write through the backend is seen by the very next read.
 func TestCacheWritesAreSeenByTheNextRead(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 
 	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyClientID: "renamed"})
@@ -52,8 +50,7 @@ func TestCacheWritesAreSeenByTheNextRead(t *testing.T) {
 // A write by another node reaches this one as an invalidation.
 func TestCacheInvalidationFromElsewhere(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	changed := e.stored("me")
 	changed.AccessToken = "written-by-another-node"

@@ -52,11 +52,33 @@ func successPage(mount string, done *completedAuth) page {
 // failurePage words an error from the flow for the person at the browser.
 // The status is the one the same error gets from exchange; r is nil when
 // the query itself was refused.
-func failurePage(mount string, r *redirect, err error) (int, page) {
+func failurePage(mount string, r *redirect, name string, err error) (int, page) {
 	restart := []string{vaultCmd(mount, "read", "auth-url")}
+	if name != "" {
+		restart = []string{vaultCmd(mount, "read", "auth-url name="+name)}
+	}
 	again := "Nothing was stored. To start again, get a new URL and open it in this browser:"
 	var re *requestError
 	switch {
+	case errors.As(err, &re) && re.completed != "":
+		// A reloaded success page: say that it did succeed.
+		return http.StatusOK, page{
+			OK:       true,
+			Title:    "Jawbone access was granted already",
+			Lines:    []string{"This authorization was completed a moment ago: Vault stored the tokens as the creds “" + re.completed + "”. Nothing more to do."},
+			Commands: []string{vaultCmd(mount, "read", "creds/"+re.completed)},
+			Closing:  "You can close this window.",
+		}
+	case errors.As(err, &re) && re.inProgress != "":
+		// A double click: the first request is still at Jawbone.
+		return re.status, page{
+			OK:       true,
+			Title:    "Jawbone access is being granted",
+			Lines:    []string{"This same authorization was sent a moment ago and Vault is finishing it: the tokens will be stored as the creds “" + re.inProgress + "”."},
+			Detail:   re.text(mount),
+			Commands: []string{vaultCmd(mount, "read", "creds/"+re.inProgress)},
+			Closing:  "You can close this window.",
+		}
 	case !errors.As(err, &re):
 		return http.StatusInternalServerError, page{
 			Title: "Vault could not finish the authorization",

@@ -1,7 +1,6 @@
 package jawbone
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,8 +10,7 @@ import (
 
 func TestCallbackPageIsLockedDown(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	r := e.callback(e.landing("me"))
 	r.requirePage(t, http.StatusOK)
 	for _, want := range []string{
@@ -37,10 +35,9 @@ func TestCallbackPageIsLockedDown(t *testing.T) {
 
 func TestCallbackSuggestsCommandsForItsMount(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	q := e.landing("me")
-	resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
+	resp, err := e.handle(&logical.Request{
 		Operation: logical.ReadOperation, Path: callbackPath, Storage: e.storage, MountPoint: "team/jawbone/",
 		Data: map[string]any{keyCode: q.Get(keyCode), keyState: q.Get(keyState)},
 	})

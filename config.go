@@ -188,17 +188,17 @@ func (c *config) validate() error {
 	if err := validateCACert(c.CACert); err != nil {
 		return err
 	}
-	if c.RefreshAhead < 0 || c.RefreshAhead > maxRefreshAhead {
-		return badRequest("%s must be between 0 and %s (tokens live a year); got %s", keyRefreshAhead, maxRefreshAhead, c.RefreshAhead)
+	if err := checkDuration(keyRefreshAhead, c.RefreshAhead, 0, maxRefreshAhead, " (tokens live a year)"); err != nil {
+		return err
 	}
-	if c.RequestTimeout < time.Second || c.RequestTimeout > maxRequestTimeout {
-		return badRequest("%s must be between 1s and %s; got %s", keyRequestTimeout, maxRequestTimeout, c.RequestTimeout)
+	if err := checkDuration(keyRequestTimeout, c.RequestTimeout, time.Second, maxRequestTimeout, ""); err != nil {
+		return err
 	}
-	if c.MaxTTL < minMaxTTL || c.MaxTTL > maxDurationSetting {
-		return badRequest("%s must be between %s and %s; got %s", keyMaxTTL, minMaxTTL, maxDurationSetting, c.MaxTTL)
+	if err := checkDuration(keyMaxTTL, c.MaxTTL, minMaxTTL, maxDurationSetting, ""); err != nil {
+		return err
 	}
-	if c.CheckInterval < minCheckInterval || c.CheckInterval > maxDurationSetting {
-		return badRequest("%s must be between %s and %s; got %s", keyCheckInterval, minCheckInterval, maxDurationSetting, c.CheckInterval)
+	if err := checkDuration(keyCheckInterval, c.CheckInterval, minCheckInterval, maxDurationSetting, ""); err != nil {
+		return err
 	}
 	return nil
 }
@@ -318,7 +318,7 @@ func (b *backend) client(c *config) *jawbone.Client {
 		Timeout:      c.RequestTimeout,
 		Transport:    b.transportFor(c),
 		Now:          b.now,
-		Debug:        b.Logger().Debug,
+		Debug:        b.log().Debug,
 	})
 }
 
@@ -403,4 +403,26 @@ func (b *backend) requireConfig(ctx context.Context, s logical.Storage) (*config
 		return nil, badRequest("the engine is not configured").withFix(fixConfigure)
 	}
 	return cfg, nil
+}
+
+// checkDuration refuses a duration setting outside [lo, hi]. The bounds are
+// written as an operator would type them ("8736h", not "8736h0m0s").
+func checkDuration(key string, d, lo, hi time.Duration, why string) error {
+	if d >= lo && d <= hi {
+		return nil
+	}
+	return badRequest("%s must be between %s and %s%s; got %s", key, shortDuration(lo), shortDuration(hi), why, shortDuration(d))
+}
+
+// shortDuration is d as Go writes it, without the zero minutes and seconds
+// that time.Duration.String appends to whole hours and minutes.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -32,8 +33,7 @@ func TestConfigDefaultsToJawboneEndpoints(t *testing.T) {
 
 func TestConfigPartialUpdateKeepsOtherFields(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyScopes: "sleep_read,move_read", keyRefreshAhead: "48h"})
 	cfg := e.storedConfig()
 	if cfg.ClientSecret != testClientSecret || cfg.ClientID != testClientID || cfg.TokenURL != e.fake.TokenURL(e.base) {
@@ -46,8 +46,7 @@ func TestConfigPartialUpdateKeepsOtherFields(t *testing.T) {
 
 func TestConfigKeepsAZeroRefreshAhead(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyRefreshAhead: "0s"})
 	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyClientSecret: "rotated"})
 	if got := e.storedConfig().RefreshAhead; got != 0 {
@@ -88,8 +87,10 @@ func TestConfigRejectsBadInputAndKeepsStoredConfig(t *testing.T) {
 		{"http auth url on a public host", map[string]any{keyAuthURL: "http://jawbone.com/auth"}, []string{"auth_url must use https"}},
 		{"api url with credentials", map[string]any{keyAPIURL: "https://u:p@jawbone.com/api"}, []string{"api_url must not carry user:password", "REDACTED"}},
 		{"negative refresh_ahead", map[string]any{keyRefreshAhead: "-1h"}, []string{"refresh_ahead", "negative"}},
-		{"refresh_ahead of a year", map[string]any{keyRefreshAhead: "8760h"}, []string{"refresh_ahead must be between 0"}},
-		{"tiny timeout", map[string]any{keyRequestTimeout: "0s"}, []string{"request_timeout must be between 1s"}},
+		{"refresh_ahead of a year", map[string]any{keyRefreshAhead: "8760h"}, []string{"refresh_ahead must be between 0s and 8736h (tokens live a year); got 8760h"}},
+		{"tiny timeout", map[string]any{keyRequestTimeout: "0s"}, []string{"request_timeout must be between 1s and 5m; got 0s"}},
+		{"tiny max_ttl", map[string]any{keyMaxTTL: "5s"}, []string{"max_ttl must be between 10s and 8760h; got 5s"}},
+		{"tiny check_interval", map[string]any{keyCheckInterval: "30s"}, []string{"check_interval must be between 1m and 8760h; got 30s"}},
 		{"empty client_id", map[string]any{keyClientID: ""}, []string{"client_id is required"}},
 		{"client_id with spaces", map[string]any{keyClientID: "a b"}, []string{"client_id must not contain spaces"}},
 		{"wrong type", map[string]any{keyRefreshAhead: "soon"}, []string{"refresh_ahead"}},
@@ -102,8 +103,7 @@ func TestConfigRejectsBadInputAndKeepsStoredConfig(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newTestEnv(t)
-			e.configure()
+			e := newConfiguredEnv(t)
 			before, _ := e.storage.Get(context.Background(), configStoragePath)
 			e.mustFail(logical.UpdateOperation, "config", tc.data, 400, tc.wants...)
 			after, _ := e.storage.Get(context.Background(), configStoragePath)
@@ -129,8 +129,7 @@ func TestConfigAllowsHTTPOnLoopback(t *testing.T) {
 
 func TestConfigNeverEchoesAPassword(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	msg := e.mustFail(logical.UpdateOperation, "config", map[string]any{keyTokenURL: "ftp://id:hunter2@host/x"}, 400, "token_url must not carry user:password")
 	if strings.Contains(msg, "hunter2") {
 		t.Fatalf("the error echoes the password: %s", msg)
@@ -240,8 +239,7 @@ func visitWith(t *testing.T, client *http.Client, authURL string) string {
 // status.
 func TestAReplyBodyNeverReachesAReply(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	const banner = "internal-admin-console v3 secret-build-id"
 	local := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -260,5 +258,25 @@ func TestAReplyBodyNeverReachesAReply(t *testing.T) {
 		if strings.Contains(text, "internal-admin-console") {
 			t.Fatalf("%s echoes the local service's reply: %s", what, text)
 		}
+	}
+}
+
+func TestDurationLimitsAreWrittenAsTyped(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		0:                       "0s",
+		90 * time.Second:        "1m30s",
+		time.Minute:             "1m",
+		8736 * time.Hour:        "8736h",
+		time.Hour + time.Minute: "1h1m",
+		30 * time.Second:        "30s",
+	} {
+		if got := shortDuration(d); got != want {
+			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+	err := checkDuration(keyRefreshAhead, 8760*time.Hour, 0, maxRefreshAhead, " (tokens live a year)")
+	if err == nil || err.Error() != "refresh_ahead must be between 0s and 8736h (tokens live a year); got 8760h" {
+		t.Errorf("checkDuration error = %v", err)
 	}
 }

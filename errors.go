@@ -16,6 +16,10 @@ type requestError struct {
 	status int
 	msg    string // what is wrong
 	fix    remedy // what to do about it; nil when msg says it all
+	// completed names the creds an authorization used again had stored,
+	// for the callback to show the browser the success it reloaded;
+	// inProgress names the creds one used again is still filling.
+	completed, inProgress string
 }
 
 // remedy is advice that names vault commands. It is written for the mount
@@ -113,6 +117,8 @@ func providerFailure(err error, onRejected, onRetry remedy) error {
 		return badRequest("%v", err).withFix(fixClientConfig)
 	case jawbone.Unreachable(err):
 		return badGateway("%v", err).withFix(fixUnreachable)
+	case je != nil && je.Incomplete:
+		return badGateway("%v", err).withFix(fixNotATokenEndpoint)
 	case onRetry != nil:
 		return badGateway("%v", err).withFix(onRetry)
 	default:
@@ -137,6 +143,11 @@ func fixRedirected(m string) string {
 func fixNotJawbone(m string) string {
 	return "the reply carries no OAuth error, so it came from something between Vault and Jawbone (a proxy, a firewall) or from a URL that is not Jawbone's endpoint: check token_url and api_url with " +
 		vaultCmd(m, "read", "config") + "; the grant is kept and retried"
+}
+
+func fixNotATokenEndpoint(m string) string {
+	return "Jawbone's token endpoint always sends one, so token_url is not Jawbone's (or a compatible server's) token endpoint: check it with " +
+		vaultCmd(m, "read", "config")
 }
 
 func fixClientConfig(m string) string {
@@ -164,9 +175,24 @@ func fixConfigField(key string) remedy {
 
 func fixRestart(m string) string { return "start again with " + vaultCmd(m, "read", "auth-url") }
 
+// fixRestartFor starts again for the name the state was bound to, when it
+// is known.
+func fixRestartFor(pending *pendingAuth) remedy {
+	if pending == nil {
+		return fixRestart
+	}
+	return func(m string) string {
+		return "start again with " + vaultCmd(m, "read", "auth-url name="+pending.Name)
+	}
+}
+
+func fixReadCreds(name string) remedy {
+	return func(m string) string { return "read them with " + vaultCmd(m, "read", "creds/"+name) }
+}
+
 func fixTooManyStates(name string) remedy {
 	return func(m string) string {
-		return "complete one of them, or wait until one expires, then run " + vaultCmd(m, "read", "auth-url name="+name) + " again"
+		return "wait until one expires, then run " + vaultCmd(m, "read", "auth-url name="+name) + " again"
 	}
 }
 

@@ -1,7 +1,6 @@
 package jawbone
 
 import (
-	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -123,7 +122,7 @@ func TestHelpAndWarningsNameTheMount(t *testing.T) {
 	requireCommandsOn(t, "kiefer import warning", strings.Join(resp.Warnings, "\n"), mount)
 
 	for _, path := range []string{"config", "auth-url", "exchange", "callback", "creds/me", "creds/me/refresh", "status"} {
-		resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
+		resp, err := e.handle(&logical.Request{
 			Operation: logical.HelpOperation, Path: path, Storage: e.storage, MountPoint: mount,
 		})
 		if err != nil {

@@ -448,7 +448,7 @@ func (b *backend) deleteGrant(ctx context.Context, s logical.Storage, name strin
 		if err := cachedDelete(ctx, b.cache, s, credsStoragePrefix+name); err != nil {
 			return err
 		}
-		b.Logger().Info("creds deleted", "name", name)
+		b.log().Info("creds deleted", "name", name)
 		return nil
 	})
 }

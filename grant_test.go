@@ -28,8 +28,7 @@ func TestBackoffHonoursRetryAfter(t *testing.T) {
 // enough.
 func TestClientRejectionIsFixedByTheConfig(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyClientSecret: "typo"})
 	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, 400, "invalid_client", "check client_id, client_secret and token_url")

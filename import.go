@@ -26,14 +26,22 @@ type grantImport struct {
 	Replace bool
 }
 
-// check refuses anything that cannot be a token before it is sent to Jawbone.
+// check refuses anything that cannot be a token before it is sent to
+// Jawbone: a paste of the wrong thing (quotes, a JSON fragment, a newline)
+// must not reach Jawbone, or the log as a "token".
 func (imp grantImport) check() error {
 	for _, f := range []struct{ key, value string }{{keyAccessToken, imp.AccessToken}, {keyRefreshToken, imp.RefreshToken}} {
-		if len(f.value) > maxImportTokenLen || strings.ContainsFunc(f.value, isSpaceOrControl) {
-			return badRequest("%s does not look like a token: at most %d characters, no spaces", f.key, maxImportTokenLen)
+		if len(f.value) > maxImportTokenLen || strings.ContainsFunc(f.value, notInAToken) {
+			return badRequest("%s does not look like a token: at most %d characters, without spaces, quotes or JSON punctuation; paste the bare token", f.key, maxImportTokenLen)
 		}
 	}
 	return nil
+}
+
+// notInAToken is what no OAuth token holds (RFC 6750's b64token, and what
+// Jawbone's looked like, has letters, digits and - . _ ~ + / = only).
+func notInAToken(r rune) bool {
+	return isSpaceOrControl(r) || r > 0x7e || strings.ContainsRune(`"'`+"`"+`{}[],;:<>\`, r)
 }
 
 // imported is the outcome of an import.
@@ -91,12 +99,15 @@ func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config
 			}
 			imp.RefreshToken = recovered
 		}
-		if current != nil && current.RefreshToken == imp.RefreshToken && imp.ExpiresAt.IsZero() {
+		if b.holdsAlready(ctx, cfg, current, imp) {
 			stored = current
-			warnings = append(warnings, fmt.Sprintf("creds %q already hold this grant, so nothing was changed: refreshing it would kill the access token they hand out", name))
+			warnings = append(warnings, sameGrantWarning(name, current))
 			return nil
 		}
 		if err := b.refuseSharedGrant(ctx, s, name, imp.RefreshToken); err != nil {
+			return err
+		}
+		if err := b.refuseEarly(ctx, s, cfg, name, current, imp); err != nil {
 			return err
 		}
 		g, warning, err := b.importedGrant(ctx, client, imp)
@@ -117,10 +128,54 @@ func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config
 		if xid == "" && repl.warning == "" {
 			warnings = append(warnings, fmt.Sprintf("the Jawbone account of the imported grant could not be checked (%v): it is not recorded", whyNot))
 		}
-		b.Logger().Info("creds imported", "name", name, "account", xid, "replaced_account", repl.previous, "expires_at", g.ExpiresAt)
+		b.log().Info("creds imported", "name", name, "account", xid, "replaced_account", repl.previous, "expires_at", g.ExpiresAt)
 		return nil
 	})
 	return stored, warnings, err
+}
+
+// holdsAlready reports whether current is the grant imp brings, with an
+// access token as good as imp's: nothing to change. Refreshing it would
+// kill the creds' token, and could race an attempt of theirs still in
+// flight (the same refresh token). The access token that comes with the
+// same grant is the creds' own, an older one (a file applied after a
+// refresh), or a newer one (an app still running on the file refreshed the
+// grant): only when Jawbone rejects the creds' token, no attempt of theirs
+// is in flight, and imp says when its own expires is imp's taken, with no
+// call to the token URL.
+func (b *backend) holdsAlready(ctx context.Context, cfg *config, current *grant, imp grantImport) bool {
+	if current == nil || current.RefreshToken != imp.RefreshToken {
+		return false
+	}
+	if imp.AccessToken == "" || imp.AccessToken == current.AccessToken || imp.ExpiresAt.IsZero() || current.attempting() {
+		// (An attempt of the creds' that may still land would kill imp's
+		// token too: the lifecycle settles it first.)
+		return true
+	}
+	_, err := b.accountOf(ctx, cfg, current.AccessToken)
+	return jawbone.KindOf(err) != jawbone.TokenRejected
+}
+
+func sameGrantWarning(name string, current *grant) string {
+	if current.NeedsReauth {
+		return fmt.Sprintf("creds %q already hold this grant, so nothing was changed: Jawbone rejected it, so it needs a new authorization, not an import", name)
+	}
+	return fmt.Sprintf("creds %q already hold this grant, so nothing was changed: refreshing it would kill the access token they hand out", name)
+}
+
+// refuseEarly refuses, before any refresh, an import whose access token is
+// of an account that may not take the name: a refresh made only to learn
+// the account would kill the token the import brings.
+func (b *backend) refuseEarly(ctx context.Context, s logical.Storage, cfg *config, name string, current *grant, imp grantImport) error {
+	if current == nil || imp.AccessToken == "" {
+		return nil
+	}
+	xid, err := b.accountOf(ctx, cfg, imp.AccessToken)
+	if err != nil {
+		return nil // decided after the refresh, with the new token
+	}
+	_, err = b.mayReplace(ctx, s, cfg, name, current, xid, nil, imp.Replace, fixReplaceImport(name))
+	return err
 }
 
 // refuseSharedGrant refuses a grant that another name holds already.
@@ -167,7 +222,7 @@ func (b *backend) importedGrant(ctx context.Context, client *jawbone.Client, imp
 	}
 	var warning string
 	if imp.AccessToken != "" {
-		warning = "no expires_at was given, so the grant was refreshed to learn its expiry: the imported access_token no longer works; use the one returned here"
+		warning = "no expires_at was given, so the grant was refreshed to learn its expiry: the imported access_token no longer works (nor in any app still using it); the creds hand out the new one"
 	}
 	return newGrant(tok, imp.RefreshToken, imp.Scopes, sentAt), warning, nil
 }

@@ -32,8 +32,7 @@ func TestCredsImport(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newTestEnv(t)
-			e.configure()
+			e := newConfiguredEnv(t)
 			access, refresh := e.fake.IssueTokens([]string{"basic_read"})
 			resp := e.mustOK(logical.UpdateOperation, "creds/imported", tc.data(access, refresh))
 			if got := e.fake.Calls(fakejawbone.EndpointToken); got != tc.tokenCalls {
@@ -68,6 +67,10 @@ func TestCredsImportRejections(t *testing.T) {
 		{"bad refresh token", map[string]any{keyRefreshToken: "nope"}, 400, []string{"invalid_grant", "refresh_token must be a current refresh token"}},
 		{"bad access token", map[string]any{keyAccessToken: "nope"}, 400, []string{"HTTP 401", "access_token must be a valid"}},
 		{"token with spaces", map[string]any{keyRefreshToken: "a b"}, 400, []string{"refresh_token does not look like a token"}},
+		// What docs/operations.md promises the check catches.
+		{"token in quotes", map[string]any{keyRefreshToken: `"tok"`}, 400, []string{"refresh_token does not look like a token", "paste the bare token"}},
+		{"a JSON fragment", map[string]any{keyRefreshToken: `"refresh_token":"abc",`}, 400, []string{"refresh_token does not look like a token"}},
+		{"two lines", map[string]any{keyAccessToken: "abc\ndef"}, 400, []string{"access_token does not look like a token"}},
 		{"bad expiry", map[string]any{keyAccessToken: "a", keyExpiresAt: "tomorrow"}, 400, []string{"expires_at must be an RFC 3339 time"}},
 		{"expiry without access token", map[string]any{keyRefreshToken: "a", keyExpiresAt: "2027-01-01T00:00:00Z"}, 400, []string{"expires_at describes access_token"}},
 		{"unknown scope", map[string]any{keyRefreshToken: "a", keyScopes: "x"}, 400, []string{`"x" is not a Jawbone scope`}},
@@ -75,8 +78,7 @@ func TestCredsImportRejections(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newTestEnv(t)
-			e.configure()
+			e := newConfiguredEnv(t)
 			existing := e.authorize("me")
 			e.mustFail(logical.UpdateOperation, "creds/me", tc.data, tc.status, tc.wants...)
 			if e.stored("me").AccessToken != existing {

@@ -78,8 +78,7 @@ func TestARefreshThatCompletesLateNeverLeavesADeadTokenHandedOut(t *testing.T) {
 		name := map[bool]string{false: "the same node", true: "a restarted node"}[restart]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			e := newTestEnv(t)
-			e.configure()
+			e := newConfiguredEnv(t)
 			e.authorize("me")
 			e.clock.Advance(year - time.Hour)
 			late := &lateTransport{}
@@ -109,8 +108,7 @@ func TestReimportingTheStoredGrantChangesNothing(t *testing.T) {
 	t.Parallel()
 	t.Run("while an automatic refresh is in flight", func(t *testing.T) {
 		t.Parallel()
-		e := newTestEnv(t)
-		e.configure()
+		e := newConfiguredEnv(t)
 		e.authorize("me")
 		refresh := e.stored("me").RefreshToken
 		e.clock.Advance(year - time.Hour)
@@ -129,8 +127,7 @@ func TestReimportingTheStoredGrantChangesNothing(t *testing.T) {
 	})
 	t.Run("when storage fails after Jawbone answered", func(t *testing.T) {
 		t.Parallel()
-		e := newTestEnv(t)
-		e.configure()
+		e := newConfiguredEnv(t)
 		before := e.authorize("me")
 		refresh := e.stored("me").RefreshToken
 		e.fake.ResetCalls()
@@ -144,8 +141,7 @@ func TestReimportingTheStoredGrantChangesNothing(t *testing.T) {
 	})
 	t.Run("says so", func(t *testing.T) {
 		t.Parallel()
-		e := newTestEnv(t)
-		e.configure()
+		e := newConfiguredEnv(t)
 		token := e.authorize("me")
 		resp := e.mustOK(logical.UpdateOperation, "creds/me", map[string]any{keyRefreshToken: e.stored("me").RefreshToken})
 		if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], `creds "me" already hold this grant, so nothing was changed`) {
@@ -155,6 +151,50 @@ func TestReimportingTheStoredGrantChangesNothing(t *testing.T) {
 			t.Fatal("the reply does not hand out the token the creds hold")
 		}
 	})
+}
+
+// TestReimportWithExpiryChangesNothing: a kiefer file with expires_at,
+// applied again after Vault refreshed its grant, must not put the file's
+// older (now dead) access token back.
+func TestReimportWithExpiryChangesNothing(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	access, refresh := e.fake.IssueTokens(fakejawbone.Scopes())
+	file := map[string]any{keyAccessToken: access, keyRefreshToken: refresh, keyExpiresAt: e.clock.Now().Add(300 * 24 * time.Hour).Format(time.RFC3339)}
+	e.mustOK(logical.UpdateOperation, "config", file)
+	e.mustOK(logical.UpdateOperation, "creds/me/refresh", nil)
+	fresh := e.stored("me").AccessToken
+	resp := e.mustOK(logical.UpdateOperation, "config", file)
+	if !strings.Contains(strings.Join(resp.Warnings, "\n"), `creds "me" already hold this grant, so nothing was changed`) {
+		t.Errorf("re-applying the file: warnings %q", resp.Warnings)
+	}
+	if got := e.stored("me").AccessToken; got != fresh || !e.fake.TokenValid(got) {
+		t.Fatal("re-applying the file replaced the creds' working token with the file's older one")
+	}
+}
+
+// TestReimportAfterTheAppRefreshedTakesItsToken: a kiefer app still
+// running on its file refreshed the grant (killing the token the creds
+// hold) and wrote the new token into the file; applying the file again
+// gives the creds the app's working token instead of keeping a dead one.
+func TestReimportAfterTheAppRefreshedTakesItsToken(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	access, refresh := e.fake.IssueTokens(fakejawbone.Scopes())
+	expires := e.clock.Now().Add(300 * 24 * time.Hour).Format(time.RFC3339)
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyAccessToken: access, keyRefreshToken: refresh, keyExpiresAt: expires})
+	appToken, ok := e.fake.RefreshOutside(refresh)
+	if !ok {
+		t.Fatal("the fake does not know the grant")
+	}
+	e.fake.ResetCalls()
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyAccessToken: appToken, keyRefreshToken: refresh, keyExpiresAt: expires})
+	if got := e.stored("me").AccessToken; got != appToken || !e.fake.TokenValid(got) {
+		t.Fatal("re-applying the file kept the creds' dead token instead of the app's working one")
+	}
+	if n := e.fake.Calls(fakejawbone.EndpointToken); n != 0 {
+		t.Fatalf("taking the app's token made %d token calls (each would kill a token), want 0", n)
+	}
 }
 
 // waitForLockUsersOrArrival waits until n operations hold or wait for
@@ -179,8 +219,7 @@ func waitForLockUsersOrArrival(t *testing.T, b *backend, name string, n int, h *
 // working grant the first had just stored.
 func TestConcurrentAuthorizationsOfANewNameDoNotReplaceEachOther(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	landings := make([]string, 2)
 	for i, account := range []string{"first", "second"} {
 		e.fake.SetSignedIn(account) // (the same account could re-authorize)
@@ -191,7 +230,7 @@ func TestConcurrentAuthorizationsOfANewNameDoNotReplaceEachOther(t *testing.T) {
 	e.b.transport = h
 	results := make(chan error, 2)
 	exchange := func(landed string) {
-		resp, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.UpdateOperation,
+		resp, err := e.handle(&logical.Request{Operation: logical.UpdateOperation,
 			Path: "exchange", Storage: e.storage, Data: map[string]any{keyRedirectURL: landed}})
 		if err == nil && resp.IsError() {
 			err = resp.Error()
@@ -208,7 +247,7 @@ func TestConcurrentAuthorizationsOfANewNameDoNotReplaceEachOther(t *testing.T) {
 		t.Fatalf("want one exchange to succeed and the other to be refused, got %v and %v", errs[0], errs[1])
 	}
 	refused := errors.Join(errs...)
-	if !strings.Contains(refused.Error(), `creds "new" hold a working grant`) {
+	if !strings.Contains(refused.Error(), `creds "new" hold a grant of`) {
 		t.Fatalf("the second exchange was refused for another reason: %v", refused)
 	}
 	if !e.fake.TokenValid(e.stored("new").AccessToken) {
@@ -255,8 +294,7 @@ func TestAnExpiresInOfZeroOrLessIsExpiredNow(t *testing.T) {
 	for _, expiresIn := range []string{"0", "-5"} {
 		t.Run(expiresIn, func(t *testing.T) {
 			t.Parallel()
-			e := newTestEnv(t)
-			e.configure()
+			e := newConfiguredEnv(t)
 			e.authorize("me")
 			e.clock.Advance(year - time.Hour)
 			e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Times: 1,
@@ -269,8 +307,7 @@ func TestAnExpiresInOfZeroOrLessIsExpiredNow(t *testing.T) {
 	}
 	t.Run("missing", func(t *testing.T) {
 		t.Parallel()
-		e := newTestEnv(t)
-		e.configure()
+		e := newConfiguredEnv(t)
 		e.authorize("me")
 		e.clock.Advance(year - time.Hour)
 		access, _ := e.fake.IssueTokens(nil)
@@ -287,8 +324,7 @@ func TestAnExpiresInOfZeroOrLessIsExpiredNow(t *testing.T) {
 // not an outage: say where it points.
 func TestARedirectFromTheTokenURLIsAConfigProblem(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Times: 1, Status: http.StatusFound,
 		Header: http.Header{"Location": {"https://login.example.net/token?x=1"}}})
@@ -303,14 +339,16 @@ func TestARedirectFromTheTokenURLIsAConfigProblem(t *testing.T) {
 // creds could never be refreshed.
 func TestAnExchangeReplyWithoutARefreshTokenIsRefused(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
 	landed := e.visit(auth.Data[keyURL].(string))
 	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Times: 1,
 		Body: `{"access_token":"no-refresh","token_type":"Bearer","expires_in":31536000}`})
-	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, http.StatusBadGateway,
-		"no refresh_token", "could never be refreshed")
+	msg := e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, http.StatusBadGateway,
+		"no refresh_token", "could never be refreshed", "token_url is not Jawbone's")
+	if strings.Contains(msg, "unavailable") {
+		t.Errorf("a reply without a refresh token is reported as an outage: %s", msg)
+	}
 	if e.stored("me") != nil {
 		t.Fatal("creds that can never be refreshed were stored")
 	}
@@ -320,8 +358,7 @@ func TestAnExchangeReplyWithoutARefreshTokenIsRefused(t *testing.T) {
 // condition, not an outage, and Jawbone is not asked.
 func TestAGrantWithoutARefreshTokenSaysToAuthorizeAgain(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	markStored(t, e, "me", func(g *grant) { g.RefreshToken = "" })
 	e.fake.ResetCalls()
@@ -336,8 +373,7 @@ func TestAGrantWithoutARefreshTokenSaysToAuthorizeAgain(t *testing.T) {
 // interrupted refresh. Only Jawbone's own envelope counts.
 func TestAPortalAnswering200DoesNotVouchForAToken(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	interruptRefresh(t, e, "me") // the stored token is dead at Jawbone
 	e.clock.Advance(time.Minute)
@@ -355,8 +391,7 @@ func TestABare401FromTheTokenURLKeepsTheGrants(t *testing.T) {
 	for _, status := range []int{http.StatusUnauthorized, http.StatusBadRequest} {
 		t.Run(http.StatusText(status), func(t *testing.T) {
 			t.Parallel()
-			e := newTestEnv(t)
-			e.configure()
+			e := newConfiguredEnv(t)
 			for _, name := range []string{"a", "b"} {
 				e.authorize(name)
 			}
@@ -388,8 +423,7 @@ func TestABare401FromTheTokenURLKeepsTheGrants(t *testing.T) {
 // Scenario 10: concurrent partial config writes lost one another's fields.
 func TestConcurrentPartialConfigWritesKeepEveryField(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.storage.Underlying().SetWriteLatency(time.Millisecond) // widen the window between read and write
 	writes := []map[string]any{
 		{keyScopes: "move_read"}, {keyRefreshAhead: "1h"}, {keyRequestTimeout: "7s"}, {keyMaxTTL: "30s"},
@@ -400,7 +434,7 @@ func TestConcurrentPartialConfigWritesKeepEveryField(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
+				resp, err := e.handle(&logical.Request{
 					Operation: logical.UpdateOperation, Path: "config", Data: data, Storage: e.storage})
 				if err != nil || resp.IsError() {
 					t.Errorf("config write %v: %v %v", data, err, resp)
@@ -422,8 +456,7 @@ func TestConcurrentPartialConfigWritesKeepEveryField(t *testing.T) {
 // handed out in its last moments.
 func TestATokenIsNotHandedOutInItsLastMoments(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyRefreshAhead: 0})
 	old := e.authorize("me")
 	e.clock.Advance(year - 10*time.Second)
@@ -436,8 +469,7 @@ func TestATokenIsNotHandedOutInItsLastMoments(t *testing.T) {
 // is noticed by the liveness checks, refreshed once, and counted.
 func TestATokenKilledOutsideVaultIsNoticedAndHealed(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	held := e.authorize("me")
 	if _, ok := e.fake.RefreshOutside(e.stored("me").RefreshToken); !ok || e.fake.TokenValid(held) {
 		t.Fatal("test premise: the outside refresh kills the token the creds hold")
@@ -468,8 +500,7 @@ func TestATokenKilledOutsideVaultIsNoticedAndHealed(t *testing.T) {
 // Agent within max_ttl.
 func TestTheTTLBoundsHowLongAgentKeepsAToken(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	if ttl := e.mustOK(logical.ReadOperation, "creds/me", nil).Data[keyTTL].(int64); ttl != 59 {
 		t.Fatalf("ttl %d with the default max_ttl of 60s, want 59", ttl)
@@ -518,8 +549,7 @@ func TestTheStateSweepFinishesAndStatesAreBounded(t *testing.T) {
 	t.Parallel()
 	t.Run("sweep", func(t *testing.T) {
 		t.Parallel()
-		e := newTestEnv(t)
-		e.configure()
+		e := newConfiguredEnv(t)
 		for range 3 {
 			e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: "x"})
 		}
@@ -549,8 +579,7 @@ func TestTheStateSweepFinishesAndStatesAreBounded(t *testing.T) {
 	})
 	t.Run("bound", func(t *testing.T) {
 		t.Parallel()
-		e := newTestEnv(t)
-		e.configure()
+		e := newConfiguredEnv(t)
 		ctx := context.Background()
 		expires := e.clock.Now().Add(stateTTL)
 		for i := range maxPendingStates - 1 {
@@ -561,8 +590,29 @@ func TestTheStateSweepFinishesAndStatesAreBounded(t *testing.T) {
 		}
 		e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: "x"})
 		e.mustFail(logical.ReadOperation, "auth-url", map[string]any{keyName: "x"}, http.StatusBadRequest,
-			"1000 authorizations are pending, the most this mount keeps", "vault read jawbone/auth-url name=x again")
+			"1000 authorizations were started in the last 10m, the most this mount keeps (a state is kept, used or not, until it expires); wait until one expires", "vault read jawbone/auth-url name=x again")
 		e.clock.Advance(stateTTL)
 		e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: "x"}) // the expired ones are swept first
 	})
+}
+
+// A forced refresh while an earlier attempt may still land is refused with
+// 409 and the time after which it works: a token issued before then could
+// be killed by the late one. After that time it works.
+func TestAForcedRefreshWaitsForAnAttemptInDoubt(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("me")
+	e.clock.Advance(year - time.Hour)
+	e.b.transport = &lateTransport{}
+	requireNoDeadTokenUnwarned(t, e, "me", "right after the timeout")
+	landsBy := e.stored("me").AttemptLandsBy.UTC().Format(time.RFC3339)
+	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, http.StatusConflict,
+		`an earlier refresh of creds "me" did not complete and Jawbone may still carry it out until `+landsBy+`, which would kill any token issued before then`,
+		"vault write -f jawbone/creds/me/refresh")
+	e.clock.Advance(time.Minute) // past the attempt's landsBy
+	e.mustOK(logical.UpdateOperation, "creds/me/refresh", nil)
+	if tok := e.stored("me").AccessToken; !e.fake.TokenValid(tok) {
+		t.Fatal("the forced refresh after the attempt settled stored a token Jawbone does not accept")
+	}
 }

@@ -1,121 +1,153 @@
 package jawbone
 
 import (
-	"fmt"
+	"bytes"
 	"strings"
-	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/internal/jawbone"
 )
 
-// metrics are this node's counters since the plugin started. They live in
-// memory: a restart or plugin reload starts them at zero, and each node of a
-// cluster counts only what it did itself.
+// metrics are this node's counters since the plugin started, kept by the
+// Prometheus client library in a registry of the backend's own. They live
+// in memory: a restart or plugin reload starts them at zero, and each node
+// of a cluster counts only what it did itself.
 type metrics struct {
-	refreshSuccess     atomic.Uint64
-	refreshTransient   atomic.Uint64
-	refreshPermanent   atomic.Uint64
-	refreshClient      atomic.Uint64
-	exchangeSuccess    atomic.Uint64
-	exchangeFailure    atomic.Uint64
-	lastRefreshUnix    atomic.Int64
-	lastScanUnix       atomic.Int64
-	lastScanDuration   atomic.Int64 // nanoseconds
-	credsSeenInScan    atomic.Int64
-	credsNeedingReauth atomic.Int64
-	credsFailing       atomic.Int64
-	tokensFoundDead    atomic.Uint64
+	registry        *prometheus.Registry
+	refreshes       *prometheus.CounterVec
+	exchanges       *prometheus.CounterVec
+	lastRefresh     prometheus.Gauge
+	lastScan        prometheus.Gauge
+	scanDuration    prometheus.Gauge
+	creds           prometheus.Gauge
+	needingReauth   prometheus.Gauge
+	failing         prometheus.Gauge
+	tokensFoundDead prometheus.Counter
+}
+
+// The result labels of jawbone_refresh_total and jawbone_exchange_total.
+var (
+	refreshResults  = []string{"success", "transient_failure", "permanent_failure", "client_rejected"}
+	exchangeResults = []string{"success", "failure"}
+)
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jawbone_refresh_total",
+			Help: "Token refreshes by this node, by result (transient failures and client rejections are retried with backoff; permanent ones, after invalid_grant, mark the creds for re-authorization)."},
+			[]string{"result"}),
+		exchanges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jawbone_exchange_total",
+			Help: "Authorization-code exchanges (exchange and callback) by this node, by result."}, []string{"result"}),
+		lastRefresh: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jawbone_last_refresh_timestamp_seconds",
+			Help: "Unix time of this node's last successful refresh (0: none yet)."}),
+		lastScan: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jawbone_background_scan_timestamp_seconds",
+			Help: "Unix time the last background scan finished (0: none yet)."}),
+		scanDuration: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jawbone_background_scan_duration_seconds",
+			Help: "How long the last background scan took."}),
+		creds: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jawbone_creds",
+			Help: "Creds entries seen by the last background scan."}),
+		needingReauth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jawbone_creds_needing_reauthorization",
+			Help: "Creds that Jawbone rejected, as of the last background scan: run auth-url and exchange for each."}),
+		failing: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jawbone_creds_failing",
+			Help: "Creds whose last refresh or check failed and is being retried, as of the last background scan (last_error in each creds read says why)."}),
+		tokensFoundDead: prometheus.NewCounter(prometheus.CounterOpts{Name: "jawbone_tokens_found_dead_total",
+			Help: "Access tokens Jawbone no longer accepted though they had not expired (another client refreshed the grant), found by the liveness checks and refreshed."}),
+	}
+	// Every labelled series exists from the start, at zero, so that a
+	// dashboard or an alert sees it before the first event.
+	for _, r := range refreshResults {
+		m.refreshes.WithLabelValues(r)
+	}
+	for _, r := range exchangeResults {
+		m.exchanges.WithLabelValues(r)
+	}
+	m.registry.MustRegister(m.refreshes, m.exchanges, m.lastRefresh, m.lastScan, m.scanDuration,
+		m.creds, m.needingReauth, m.failing, m.tokensFoundDead)
+	return m
 }
 
 func (m *metrics) refreshed(now time.Time) {
-	m.refreshSuccess.Add(1)
-	m.lastRefreshUnix.Store(now.Unix())
+	m.refreshes.WithLabelValues("success").Inc()
+	m.lastRefresh.Set(float64(now.Unix()))
 }
 
 func (m *metrics) refreshFailed(kind jawbone.Kind) {
 	switch kind {
 	case jawbone.GrantRejected:
-		m.refreshPermanent.Add(1)
+		m.refreshes.WithLabelValues("permanent_failure").Inc()
 	case jawbone.ClientRejected:
-		m.refreshClient.Add(1)
+		m.refreshes.WithLabelValues("client_rejected").Inc()
 	default:
-		m.refreshTransient.Add(1)
+		m.refreshes.WithLabelValues("transient_failure").Inc()
 	}
 }
 
 func (m *metrics) exchanged(err error) {
 	if err != nil {
-		m.exchangeFailure.Add(1)
+		m.exchanges.WithLabelValues("failure").Inc()
 	} else {
-		m.exchangeSuccess.Add(1)
+		m.exchanges.WithLabelValues("success").Inc()
 	}
 }
 
 func (m *metrics) scanned(at time.Time, took time.Duration, seen, needReauth, failing int) {
-	m.lastScanUnix.Store(at.Unix())
-	m.lastScanDuration.Store(int64(took))
-	m.credsSeenInScan.Store(int64(seen))
-	m.credsNeedingReauth.Store(int64(needReauth))
-	m.credsFailing.Store(int64(failing))
+	m.lastScan.Set(float64(at.Unix()))
+	m.scanDuration.Set(took.Seconds())
+	m.creds.Set(float64(seen))
+	m.needingReauth.Set(float64(needReauth))
+	m.failing.Set(float64(failing))
 }
 
-func (m *metrics) foundDead() { m.tokensFoundDead.Add(1) }
-
-// metric is one documented value, shared by the JSON and Prometheus views.
-type metric struct {
-	name, help, kind string
-	labels           string // Prometheus labels, e.g. `result="success"`
-	value            float64
-}
-
-func (m *metrics) list() []metric {
-	const refreshHelp = "Token refreshes by this node, by result (transient failures and client rejections are retried with backoff; permanent ones mark the creds for re-authorization)."
-	const exchangeHelp = "Authorization-code exchanges (exchange and callback) by this node, by result."
-	return []metric{
-		{"jawbone_refresh_total", refreshHelp, "counter", `result="success"`, float64(m.refreshSuccess.Load())},
-		{"jawbone_refresh_total", refreshHelp, "counter", `result="transient_failure"`, float64(m.refreshTransient.Load())},
-		{"jawbone_refresh_total", refreshHelp, "counter", `result="permanent_failure"`, float64(m.refreshPermanent.Load())},
-		{"jawbone_refresh_total", refreshHelp, "counter", `result="client_rejected"`, float64(m.refreshClient.Load())},
-		{"jawbone_exchange_total", exchangeHelp, "counter", `result="success"`, float64(m.exchangeSuccess.Load())},
-		{"jawbone_exchange_total", exchangeHelp, "counter", `result="failure"`, float64(m.exchangeFailure.Load())},
-		{"jawbone_last_refresh_timestamp_seconds", "Unix time of this node's last successful refresh (0: none yet).", "gauge", "", float64(m.lastRefreshUnix.Load())},
-		{"jawbone_background_scan_timestamp_seconds", "Unix time the last background scan finished (0: none yet).", "gauge", "", float64(m.lastScanUnix.Load())},
-		{"jawbone_background_scan_duration_seconds", "How long the last background scan took.", "gauge", "", time.Duration(m.lastScanDuration.Load()).Seconds()},
-		{"jawbone_creds", "Creds entries seen by the last background scan.", "gauge", "", float64(m.credsSeenInScan.Load())},
-		{"jawbone_creds_needing_reauthorization", "Creds that Jawbone rejected, as of the last background scan: run auth-url and exchange for each.", "gauge", "", float64(m.credsNeedingReauth.Load())},
-		{"jawbone_creds_failing", "Creds whose last refresh or check failed and is being retried, as of the last background scan (last_error in each creds read says why).", "gauge", "", float64(m.credsFailing.Load())},
-		{"jawbone_tokens_found_dead_total", "Access tokens Jawbone no longer accepted though they had not expired (another client refreshed the grant), found by the liveness checks and refreshed.", "counter", "", float64(m.tokensFoundDead.Load())},
-	}
-}
+func (m *metrics) foundDead() { m.tokensFoundDead.Inc() }
 
 // prometheus renders the metrics in the Prometheus text format (0.0.4).
-func (m *metrics) prometheus() string {
-	var b strings.Builder
-	described := map[string]bool{}
-	for _, mt := range m.list() {
-		if !described[mt.name] {
-			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", mt.name, mt.help, mt.name, mt.kind)
-			described[mt.name] = true
-		}
-		name := mt.name
-		if mt.labels != "" {
-			name += "{" + mt.labels + "}"
-		}
-		fmt.Fprintf(&b, "%s %g\n", name, mt.value)
+func (m *metrics) prometheus() ([]byte, error) {
+	families, err := m.registry.Gather()
+	if err != nil {
+		return nil, err
 	}
-	return b.String()
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, f := range families {
+		if err := enc.Encode(f); err != nil {
+			return nil, err
+		}
+	}
+	return buf.Bytes(), nil
 }
 
-// jsonView is the status read's data: one key per metric and label.
-func (m *metrics) jsonView() map[string]any {
-	out := map[string]any{}
-	for _, mt := range m.list() {
-		key := strings.TrimPrefix(mt.name, "jawbone_")
-		if mt.labels != "" {
-			key += "_" + strings.Trim(strings.SplitN(mt.labels, "=", 2)[1], `"`)
-		}
-		out[key] = mt.value
+// jsonView is the status read's data: one key per series, the metric's
+// name without "jawbone_", with the label's value appended.
+func (m *metrics) jsonView() (map[string]any, error) {
+	families, err := m.registry.Gather()
+	if err != nil {
+		return nil, err
 	}
-	return out
+	out := map[string]any{}
+	for _, f := range families {
+		for _, series := range f.GetMetric() {
+			out[jsonKey(f.GetName(), series)] = value(f.GetType(), series)
+		}
+	}
+	return out, nil
+}
+
+func jsonKey(name string, series *dto.Metric) string {
+	key := strings.TrimPrefix(name, "jawbone_")
+	for _, l := range series.GetLabel() {
+		key += "_" + l.GetValue()
+	}
+	return key
+}
+
+func value(kind dto.MetricType, series *dto.Metric) float64 {
+	if kind == dto.MetricType_COUNTER {
+		return series.GetCounter().GetValue()
+	}
+	return series.GetGauge().GetValue()
 }

@@ -10,7 +10,7 @@ import (
 )
 
 const (
-	descReplace    = "Allow the authorization to replace creds that hold a working grant. Without it, only a new name or creds needing re-authorization can be filled."
+	descReplace    = "Allow the authorization to replace creds that hold a grant of another Jawbone account. Without it, a new name, the account the creds hold, and creds needing re-authorization can be filled, but not another account's grant."
 	descAuthName   = "Name of the creds the authorization will fill (read them at creds/<name>). Default: me."
 	descAuthScopes = "Scopes to ask for, as a list or comma-separated. Default: the config's scopes."
 )
@@ -27,10 +27,24 @@ address bar. Paste that whole URL into jawbone/exchange:
     $ vault write jawbone/exchange redirect_url='<the URL the browser landed on>'
 
 Options (as query parameters on read, or fields on write):
-  name    the creds the tokens will be stored as (default "me")
-  scopes  the scopes to ask for (default: the config's scopes)
+  name     the creds the tokens will be stored as (default "me"); or in
+           the path: jawbone/auth-url/alice, for policies templated per
+           Vault identity (jawbone/auth-url/{{identity.entity.name}})
+  scopes   the scopes to ask for (default: the config's scopes)
+  replace  allow replacing a working grant of another Jawbone account
 
     $ vault read jawbone/auth-url name=alice scopes=basic_read,sleep_read
+    $ vault read jawbone/auth-url/alice
+
+Each creds name is pinned to its Jawbone account: the account that
+completes the authorization is asked from Jawbone and stored with the grant
+(account_xid). A new name, the account the creds hold, and creds needing
+re-authorization are filled without any flag; another account's grant
+(even one whose token Jawbone rejects for now: its refresh token may still
+work) is refused unless the authorization was started with replace=true, and the reply then says which account
+replaced which. Whoever opens the URL first could sign in with their own
+account, so a policy can deny replace (denied_parameters) to those who only
+connect accounts.
 
 The state is random (256 bits), kept in Vault storage so any node can finish
 the flow, works once, and expires after 10 minutes (as Jawbone's codes do).
@@ -56,8 +70,8 @@ func (b *backend) pathAuthURL() *framework.Path {
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Scopes"}},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation:   writingReadOp(b.handleAuthURL),
-			logical.UpdateOperation: writeOp(b.handleAuthURL),
+			logical.ReadOperation:   replies(writingReadOp(b.handleAuthURL, every), authURLReplyFields),
+			logical.UpdateOperation: replies(writeOp(logical.UpdateOperation, b.handleAuthURL, every), authURLReplyFields),
 		},
 		HelpSynopsis:    pathAuthURLSynopsis,
 		HelpDescription: strings.TrimSpace(pathAuthURLHelp),

@@ -12,8 +12,7 @@ import (
 
 func TestAuthURLCarriesTheAuthorizationRequest(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	resp := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyScopes: "basic_read,sleep_read"})
 	q := queryOf(t, resp.Data[keyURL].(string))
 	want := map[string]string{
@@ -49,8 +48,7 @@ func TestAuthURLRejectsBadOptions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newTestEnv(t)
-			e.configure()
+			e := newConfiguredEnv(t)
 			e.mustFail(logical.ReadOperation, "auth-url", tc.data, 400, tc.wants...)
 			if keys, _ := e.storage.List(context.Background(), stateStoragePrefix); len(keys) != 0 {
 				t.Fatalf("a rejected request stored %d states", len(keys))
@@ -69,8 +67,7 @@ func TestAuthURLNeedsConfig(t *testing.T) {
 // policies.
 func TestAuthURLTakesTheNameInThePath(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	resp := e.mustOK(logical.ReadOperation, "auth-url/alice", map[string]any{keyScopes: "move_read"})
 	if resp.Data[keyName] != "alice" || !reflect.DeepEqual(resp.Data[keyScopes], []string{"move_read"}) {
 		t.Fatalf("auth-url/alice: %#v", resp.Data)

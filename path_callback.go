@@ -35,10 +35,13 @@ Query parameters, as Jawbone sends them:
   error              set instead of code when access was denied
   error_description  Jawbone's explanation of error
 
-Everything else (a denial, a missing, unknown, expired or replayed state, a
+Everything else (a denial, a missing, unknown, expired or used state, a
 repeated parameter, a query over 8 KiB) gets a 4xx page saying what went
-wrong and what to run next, and changes nothing in storage; only a valid
-state leads to a call to Jawbone. Pages carry no token or secret, set no
+wrong and what to run next, and stores no creds; only a valid, unused
+state leads to a call to Jawbone. A state used again is told what became
+of its first use: a reload of the success page says the access was
+granted already (200), one sent while the first is still at Jawbone that
+it is being granted (409). Pages carry no token or secret, set no
 cookie and are sent with Cache-Control: no-store.
 
 jawbone/exchange keeps working for a redirect_uri elsewhere.
@@ -81,11 +84,19 @@ func (b *backend) handleCallback(ctx context.Context, req *logical.Request, _ *f
 	if errors.As(err, &re) {
 		// Anyone can hit this path: refusals are logged only at debug level
 		// so that junk requests cannot flood the log.
-		b.Logger().Debug("callback refused", "status", re.status, "reason", re.msg)
+		b.log().Debug("callback refused", "status", re.status, "reason", re.msg)
 	} else {
-		b.Logger().Error("callback failed", "error", err)
+		b.log().Error("callback failed", "error", err)
 	}
-	return pageResponse(failurePage(mount, r, err))
+	return pageResponse(failurePage(mount, r, boundName(r), err))
+}
+
+// boundName is the creds name the redirect's state was bound to, if known.
+func boundName(r *redirect) string {
+	if r == nil {
+		return ""
+	}
+	return r.name
 }
 
 // pageResponse answers with p as an HTML page. Vault sends a raw response

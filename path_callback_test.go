@@ -47,7 +47,7 @@ func (e *testEnv) callback(query url.Values) callbackReply {
 
 func (e *testEnv) callbackData(data map[string]any) callbackReply {
 	e.t.Helper()
-	resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
+	resp, err := e.handle(&logical.Request{
 		Operation: logical.ReadOperation, Path: callbackPath, Data: data,
 		Storage: e.storage, MountPoint: "jawbone/", Unauthenticated: true,
 	})
@@ -81,7 +81,7 @@ func (e *testEnv) callbackData(data map[string]any) callbackReply {
 		e.t.Fatalf("callback: status is %T, want int", d[logical.HTTPStatusCode])
 	}
 	// The leak check at cleanup reads the page as the browser gets it.
-	e.responses = append(e.responses, string(body))
+	e.seen(string(body))
 	return callbackReply{status: status, body: string(body), resp: resp}
 }
 
@@ -137,8 +137,7 @@ func (e *testEnv) landing(name string) url.Values {
 
 func TestCallbackCompletesTheFlow(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	q := e.landing("alice")
 	r := e.callback(q)
 	r.requirePage(t, http.StatusOK, "Jawbone access granted", "creds “alice”", "scopes: basic_read",
@@ -181,7 +180,7 @@ func TestCallbackIsAnUnauthenticatedReadOnly(t *testing.T) {
 	before := e.snapshot()
 	for _, op := range []logical.Operation{logical.UpdateOperation, logical.CreateOperation, logical.DeleteOperation, logical.ListOperation} {
 		data := map[string]any{keyCode: q.Get(keyCode), keyState: q.Get(keyState)}
-		_, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: op, Path: callbackPath, Data: data, Storage: e.storage})
+		_, err := e.handle(&logical.Request{Operation: op, Path: callbackPath, Data: data, Storage: e.storage})
 		if !errors.Is(err, logical.ErrUnsupportedOperation) {
 			t.Errorf("%s callback: err %v, want unsupported operation", op, err)
 		}
@@ -204,7 +203,7 @@ func TestCallbackBadInputChangesNothing(t *testing.T) {
 	}{
 		{"no parameters", func(url.Values) url.Values { return nil }, []string{"carries no code", "vault read jawbone/auth-url"}},
 		{"code without state", func(r url.Values) url.Values { return url.Values{"code": {r.Get("code")}} }, []string{"carries no state"}},
-		{"garbage state", func(r url.Values) url.Values { return with(r, "state", "garbage") }, []string{"state is unknown or was already used"}},
+		{"garbage state", func(r url.Values) url.Values { return with(r, "state", "garbage") }, []string{"state is unknown"}},
 		{"state of another format", func(r url.Values) url.Values { return with(r, "state", "../../config") }, []string{"state is unknown"}},
 		{"markup in state", func(r url.Values) url.Values { return with(r, "state", `"><script>alert(1)</script>`) }, []string{"state is unknown"}},
 		{"two states", func(r url.Values) url.Values { r.Add("state", "other"); return r }, []string{`2 "state" parameters`}},
@@ -227,8 +226,7 @@ func TestCallbackBadInputChangesNothing(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newTestEnv(t)
-			e.configure()
+			e := newConfiguredEnv(t)
 			real := e.landing("me")
 			e.fake.ResetCalls()
 			before := e.snapshot()
@@ -273,16 +271,15 @@ func TestCallbackWithAValidStateSpendsIt(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newTestEnv(t)
-			e.configure()
+			e := newConfiguredEnv(t)
 			e.fake.SetDeny(tc.deny)
 			real := e.landing("me")
 			e.fake.ResetCalls()
 			e.clock.Advance(tc.advance)
 			r := e.callback(tc.query(cloneQuery(t, real)))
 			r.requirePage(t, http.StatusBadRequest, tc.wants...)
-			if keys, _ := logical.CollectKeys(context.Background(), e.storage); !reflect.DeepEqual(keys, []string{configStoragePath}) {
-				t.Fatalf("storage holds %v, want only the config (state spent, no creds)", keys)
+			if keys, _ := logical.CollectKeys(context.Background(), e.storage); len(keys) != 2 || keys[0] != configStoragePath || !strings.HasPrefix(keys[1], stateStoragePrefix) {
+				t.Fatalf("storage holds %v, want only the config and the spent state (no creds)", keys)
 			}
 			if n := e.fake.Calls(fakejawbone.EndpointToken); n != tc.tokenCalls {
 				t.Fatalf("token endpoint called %d times, want %d", n, tc.tokenCalls)
@@ -291,16 +288,17 @@ func TestCallbackWithAValidStateSpendsIt(t *testing.T) {
 	}
 }
 
+// A reloaded success page says that the authorization succeeded, and
+// exchanges nothing again.
 func TestCallbackReplayIsRefused(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	q := e.landing("me")
 	e.callback(q).requirePage(t, http.StatusOK)
 	token := e.stored("me").AccessToken
 	before := e.snapshot()
 	r := e.callback(q)
-	r.requirePage(t, http.StatusBadRequest, "This authorization could not be completed", "state is unknown or was already used", "vault read jawbone/auth-url")
+	r.requirePage(t, http.StatusOK, "Jawbone access was granted already", `the creds “me”`, "vault read jawbone/creds/me")
 	if strings.Contains(r.body, token) {
 		t.Fatal("the replay page shows the token")
 	}
@@ -313,37 +311,49 @@ func TestCallbackReplayIsRefused(t *testing.T) {
 }
 
 // TestCallbackConcurrentReplayUsesTheStateOnce: a browser that sends the
-// callback twice at once (a double click, a retry) gets one success.
+// callback several times at once (a double click, a retry) reaches Jawbone
+// once; every page says the access is granted or being granted, none that
+// the authorization failed.
 func TestCallbackConcurrentReplayUsesTheStateOnce(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	q := e.landing("me")
 	const n = 8
-	statuses := make([]int, n)
+	pages := make([]callbackReply, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() {
-			resp, err := e.b.HandleRequest(context.Background(), &logical.Request{
-				Operation: logical.ReadOperation, Path: callbackPath, Storage: e.storage, MountPoint: "jawbone/",
-				Data: map[string]any{keyCode: q.Get(keyCode), keyState: q.Get(keyState)},
-			})
-			if err != nil {
-				t.Errorf("callback %d: %v", i, err)
-				return
-			}
-			statuses[i] = resp.Data[logical.HTTPStatusCode].(int)
-		})
+		wg.Go(func() { pages[i] = e.callback(q) })
 	}
 	wg.Wait()
-	slices.Sort(statuses)
-	want := append(slices.Repeat([]int{http.StatusOK}, 1), slices.Repeat([]int{http.StatusBadRequest}, n-1)...)
-	if !reflect.DeepEqual(statuses, want) {
-		t.Fatalf("statuses %v, want one 200 and the rest 400", statuses)
+	for i, p := range pages {
+		granted := p.status == http.StatusOK && strings.Contains(p.body, "Jawbone access") && strings.Contains(p.body, "granted")
+		completing := p.status == http.StatusConflict && strings.Contains(p.body, "Jawbone access is being granted")
+		if !granted && !completing {
+			t.Errorf("callback %d: HTTP %d, a page that is neither granted nor being granted:\n%s", i, p.status, pageText(p.body))
+		}
 	}
 	if c := e.fake.Calls(fakejawbone.EndpointToken); c != 1 {
 		t.Fatalf("token endpoint called %d times, want 1", c)
 	}
+}
+
+// A callback sent again while the first is still at Jawbone says that the
+// authorization is being completed (not that it failed), and one sent once
+// it is done, that it was granted.
+func TestCallbackSentAgainWhileTheFirstRuns(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	q := e.landing("me")
+	h := newHoldingTransport()
+	e.b.transport = h
+	first := make(chan callbackReply, 1)
+	go func() { first <- e.callback(q) }()
+	<-h.arrived
+	e.callback(q).requirePage(t, http.StatusConflict, "Jawbone access is being granted",
+		"this authorization is being completed by an earlier request with the same state", "read the creds in a moment with vault read jawbone/creds/me")
+	close(h.release)
+	(<-first).requirePage(t, http.StatusOK, "Jawbone access granted")
+	e.callback(q).requirePage(t, http.StatusOK, "Jawbone access was granted already")
 }
 
 func TestCallbackNeedsConfig(t *testing.T) {
@@ -358,8 +368,7 @@ func TestCallbackNeedsConfig(t *testing.T) {
 
 func TestCallbackProviderOutageIsBadGateway(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	q := e.landing("me")
 	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 503, Body: "down", Times: 1})
 	r := e.callback(q)
@@ -371,8 +380,7 @@ func TestCallbackProviderOutageIsBadGateway(t *testing.T) {
 
 func TestCallbackInternalErrorIsAPageWithoutDetails(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	q := e.landing("me")
 	e.storage.FailGet(true) // the config is cached: the state's read fails
 	r := e.callbackData(map[string]any{keyCode: q.Get(keyCode), keyState: q.Get(keyState)})
@@ -389,8 +397,7 @@ func TestCallbackInternalErrorIsAPageWithoutDetails(t *testing.T) {
 
 func TestCallbackNonTextParameter(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.callbackData(map[string]any{keyState: 42}).requirePage(t, http.StatusBadRequest, `the "state" parameter is not text`)
 	e.callbackData(map[string]any{keyState: []any{42}}).requirePage(t, http.StatusBadRequest, `the "state" parameter is not text`)
 }
@@ -399,8 +406,7 @@ func TestCallbackNonTextParameter(t *testing.T) {
 // request data is JSON, so a repeated parameter arrives as a []any.
 func TestCallbackQueryAsAnExternalPluginGetsIt(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	q := e.landing("me")
 	before := e.snapshot()
 	e.callbackData(map[string]any{keyCode: q.Get(keyCode), keyState: []any{q.Get(keyState), "other"}}).
@@ -435,4 +441,17 @@ func keysOf(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// The pages of a denial and of an expired state advise starting again for
+// the name the state was bound to, not for the default one.
+func TestCallbackRestartAdviceNamesTheCreds(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.fake.SetDeny(true)
+	e.callback(e.landing("alice")).requirePage(t, http.StatusBadRequest, "Jawbone access was not granted", "vault read jawbone/auth-url name=alice")
+	e.fake.SetDeny(false)
+	q := e.landing("bob")
+	e.clock.Advance(stateTTL + time.Second)
+	e.callback(q).requirePage(t, http.StatusBadRequest, "state expired at", "vault read jawbone/auth-url name=bob")
 }

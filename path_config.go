@@ -92,22 +92,14 @@ func (b *backend) pathConfig() *framework.Path {
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Token URL", Group: "Endpoints"}},
 			keyAPIURL: {Type: framework.TypeString, Description: descAPIURL, Default: defaultAPIURL,
 				DisplayAttrs: &framework.DisplayAttributes{Name: "API URL", Group: "Endpoints"}},
-			keyRefreshAhead: {Type: framework.TypeDurationSecond, Description: descRefreshAhead,
-				Default:      int(defaultRefreshAhead.Seconds()),
-				DisplayAttrs: &framework.DisplayAttributes{Name: "Refresh ahead", Group: "Tuning"}},
-			keyRequestTimeout: {Type: framework.TypeDurationSecond, Description: descTimeout,
-				Default:      int(defaultRequestTimeout.Seconds()),
-				DisplayAttrs: &framework.DisplayAttributes{Name: "Request timeout", Group: "Tuning"}},
+			keyRefreshAhead:   tuningDuration(descRefreshAhead, defaultRefreshAhead, "Refresh ahead"),
+			keyRequestTimeout: tuningDuration(descTimeout, defaultRequestTimeout, "Request timeout"),
 			keyLocalDevelopment: {Type: framework.TypeBool, Description: descLocalDevelopment,
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Local development", Group: "Endpoints"}},
 			keyCACert: {Type: framework.TypeString, Description: descCACert,
 				DisplayAttrs: &framework.DisplayAttributes{Name: "CA certificate (PEM)", Group: "Endpoints", EditType: "textarea"}},
-			keyMaxTTL: {Type: framework.TypeDurationSecond, Description: descMaxTTL,
-				Default:      int(defaultMaxTTL.Seconds()),
-				DisplayAttrs: &framework.DisplayAttributes{Name: "Longest ttl of a creds read", Group: "Tuning"}},
-			keyCheckInterval: {Type: framework.TypeDurationSecond, Description: descCheckInterval,
-				Default:      int(defaultCheckInterval.Seconds()),
-				DisplayAttrs: &framework.DisplayAttributes{Name: "Liveness check interval", Group: "Tuning"}},
+			keyMaxTTL:        tuningDuration(descMaxTTL, defaultMaxTTL, "Longest ttl of a creds read"),
+			keyCheckInterval: tuningDuration(descCheckInterval, defaultCheckInterval, "Liveness check interval"),
 			keyExpiresAt: {Type: framework.TypeString, Description: descImportExpires,
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Access token expires at (kiefer)", Group: "Migration"}},
 			keyReplace: {Type: framework.TypeBool, Description: descImportReplace,
@@ -118,9 +110,9 @@ func (b *backend) pathConfig() *framework.Path {
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Refresh token (kiefer)", Group: "Migration", Sensitive: true}},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation:   readOp(b.handleConfigRead),
-			logical.UpdateOperation: writeOp(b.handleConfigWrite),
-			logical.DeleteOperation: writeOp(b.handleConfigDelete),
+			logical.ReadOperation:   replies(readOp(b.handleConfigRead, fieldSet{}), configReplyFields),
+			logical.UpdateOperation: repliesOrNothing(writeOp(logical.UpdateOperation, b.handleConfigWrite, every), kieferImportReplyFields),
+			logical.DeleteOperation: repliesNothing(writeOp(logical.DeleteOperation, b.handleConfigDelete, fieldSet{})),
 		},
 		HelpSynopsis:    pathConfigSynopsis,
 		HelpDescription: strings.TrimSpace(pathConfigHelp),
@@ -163,7 +155,7 @@ func (b *backend) handleConfigWrite(ctx context.Context, req *logical.Request, d
 	if err != nil {
 		return nil, err
 	}
-	b.Logger().Info("config written", "client_id", cfg.ClientID, "scopes", cfg.Scopes, "token_url", cfg.TokenURL)
+	b.log().Info("config written", "client_id", cfg.ClientID, "scopes", cfg.Scopes, "token_url", cfg.TokenURL)
 	if imp.AccessToken == "" && imp.RefreshToken == "" {
 		return nil, nil
 	}
@@ -229,4 +221,10 @@ func kieferImportFailed(re *requestError) *requestError {
 
 func (b *backend) handleConfigDelete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	return nil, b.deleteConfig(ctx, req.Storage)
+}
+
+// tuningDuration is the schema of a duration setting of the Tuning group.
+func tuningDuration(desc string, def time.Duration, name string) *framework.FieldSchema {
+	return &framework.FieldSchema{Type: framework.TypeDurationSecond, Description: desc, Default: int(def.Seconds()),
+		DisplayAttrs: &framework.DisplayAttributes{Name: name, Group: "Tuning"}}
 }

@@ -10,8 +10,7 @@ import (
 
 func TestConfigWriteRead(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	got := e.mustOK(logical.ReadOperation, "config", nil).Data
 	want := map[string]any{
 		keyClientID: testClientID, keySecretSet: true, keyRedirectURI: testRedirectURI,
@@ -31,8 +30,7 @@ func TestConfigWriteRead(t *testing.T) {
 
 func TestConfigDeleteKeepsCreds(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	e.mustOK(logical.DeleteOperation, "config", nil)
 	if resp, _ := e.request(logical.ReadOperation, "config", nil); resp != nil {
@@ -89,8 +87,7 @@ func TestConfigKieferImportFailureKeepsConfig(t *testing.T) {
 // changes.
 func TestConfigRefusesBadKieferTokensBeforeWriting(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.mustFail(logical.UpdateOperation, "config", map[string]any{keyClientSecret: "new", keyAccessToken: "not a token"}, 400, "access_token does not look like a token")
 	if e.storedConfig().ClientSecret != testClientSecret {
 		t.Fatal("a refused write changed the client secret")

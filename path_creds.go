@@ -32,7 +32,8 @@ before half the token's life is over:
     $ vault read -field=access_token jawbone/creds/me
 
 The reply has access_token, token_type, expires_at (RFC 3339), expires_in
-(seconds left), scopes, and for Vault Agent ttl with rotation_period, which
+(seconds left), scopes, account_xid (the Jawbone account behind the grant),
+and for Vault Agent ttl with rotation_period, which
 make Agent templates re-read the creds when the token is refreshed, and at
 least every max_ttl (default 60s) so that any other change of the token
 reaches them too. The refresh token is never returned.
@@ -59,12 +60,33 @@ Write: imports a grant (migration from kiefer):
     $ vault write jawbone/creds/me access_token=... refresh_token=... expires_at=2027-01-01T00:00:00Z
 
 Without expires_at, the grant is refreshed once to check it and learn the
-expiry (so an imported access token is replaced). Importing the refresh
-token the creds already hold changes nothing.
+expiry (so an imported access token is replaced, in any app still using it
+too). Importing the grant the creds already hold changes nothing; a grant
+another name holds is refused; a working grant of another Jawbone account
+is replaced only with replace=true.
 
-Delete: forgets the grant, refresh token included. It does not revoke the
-app's access at Jawbone.
+Delete: forgets the grant, refresh token included. It does not disconnect
+the app at Jawbone: jawbone/creds/<name>/revoke does, then forgets. The
+health of the creds without the token: jawbone/creds/<name>/status.
 `
+
+// credsActionPath is creds/<name>/<action>: a write, whose read answers how
+// to write it instead of a bare 405.
+func credsActionPath(action string, h handlerFunc, reply map[string]*framework.FieldSchema, synopsis, help string) *framework.Path {
+	return &framework.Path{
+		Pattern: "creds/" + framework.MatchAllRegex(keyName) + "/" + action + "$",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: "jawbone", OperationVerb: action, OperationSuffix: "creds",
+		},
+		Fields: map[string]*framework.FieldSchema{keyName: credsNameField},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.UpdateOperation: replies(writeOp(logical.UpdateOperation, h, every), reply),
+			logical.ReadOperation:   writeOnly(),
+		},
+		HelpSynopsis:    synopsis,
+		HelpDescription: strings.TrimSpace(help),
+	}
+}
 
 // credsNameField is the name in every creds/<name> path.
 var credsNameField = &framework.FieldSchema{Type: framework.TypeString, Description: descCredsName, Required: true,
@@ -77,7 +99,7 @@ func (b *backend) pathCredsList() *framework.Path {
 			OperationPrefix: "jawbone", OperationSuffix: "creds",
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ListOperation: listOp(b.handleCredsList),
+			logical.ListOperation: replies(listOp(b.handleCredsList), listReplyFields),
 		},
 		HelpSynopsis:    pathCredsListSynopsis,
 		HelpDescription: "Lists the names under jawbone/creds/. Tokens are read one name at a time.",
@@ -104,9 +126,9 @@ func (b *backend) pathCreds() *framework.Path {
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Replace another account's grant"}},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation:   readOp(b.handleCredsRead),
-			logical.UpdateOperation: writeOp(b.handleCredsWrite),
-			logical.DeleteOperation: writeOp(b.handleCredsDelete),
+			logical.ReadOperation:   replies(readOp(b.handleCredsRead, fieldSet{keyName}), credsReplyFields),
+			logical.UpdateOperation: replies(writeOp(logical.UpdateOperation, b.handleCredsWrite, every), credsReplyFields),
+			logical.DeleteOperation: repliesNothing(writeOp(logical.DeleteOperation, b.handleCredsDelete, fieldSet{keyName})),
 		},
 		HelpSynopsis:    pathCredsSynopsis,
 		HelpDescription: strings.TrimSpace(pathCredsHelp),

@@ -2,7 +2,6 @@ package jawbone
 
 import (
 	"context"
-	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -26,18 +25,7 @@ which it can be forced.
 `
 
 func (b *backend) pathCredsRefresh() *framework.Path {
-	return &framework.Path{
-		Pattern: "creds/" + framework.MatchAllRegex(keyName) + "/refresh$",
-		DisplayAttrs: &framework.DisplayAttributes{
-			OperationPrefix: "jawbone", OperationVerb: "refresh", OperationSuffix: "creds",
-		},
-		Fields: map[string]*framework.FieldSchema{keyName: credsNameField},
-		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: writeOp(b.handleCredsRefresh),
-		},
-		HelpSynopsis:    pathCredsRefreshSynopsis,
-		HelpDescription: strings.TrimSpace(pathCredsRefreshHelp),
-	}
+	return credsActionPath("refresh", b.handleCredsRefresh, credsReplyFields, pathCredsRefreshSynopsis, pathCredsRefreshHelp)
 }
 
 func (b *backend) handleCredsRefresh(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {

@@ -1,6 +1,7 @@
 package jawbone
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -10,8 +11,7 @@ import (
 
 func TestForcedRefreshReplacesAFreshToken(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	old := e.authorize("me")
 	kept := e.stored("me").RefreshToken
 	resp := e.mustOK(logical.UpdateOperation, "creds/me/refresh", nil)
@@ -26,8 +26,7 @@ func TestForcedRefreshReplacesAFreshToken(t *testing.T) {
 
 func TestForcedRefreshIgnoresBackoffAndClearsReauth(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant"}`, Times: 1})
 	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, 400, "invalid_grant", "auth-url name=me")
@@ -42,8 +41,7 @@ func TestForcedRefreshIgnoresBackoffAndClearsReauth(t *testing.T) {
 
 func TestForcedRefreshTransientFailureIsBadGateway(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	old := e.authorize("me")
 	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 500, Times: 1})
 	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, 502, "HTTP 500")
@@ -54,8 +52,18 @@ func TestForcedRefreshTransientFailureIsBadGateway(t *testing.T) {
 
 func TestForcedRefreshOfUnknownCreds(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.mustFail(logical.UpdateOperation, "creds/ghost/refresh", nil, 404, `no creds named "ghost"`)
 	e.mustFail(logical.UpdateOperation, "creds/a..b/refresh", nil, 400, "is not allowed")
+}
+
+// A read of a path that is a write says how to write it, instead of
+// Vault's bare "unsupported operation".
+func TestReadingAWriteOnlyPathSaysHowToWriteIt(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("me")
+	for _, path := range []string{"creds/me/refresh", "creds/me/revoke"} {
+		e.mustFail(logical.ReadOperation, path, nil, http.StatusMethodNotAllowed, path+" is a write, not a read: vault write -f jawbone/"+path)
+	}
 }

@@ -3,7 +3,6 @@ package jawbone
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -33,18 +32,7 @@ without deleting: they are separate paths.
 `
 
 func (b *backend) pathCredsRevoke() *framework.Path {
-	return &framework.Path{
-		Pattern: "creds/" + framework.MatchAllRegex(keyName) + "/revoke$",
-		DisplayAttrs: &framework.DisplayAttributes{
-			OperationPrefix: "jawbone", OperationVerb: "revoke", OperationSuffix: "creds",
-		},
-		Fields: map[string]*framework.FieldSchema{keyName: credsNameField},
-		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: writeOp(b.handleCredsRevoke),
-		},
-		HelpSynopsis:    pathCredsRevokeSynopsis,
-		HelpDescription: strings.TrimSpace(pathCredsRevokeHelp),
-	}
+	return credsActionPath("revoke", b.handleCredsRevoke, revokeReplyFields, pathCredsRevokeSynopsis, pathCredsRevokeHelp)
 }
 
 func (b *backend) handleCredsRevoke(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {

@@ -34,7 +34,7 @@ func (b *backend) pathCredsStatus() *framework.Path {
 		},
 		Fields: map[string]*framework.FieldSchema{keyName: credsNameField},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation: readOp(b.handleCredsStatus),
+			logical.ReadOperation: replies(readOp(b.handleCredsStatus, every), healthReplyFields),
 		},
 		HelpSynopsis:    pathCredsStatusSynopsis,
 		HelpDescription: strings.TrimSpace(pathCredsStatusHelp),

@@ -15,8 +15,7 @@ import (
 
 func TestCredsReadFreshTokenMakesNoUpstreamCall(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	token := e.authorize("me")
 	e.fake.ResetCalls()
 	resp := e.mustOK(logical.ReadOperation, "creds/me", nil)
@@ -46,8 +45,7 @@ func TestCredsReadFreshTokenMakesNoUpstreamCall(t *testing.T) {
 
 func TestCredsNames(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	for _, bad := range []string{"a/b", "../x", "..", "a..b", ".hidden", "mé", "a b", strings.Repeat("n", 65)} {
 		e.mustFail(logical.ReadOperation, "creds/"+bad, nil, 400, "is not allowed", "A-Z a-z 0-9")
 		e.mustFail(logical.UpdateOperation, "creds/"+bad, map[string]any{keyRefreshToken: "x"}, 400, "is not allowed")
@@ -58,8 +56,7 @@ func TestCredsNames(t *testing.T) {
 
 func TestCredsListAndDelete(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("alice")
 	e.authorize("bob")
 	resp := e.mustOK(logical.ListOperation, "creds/", nil)
@@ -77,8 +74,7 @@ func TestCredsListAndDelete(t *testing.T) {
 // without calling Jawbone.
 func TestCredsStatusShowsHealthWithoutTheToken(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	token := e.authorize("me")
 	e.clock.Advance(year - time.Hour)
 	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 503})

@@ -55,7 +55,7 @@ func (b *backend) pathExchange() *framework.Path {
 				DisplayAttrs: &framework.DisplayAttributes{Name: "State"}},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: writeOp(b.handleExchange),
+			logical.UpdateOperation: replies(writeOp(logical.UpdateOperation, b.handleExchange, every), authorizedReplyFields),
 		},
 		HelpSynopsis:    pathExchangeSynopsis,
 		HelpDescription: strings.TrimSpace(pathExchangeHelp),

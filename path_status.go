@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/prometheus/common/expfmt"
 )
 
 const (
@@ -21,7 +22,11 @@ Counters and gauges for monitoring, as JSON or, with format=prometheus, in
 the Prometheus text format:
 
     $ vault read jawbone/status
+    $ vault read -format=raw jawbone/status format=prometheus
     $ curl -H "X-Vault-Token: $TOKEN" "$VAULT_ADDR/v1/jawbone/status?format=prometheus"
+
+(The Prometheus text needs -format=raw: without it the CLI tries to read
+the reply as JSON and fails with "invalid character '#'".)
 
   refresh_total_success / _transient_failure / _permanent_failure /
   refresh_total_client_rejected
@@ -53,7 +58,7 @@ func (b *backend) pathStatus() *framework.Path {
 				DisplayAttrs:  &framework.DisplayAttributes{Name: "Format"}},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation: readOp(b.handleStatus),
+			logical.ReadOperation: replies(readOp(b.handleStatus, every), statusReplyFields),
 		},
 		HelpSynopsis:    pathStatusSynopsis,
 		HelpDescription: strings.TrimSpace(pathStatusHelp),
@@ -63,11 +68,19 @@ func (b *backend) pathStatus() *framework.Path {
 func (b *backend) handleStatus(_ context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	switch format := d.Get(keyFormat).(string); format {
 	case "json":
-		return &logical.Response{Data: b.metrics.jsonView()}, nil
+		data, err := b.metrics.jsonView()
+		if err != nil {
+			return nil, err
+		}
+		return &logical.Response{Data: data}, nil
 	case formatPrometheus:
+		text, err := b.metrics.prometheus()
+		if err != nil {
+			return nil, err
+		}
 		return &logical.Response{Data: map[string]any{
-			logical.HTTPContentType: "text/plain; version=0.0.4; charset=utf-8",
-			logical.HTTPRawBody:     []byte(b.metrics.prometheus()),
+			logical.HTTPContentType: string(expfmt.NewFormat(expfmt.TypeTextPlain)),
+			logical.HTTPRawBody:     text,
 			logical.HTTPStatusCode:  http.StatusOK,
 		}}, nil
 	default:

@@ -1,20 +1,22 @@
 package jawbone
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
 )
 
 func TestStatusCountsWhatHappens(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	zero := e.mustOK(logical.ReadOperation, "status", nil).Data
 	if zero["refresh_total_success"] != float64(0) || zero["exchange_total_success"] != float64(0) {
 		t.Fatalf("fresh status %v", zero)
@@ -53,8 +55,7 @@ func TestStatusCountsWhatHappens(t *testing.T) {
 
 func TestStatusPrometheusFormat(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	resp := e.mustOK(logical.ReadOperation, "status", map[string]any{keyFormat: "prometheus"})
 	if resp.Data[logical.HTTPContentType] != "text/plain; version=0.0.4; charset=utf-8" || resp.Data[logical.HTTPStatusCode] != 200 {
@@ -75,4 +76,36 @@ func TestStatusPrometheusFormat(t *testing.T) {
 		t.Error("a metric family is described twice")
 	}
 	e.mustFail(logical.ReadOperation, "status", map[string]any{keyFormat: "xml"}, 400, "format")
+}
+
+// The Prometheus output is what Prometheus's own parser reads, with every
+// metric of the JSON view and the same values.
+func TestStatusPrometheusParsesAsPrometheusText(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("me")
+	e.mustOK(logical.UpdateOperation, "creds/me/refresh", nil)
+	body := e.mustOK(logical.ReadOperation, "status", map[string]any{keyFormat: "prometheus"}).Data[logical.HTTPRawBody].([]byte)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("Prometheus's parser refuses the output: %v\n%s", err, body)
+	}
+	asJSON := e.mustOK(logical.ReadOperation, "status", nil).Data
+	seen := 0
+	for name, f := range families {
+		for _, series := range f.GetMetric() {
+			key := jsonKey(name, series)
+			if got, want := value(f.GetType(), series), asJSON[key]; got != want {
+				t.Errorf("%s: Prometheus says %v, JSON %v", key, got, want)
+			}
+			seen++
+		}
+	}
+	if seen != len(asJSON) || families["jawbone_refresh_total"].GetMetric()[0].GetCounter() == nil {
+		t.Fatalf("Prometheus has %d series, JSON %d keys", seen, len(asJSON))
+	}
+	if v := asJSON["refresh_total_success"]; v != float64(1) {
+		t.Fatalf("refresh_total_success %v, want 1", v)
+	}
 }

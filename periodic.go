@@ -34,7 +34,7 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 		return nil
 	}
 	if err := b.sweepExpiredStates(ctx, req.Storage); err != nil {
-		b.Logger().Warn("sweeping expired states failed", "error", err)
+		b.log().Warn("sweeping expired states failed", "error", err)
 	}
 	return b.refreshDueCreds(ctx, req.Storage)
 }
@@ -76,7 +76,7 @@ func (b *backend) refreshDueCreds(ctx context.Context, s logical.Storage) error 
 			job = func() {
 				res := b.refreshShared(ctx, s, cfg, name)
 				if res.err != nil || res.fatal != nil {
-					b.Logger().Warn("background refresh failed", "name", name, "error", errors.Join(res.err, res.fatal))
+					b.log().Warn("background refresh failed", "name", name, "error", errors.Join(res.err, res.fatal))
 				}
 				tally.count(res.grant)
 			}
@@ -130,11 +130,11 @@ func (b *backend) checkLiveness(ctx context.Context, s logical.Storage, cfg *con
 			after = g.checked(now)
 			return b.putGrant(ctx, s, name, after)
 		case jawbone.KindOf(err) != jawbone.TokenRejected:
-			b.Logger().Debug("liveness check got no answer", "name", name, "error", err)
+			b.log().Debug("liveness check got no answer", "name", name, "error", err)
 			return nil
 		}
 		b.metrics.foundDead()
-		b.Logger().Warn("Jawbone no longer accepts the stored access token, though it has not expired: another client refreshed the grant; refreshing", "name", name)
+		b.log().Warn("Jawbone no longer accepts the stored access token, though it has not expired: another client refreshed the grant; refreshing", "name", name)
 		res := b.refreshLocked(ctx, s, cfg, name, g, 1)
 		if res.grant != nil {
 			after = res.grant
@@ -142,7 +142,7 @@ func (b *backend) checkLiveness(ctx context.Context, s logical.Storage, cfg *con
 		return errors.Join(res.fatal, res.err)
 	})
 	if err != nil {
-		b.Logger().Warn("liveness check failed", "name", name, "error", err)
+		b.log().Warn("liveness check failed", "name", name, "error", err)
 	}
 	return after
 }

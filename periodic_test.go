@@ -12,8 +12,7 @@ import (
 
 func TestBackgroundRefreshRefreshesOnlyDueHealthyCreds(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	for _, name := range []string{"due", "rejected", "backing-off"} {
 		e.authorize(name)
 	}

@@ -168,7 +168,7 @@ func (b *backend) settleLocked(ctx context.Context, s logical.Storage, cfg *conf
 		if err := b.putGrant(ctx, s, name, settled); err != nil {
 			return attended{grant: g, fatal: err}, settleDone
 		}
-		b.Logger().Info("an attempt in doubt replaced nothing; keeping the stored token", "name", name)
+		b.log().Info("an attempt in doubt replaced nothing; keeping the stored token", "name", name)
 		return attended{grant: settled}, settleKept
 	case works:
 		// It may still land, and then it kills whatever we hold: neither a
@@ -179,14 +179,14 @@ func (b *backend) settleLocked(ctx context.Context, s logical.Storage, cfg *conf
 		}
 		return attended{grant: alive, inDoubt: true}, settleDone
 	case jawbone.KindOf(err) == jawbone.TokenRejected && g.landedIfDead(now):
-		b.Logger().Info("an attempt in doubt replaced the stored token; refreshing", "name", name)
+		b.log().Info("an attempt in doubt replaced the stored token; refreshing", "name", name)
 		return attended{grant: g}, settleRefresh // it landed: a refresh is safe now
 	case !mayLand:
 		return attended{grant: g}, settleRefresh // it can no longer land: a refresh is safe
 	}
 	failed := g.checkFailed(err, now)
 	if err := b.putGrant(ctx, s, name, failed); err != nil {
-		b.Logger().Error("could not record a failed check", "name", name, "error", err)
+		b.log().Error("could not record a failed check", "name", name, "error", err)
 		return attended{grant: g, err: err}, settleDone
 	}
 	return attended{grant: failed, err: err}, settleDone
@@ -240,7 +240,7 @@ func (b *backend) refreshLocked(ctx context.Context, s logical.Storage, cfg *con
 		}
 		res.inDoubt = true
 	case jawbone.KindOf(checkErr) == jawbone.TokenRejected && doubt.landedIfDead(now):
-		b.Logger().Info("a refresh whose reply was lost replaced the stored token; refreshing again", "name", name)
+		b.log().Info("a refresh whose reply was lost replaced the stored token; refreshing again", "name", name)
 		return b.refreshLocked(ctx, s, cfg, name, doubt, retries-1)
 	}
 	return res
@@ -260,16 +260,16 @@ func (b *backend) storeRefreshed(ctx context.Context, s logical.Storage, name st
 	if err := b.putGrant(ctx, s, name, fresh); err != nil {
 		// The marker stays: the stored access token is dead now, and the
 		// next read refreshes again (refresh tokens do not rotate).
-		b.Logger().Error("refreshed token could not be stored", "name", name, "error", err)
+		b.log().Error("refreshed token could not be stored", "name", name, "error", err)
 		return attended{grant: marked, fatal: fmt.Errorf("refreshed creds %q but could not store the result: %w", name, err)}
 	}
 	if expiredErr != nil {
 		b.metrics.refreshFailed(jawbone.Transient)
-		b.Logger().Warn("refresh returned an expired token; will retry", "name", name, "next_attempt_at", fresh.NextAttemptAt)
+		b.log().Warn("refresh returned an expired token; will retry", "name", name, "next_attempt_at", fresh.NextAttemptAt)
 		return attended{grant: fresh, err: expiredErr}
 	}
 	b.metrics.refreshed(b.now())
-	b.Logger().Info("creds refreshed", "name", name, "expires_at", fresh.ExpiresAt)
+	b.log().Info("creds refreshed", "name", name, "expires_at", fresh.ExpiresAt)
 	return attended{grant: fresh}
 }
 
@@ -279,15 +279,15 @@ func (b *backend) recordFailure(ctx context.Context, s logical.Storage, name str
 	b.metrics.refreshFailed(jawbone.KindOf(refreshErr))
 	switch {
 	case failed.NeedsReauth:
-		b.Logger().Error("jawbone rejected the refresh token; creds need re-authorization", "name", name, "error", refreshErr)
+		b.log().Error("jawbone rejected the refresh token; creds need re-authorization", "name", name, "error", refreshErr)
 	case failed.attempting():
-		b.Logger().Warn("refresh outcome unknown; will settle it", "name", name, "error", refreshErr, "next_attempt_at", failed.NextAttemptAt)
+		b.log().Warn("refresh outcome unknown; will settle it", "name", name, "error", refreshErr, "next_attempt_at", failed.NextAttemptAt)
 	default:
-		b.Logger().Warn("refresh failed; will retry", "name", name, "error", refreshErr, "next_attempt_at", failed.NextAttemptAt)
+		b.log().Warn("refresh failed; will retry", "name", name, "error", refreshErr, "next_attempt_at", failed.NextAttemptAt)
 	}
 	if err := b.putGrant(ctx, s, name, failed); err != nil {
 		// The marker stays stored, so the token is not trusted unchecked.
-		b.Logger().Error("could not record refresh failure", "name", name, "error", err)
+		b.log().Error("could not record refresh failure", "name", name, "error", err)
 		return attended{grant: marked, err: refreshErr}
 	}
 	return attended{grant: failed, err: refreshErr}

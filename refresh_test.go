@@ -3,6 +3,7 @@ package jawbone
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -17,8 +18,7 @@ import (
 
 func TestCredsRefreshAheadWithClock(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	old := e.authorize("me")
 	before := e.stored("me")
 	e.fake.ResetCalls()
@@ -72,8 +72,7 @@ func TestCredsRefreshFailures(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newTestEnv(t)
-			e.configure()
+			e := newConfiguredEnv(t)
 			old := e.authorize("me")
 			kept := e.stored("me").RefreshToken
 			e.clock.Advance(year - time.Hour)
@@ -110,8 +109,7 @@ func TestCredsRefreshFailures(t *testing.T) {
 
 func TestCredsTransientFailuresBackOff(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	e.clock.Advance(year - time.Hour)
 	e.fake.ResetCalls()
@@ -145,8 +143,7 @@ func TestCredsTransientFailuresBackOff(t *testing.T) {
 
 func TestCredsNeedsReauthStopsCallingJawbone(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	e.clock.Advance(year)
 	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant"}`})
@@ -167,8 +164,7 @@ func TestCredsNeedsReauthStopsCallingJawbone(t *testing.T) {
 // get the new token.
 func TestCredsConcurrentReadsShareOneRefresh(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	old := e.authorize("me")
 	e.clock.Advance(year)
 	e.fake.ResetCalls()
@@ -222,7 +218,7 @@ func (h *holdingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func (e *testEnv) async(op logical.Operation, path string, data map[string]any) <-chan *logical.Response {
 	done := make(chan *logical.Response, 1)
 	go func() {
-		resp, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: op, Path: path, Data: data, Storage: e.storage})
+		resp, err := e.handle(&logical.Request{Operation: op, Path: path, Data: data, Storage: e.storage})
 		if err != nil || resp.IsError() {
 			e.t.Errorf("%s %s: err=%v resp=%#v", op, path, err, resp)
 		}
@@ -254,8 +250,7 @@ func waitForLockUsers(t *testing.T, b *backend, name string, n int) {
 
 func TestCredsRefreshDoesNotBlockOtherNames(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("slow")
 	e.clock.Advance(year - 30*24*time.Hour)
 	other := e.authorize("other")
@@ -276,8 +271,7 @@ func TestCredsRefreshDoesNotBlockOtherNames(t *testing.T) {
 // taking the in-flight marker for a crash and refreshing again.
 func TestReadDuringForcedRefreshGetsItsToken(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	h := newHoldingTransport()
 	e.b.transport = h
@@ -303,8 +297,7 @@ func TestReadDuringForcedRefreshGetsItsToken(t *testing.T) {
 // A delete during a refresh is not undone by the refresh writing back.
 func TestDeleteDuringRefreshStaysDeleted(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	e.clock.Advance(year)
 	h := newHoldingTransport()
@@ -325,8 +318,7 @@ func TestDeleteDuringRefreshStaysDeleted(t *testing.T) {
 // A new grant stored during a refresh of the old one is not overwritten.
 func TestImportDuringRefreshWins(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	e.clock.Advance(year)
 	_, newRefresh := e.fake.IssueTokens(nil)
@@ -361,8 +353,7 @@ func interruptRefresh(t *testing.T, e *testEnv, name string) (dead string) {
 
 func TestInterruptedRefreshIsRedoneBeforeAnswering(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	dead := interruptRefresh(t, e, "me")
 	if e.fake.TokenValid(dead) {
@@ -389,8 +380,7 @@ func TestInterruptedRefreshNeverServesTheStoredToken(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newTestEnv(t)
-			e.configure()
+			e := newConfiguredEnv(t)
 			e.authorize("me")
 			interruptRefresh(t, e, "me")
 			e.fake.InjectFault(fakejawbone.EndpointToken, tc.fault)
@@ -410,8 +400,7 @@ func TestInterruptedRefreshNeverServesTheStoredToken(t *testing.T) {
 // cannot, the marker is settled by asking Jawbone.
 func TestInterruptedRefreshThatReplacedNothingKeepsTheToken(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	token := e.authorize("me")
 	markStored(t, e, "me", func(c *grant) { c.AttemptStartedAt = e.clock.Now() })
 	e.b.invalidate(context.Background(), credsStoragePrefix+"me")
@@ -445,8 +434,7 @@ func (replyLosingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // token is dead, and it is not handed out as if it worked.
 func TestLostReplyNeverServesTheReplacedToken(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	old := e.authorize("me")
 	e.clock.Advance(year - time.Hour)
 	e.b.transport = replyLosingTransport{}
@@ -458,5 +446,55 @@ func TestLostReplyNeverServesTheReplacedToken(t *testing.T) {
 	e.clock.Advance(backoffBase)
 	if tok := e.accessToken("me"); !e.fake.TokenValid(tok) {
 		t.Fatal("the next attempt did not recover a working token")
+	}
+}
+
+// A refresh whose result cannot be stored says so (500); the attempt stays
+// marked, so the next read refreshes again instead of handing out the
+// stored token, which Jawbone replaced.
+func TestARefreshThatCannotBeStoredSaysSo(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	old := e.authorize("me")
+	h := newHoldingTransport()
+	e.b.transport = h
+	failed := make(chan string, 1)
+	go func() {
+		_, msg := statusOf(e.handle(&logical.Request{Operation: logical.UpdateOperation, Path: "creds/me/refresh", Storage: e.storage}))
+		failed <- msg
+	}()
+	<-h.arrived
+	e.storage.FailPut(true)
+	close(h.release)
+	msg := <-failed
+	e.storage.FailPut(false)
+	if !strings.Contains(msg, `refreshed creds "me" but could not store the result: writing creds/me in storage: `) {
+		t.Fatalf("the failed store says %q", msg)
+	}
+	tok := e.mustOK(logical.ReadOperation, "creds/me", nil).Data[keyAccessToken].(string)
+	if tok == old || !e.fake.TokenValid(tok) {
+		t.Fatal("after the failed store, the read handed out the replaced token")
+	}
+}
+
+// noSuchHost answers every request as a resolver does for a name that
+// does not exist.
+type noSuchHost struct{}
+
+func (noSuchHost) RoundTrip(r *http.Request) (*http.Response, error) {
+	return nil, &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: r.URL.Hostname(), IsNotFound: true}}
+}
+
+// A Jawbone Vault cannot reach is said to be unreachable, with the one
+// remedy that fits (check DNS, proxy, firewall), not "try again later".
+func TestAnUnreachableJawboneSaysWhatToCheck(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("me")
+	e.b.transport = noSuchHost{}
+	msg := e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, http.StatusBadGateway,
+		"jawbone refresh failed: ", ": dial tcp: lookup 127.0.0.1: no such host; Vault could not reach Jawbone: check, from the Vault server, DNS, the proxy and the firewall for token_url and api_url (vault read jawbone/config shows them), then try again")
+	if strings.Contains(msg, "unavailable") {
+		t.Errorf("an unreachable Jawbone is reported as an outage too: %s", msg)
 	}
 }

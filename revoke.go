@@ -52,7 +52,7 @@ func (b *backend) revokeGrant(ctx context.Context, s logical.Storage, name strin
 		return nil, err
 	}
 	done.alsoDead = b.namesOfAccount(ctx, s, done.account, name)
-	b.Logger().Info("creds revoked at Jawbone and forgotten", "name", name, "account", done.account)
+	b.log().Info("creds revoked at Jawbone and forgotten", "name", name, "account", done.account)
 	return done, nil
 }
 

@@ -15,8 +15,7 @@ import (
 // creds of the same account are named, since they stop working too.
 func TestRevokeDisconnectsThenForgets(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	token := e.authorize("me")
 	refresh := e.stored("me").RefreshToken
 	e.authorize("same-account")
@@ -40,8 +39,7 @@ func TestRevokeDisconnectsThenForgets(t *testing.T) {
 // error says how to forget the creds anyway.
 func TestRevokeKeepsEverythingWhenJawboneFails(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	token := e.authorize("me")
 	e.fake.InjectFault(fakejawbone.EndpointMembership, fakejawbone.Fault{Status: http.StatusServiceUnavailable, Times: 1})
 	e.mustFail(logical.UpdateOperation, "creds/me/revoke", nil, http.StatusBadGateway,
@@ -56,8 +54,7 @@ func TestRevokeKeepsEverythingWhenJawboneFails(t *testing.T) {
 // A token Jawbone no longer accepts is refreshed once to disconnect.
 func TestRevokeWithADeadTokenRefreshesFirst(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	if _, ok := e.fake.RefreshOutside(e.stored("me").RefreshToken); !ok {
 		t.Fatal("test premise: the outside refresh works")

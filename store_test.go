@@ -62,8 +62,7 @@ func TestStorageFailuresKeepTheOldEntries(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newTestEnv(t)
-			e.configure()
+			e := newConfiguredEnv(t)
 			e.authorize("me")
 			if tc.prepare != nil {
 				tc.prepare(e)
@@ -99,8 +98,7 @@ func TestStorageFailuresKeepTheOldEntries(t *testing.T) {
 // marker cannot be stored), and the next read refreshes normally.
 func TestRefreshAfterFailedStoreRecovers(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	e.clock.Advance(year - time.Hour)
 	e.coldCache()
@@ -135,8 +133,7 @@ func (s grpcReadOnlyStorage) Delete(context.Context, string) error {
 // can write; and the operations that write are marked to be forwarded.
 func TestWritesOnAReadOnlyNodeAreForwarded(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
-	e.configure()
+	e := newConfiguredEnv(t)
 	e.authorize("me")
 	_, refresh := e.fake.IssueTokens(nil)
 	auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: "other"})

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,14 +18,7 @@ path "jawbone/creds/me" {
 // only it (plus Vault's default policy).
 func (v *Vault) credsReaderToken() string {
 	v.t.Helper()
-	policyFile := filepath.Join(v.t.TempDir(), "creds-me-read.hcl")
-	writeFile(v.t, policyFile, credsReaderPolicy)
-	v.MustCLI("policy", "write", "jawbone-creds-me-read", policyFile)
-	token := strings.TrimSpace(v.MustCLI("token", "create", "-policy=jawbone-creds-me-read", "-field=token"))
-	if token == "" {
-		v.t.Fatal("vault token create printed no token")
-	}
-	return token
+	return v.PolicyToken("jawbone-creds-me-read", credsReaderPolicy)
 }
 
 // TestACL: a token allowed only to read jawbone/creds/me reads its token and
@@ -50,27 +42,18 @@ func TestACL(t *testing.T) {
 	f.requireTokenWorks(t, got, "the token the restricted reader got")
 
 	f.ResetCalls()
-	denied := []struct {
-		what string
-		args []string
-	}{
-		{"read config", []string{"read", mountPath + "/config"}},
-		{"write config", []string{"write", mountPath + "/config", "client_id=evil"}},
-		{"delete config", []string{"delete", mountPath + "/config"}},
-		{"read creds/other", []string{"read", mountPath + "/creds/other"}},
-		{"list creds", []string{"list", mountPath + "/creds"}},
-		{"write creds/me", []string{"write", mountPath + "/creds/me", "refresh_token=x"}},
-		{"delete creds/me", []string{"delete", mountPath + "/creds/me"}},
-		{"auth-url", []string{"read", mountPath + "/auth-url"}},
-		{"exchange", []string{"write", mountPath + "/exchange", "redirect_url=" + f.RedirectURI + "?code=c&state=s"}},
-		{"refresh", []string{"write", "-f", mountPath + "/creds/me/refresh"}},
-	}
-	for _, d := range denied {
-		t.Run(d.what, func(t *testing.T) {
-			v := v.For(t)
-			v.CLIAs(token, d.args...).requireFail(t, "permission denied")
-		})
-	}
+	v.As(token).requireAllDenied(
+		command("read config", "read", mountPath+"/config"),
+		command("write config", "write", mountPath+"/config", "client_id=evil"),
+		command("delete config", "delete", mountPath+"/config"),
+		command("read creds/other", "read", mountPath+"/creds/other"),
+		command("list creds", "list", mountPath+"/creds"),
+		command("write creds/me", "write", mountPath+"/creds/me", "refresh_token=x"),
+		command("delete creds/me", "delete", mountPath+"/creds/me"),
+		command("auth-url", "read", mountPath+"/auth-url"),
+		command("exchange", "write", mountPath+"/exchange", "redirect_url="+f.RedirectURI+"?code=c&state=s"),
+		command("refresh", "write", "-f", mountPath+"/creds/me/refresh"),
+	)
 
 	// Nothing the denied requests asked for happened.
 	if n := f.Calls(fakejawbone.EndpointToken) + f.Calls(fakejawbone.EndpointRefreshToken); n != 0 {

@@ -324,10 +324,14 @@ func TestBrowserCallbackAllow(t *testing.T) {
 		t.Errorf("creds after the callback: %v, want [me]", names)
 	}
 
-	// Back and reload: the state is spent; the browser gets the replay page
-	// and the stored token stays as it was.
+	// Back and reload: the state is spent, but its authorization worked, so
+	// the page says so (and not to start again), and the stored token stays
+	// as it was.
 	resp = navigation(t, b, "reload the callback", chromedp.Reload())
-	s.requireCallbackPage(t, b, resp, http.StatusBadRequest, "This authorization could not be completed", "already used", "vault read jawbone/auth-url")
+	s.requireCallbackPage(t, b, resp, http.StatusOK, "Jawbone access was granted already", "vault read jawbone/creds/me")
+	if page := step(t, b, "read the page text", chromedp.Text(chromedp.CSS("body"))); strings.Contains(page, "auth-url") {
+		t.Errorf("the page after a reload advises starting again:\n%s", page)
+	}
 	if again := s.v.AccessToken("me"); again != token {
 		t.Error("a replayed callback changed the stored token")
 	}
@@ -348,7 +352,7 @@ func TestBrowserCallbackDeny(t *testing.T) {
 		"error access_denied",
 		"chose “Deny”",
 		"Nothing was stored",
-		"vault read jawbone/auth-url")
+		"vault read jawbone/auth-url name=alice")
 
 	if names := s.v.ListCreds(); len(names) != 0 {
 		t.Errorf("a denial wrote creds: %v", names)
@@ -401,7 +405,7 @@ func TestCallbackHTTPSweep(t *testing.T) {
 		wants       []string
 	}{
 		{"no query", "", true, []string{"carries no code"}},
-		{"garbage state", "code=x&state=garbage", true, []string{"state is unknown or was already used"}},
+		{"garbage state", "code=x&state=garbage", true, []string{"state is unknown"}},
 		{"code without state", "code=" + enc(code), true, []string{"carries no state"}},
 		{"markup in state", "code=x&state=" + enc(`"><script>alert(1)</script>`), true, []string{"state is unknown"}},
 		{"repeated state", "code=" + enc(code) + "&state=" + enc(state) + "&state=other", true, []string{`2 &#34;state&#34; parameters`}},
@@ -481,8 +485,8 @@ func TestCallbackHTTPSweep(t *testing.T) {
 	token := s.v.AccessToken("me")
 	s.f.requireTokenWorks(t, token, "the token after the sweep")
 	status, _, body = get(real.RawQuery)
-	if status != http.StatusBadRequest || !strings.Contains(body, "already used") {
-		t.Errorf("replay: HTTP %d, want 400 saying the state was used:\n%s", status, body)
+	if status != http.StatusOK || !strings.Contains(body, "Jawbone access was granted already") {
+		t.Errorf("replay: HTTP %d, want 200 saying the access was granted already:\n%s", status, body)
 	}
 	if s.v.AccessToken("me") != token || fmt.Sprint(s.v.ListCreds()) != "[me]" {
 		t.Error("the replay changed the creds")
@@ -490,4 +494,26 @@ func TestCallbackHTTPSweep(t *testing.T) {
 	if n := s.f.Calls(fakejawbone.EndpointToken); n != 1 {
 		t.Errorf("token endpoint called %d times, want 1", n)
 	}
+}
+
+// land plays a browser without Chromium: it opens authURL at the fake (which
+// approves at once, for the account signed in there), follows the redirect
+// to Vault's callback as a browser would, with no Vault token, and returns
+// the callback page's status and HTML.
+func (s *callbackSetup) land(t *testing.T, authURL string) (int, string) {
+	t.Helper()
+	loc := s.f.Visit(t, authURL)
+	if !strings.HasPrefix(loc, s.callbackURL+"?") {
+		t.Fatalf("the fake sent the browser to %s, not to Vault's callback %s", loc, s.callbackURL)
+	}
+	resp, err := noRedirects.Get(loc)
+	if err != nil {
+		t.Fatalf("following the redirect to %s: %v", loc, err)
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	if _, err := body.ReadFrom(resp.Body); err != nil {
+		t.Fatalf("reading the callback page: %v", err)
+	}
+	return resp.StatusCode, body.String()
 }

@@ -55,9 +55,12 @@ func TestExchangeErrors(t *testing.T) {
 		token := v.AccessToken("replay")
 
 		before, calls := v.ListCreds(), f.Calls(fakejawbone.EndpointToken)
-		v.CLI("write", mountPath+"/exchange", "redirect_url="+loc).requireFail(t, "already used", "unknown")
+		// The state is spent, and its authorization worked: the replay says
+		// so, with the command that reads the creds.
+		completed := `this authorization was completed already: its tokens are stored as the creds "replay" (each state works once); read them with vault read jawbone/creds/replay`
+		v.CLI("write", mountPath+"/exchange", "redirect_url="+loc).requireFail(t, completed)
 		code := mustQuery(t, loc).Get("code")
-		v.CLI("write", mountPath+"/exchange", "code="+code, "state="+state).requireFail(t, "already used", "unknown")
+		v.CLI("write", mountPath+"/exchange", "code="+code, "state="+state).requireFail(t, completed)
 		if after := v.ListCreds(); !slices.Equal(before, after) {
 			t.Errorf("the replay changed the creds: before %v, after %v", before, after)
 		}

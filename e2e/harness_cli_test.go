@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -55,6 +56,28 @@ func (r CLIResult) requireFail(t *testing.T, wants ...string) {
 	if !mentionsAny(r.Stderr+r.Stdout, wants) {
 		t.Errorf("the error does not mention any of %q:\n%s", wants, r)
 	}
+}
+
+// requireStatus asserts an API error (the CLI exits 2) with HTTP status
+// status whose message contains every one of wants.
+func (r CLIResult) requireStatus(t *testing.T, status int, wants ...string) {
+	t.Helper()
+	if r.Code != 2 || !strings.Contains(r.Stderr, fmt.Sprintf("Code: %d.", status)) {
+		t.Errorf("want HTTP %d from Vault (exit code 2), got:\n%s", status, r)
+		return
+	}
+	for _, w := range wants {
+		if !strings.Contains(r.Stderr, w) {
+			t.Errorf("the error does not say %q:\n%s", w, r)
+		}
+	}
+}
+
+// requireDenied asserts Vault's own 403: the token's policies refused the
+// request before the plugin saw it.
+func (r CLIResult) requireDenied(t *testing.T) {
+	t.Helper()
+	r.requireStatus(t, 403, "permission denied")
 }
 
 // CLI runs the vault CLI with the root token.
@@ -175,6 +198,50 @@ func (v *Vault) ListJSON(path string) []string {
 	return names
 }
 
+// PolicyToken writes the policy name from hcl and returns a new token that
+// has only it (plus Vault's default policy).
+func (v *Vault) PolicyToken(name, hcl string) string {
+	v.t.Helper()
+	policyFile := filepath.Join(v.t.TempDir(), name+".hcl")
+	writeFile(v.t, policyFile, hcl)
+	v.MustCLI("policy", "write", name, policyFile)
+	token := strings.TrimSpace(v.MustCLI("token", "create", "-policy="+name, "-field=token"))
+	if token == "" {
+		v.t.Fatal("vault token create printed no token")
+	}
+	return token
+}
+
+// cliCall is one CLI command, named for a subtest.
+type cliCall struct {
+	what string
+	args []string
+}
+
+// command is the CLI command args, named what.
+func command(what string, args ...string) cliCall { return cliCall{what, args} }
+
+// requireAllDenied runs each call with v's token, each in a subtest, and
+// requires Vault's 403 for every one.
+func (v *Vault) requireAllDenied(calls ...cliCall) {
+	v.t.Helper()
+	for _, c := range calls {
+		v.t.Run(c.what, func(t *testing.T) {
+			v.For(t).CLI(c.args...).requireDenied(t)
+		})
+	}
+}
+
+// As returns a view of v whose CLI runs with token instead of the root
+// token, with a transcript of its own: every helper of the harness then
+// acts as that token's holder, and Transcript is what they were told.
+func (v *Vault) As(token string) *Vault {
+	c := *v
+	c.Token = token
+	c.log = &cliLog{}
+	return &c
+}
+
 // ---------------------------------------------------------------------------
 // The plugin through the CLI
 
@@ -182,17 +249,32 @@ func (v *Vault) ListJSON(path string) []string {
 // k=v fields.
 func (v *Vault) ConfigureFor(f *Fake, extra ...string) {
 	v.t.Helper()
-	args := []string{"write", mountPath + "/config",
+	// The fake is served over http on 127.0.0.1.
+	args := append(configArgs(f), "local_development=true")
+	v.MustCLI(append(args, extra...)...)
+}
+
+// startConfigured starts a fake and a dev Vault with the plugin, configured
+// for the fake.
+func startConfigured(t *testing.T, opts ...fakeOption) (*Fake, *Vault) {
+	t.Helper()
+	f := StartFake(t, opts...)
+	v := StartVaultWithPlugin(t)
+	v.ConfigureFor(f)
+	return f, v
+}
+
+// configArgs is the command that writes jawbone/config for the fake: the
+// app's registration and the fake's endpoints, nothing else.
+func configArgs(f *Fake) []string {
+	return []string{"write", mountPath + "/config",
 		"client_id=" + f.ClientID,
 		"client_secret=" + f.ClientSecret,
 		"redirect_uri=" + f.RedirectURI,
 		"auth_url=" + f.AuthURL,
 		"token_url=" + f.TokenURL,
 		"api_url=" + f.APIURL,
-		// The fake is served over http on 127.0.0.1.
-		"local_development=true",
 	}
-	v.MustCLI(append(args, extra...)...)
 }
 
 // AuthURL reads jawbone/auth-url (with optional name/scopes k=v) and returns

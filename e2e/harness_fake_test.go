@@ -5,9 +5,12 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -32,6 +35,10 @@ type Fake struct {
 	ClientID, ClientSecret    string
 	RedirectURI               string
 
+	// client is how the test itself calls the fake (Visit, MeStatus): it
+	// follows no redirect and, for a fake served over TLS, trusts its CA.
+	client *http.Client
+
 	mu      sync.Mutex
 	access  map[string]bool
 	refresh map[string]bool
@@ -47,6 +54,36 @@ func withTokenLifetime(d time.Duration) fakeOption {
 // a free loopback port (nothing listens there: the test reads the redirect
 // from the Location header, like a browser's address bar).
 func StartFake(t *testing.T, opts ...fakeOption) *Fake {
+	t.Helper()
+	f := newFake(t, opts)
+	f.client = noRedirects
+	f.start(t, httptest.NewServer(f.record(f.Server)))
+	return f
+}
+
+// StartTLSFake is StartFake served over https with cert, which roots (the
+// CA that signed it) verifies: the test's own calls trust roots, Vault
+// trusts what its config says.
+func StartTLSFake(t *testing.T, cert tls.Certificate, roots *x509.CertPool, opts ...fakeOption) *Fake {
+	t.Helper()
+	f := newFake(t, opts)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	c := *noRedirects
+	c.Transport = tr
+	f.client = &c
+	t.Cleanup(tr.CloseIdleConnections)
+	srv := httptest.NewUnstartedServer(f.record(f.Server))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	// The handshakes a test makes fail on purpose are its to check, not
+	// noise on the test's stderr.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	f.start(t, srv)
+	return f
+}
+
+func newFake(t *testing.T, opts []fakeOption) *Fake {
 	t.Helper()
 	f := &Fake{
 		ClientID:     "e2e-client-" + randomHex(t, 4),
@@ -64,11 +101,18 @@ func StartFake(t *testing.T, opts ...fakeOption) *Fake {
 		o(&cfg)
 	}
 	f.Server = fakejawbone.New(cfg)
-	f.URL = f.serve(t, f.record(f.Server))
+	return f
+}
+
+// start takes srv, already serving the fake on 127.0.0.1, as the fake's
+// address.
+func (f *Fake) start(t *testing.T, srv *httptest.Server) {
+	t.Helper()
+	f.closeWith(t, srv)
+	f.URL = srv.URL
 	f.AuthURL = fakejawbone.AuthURL(f.URL)
 	f.TokenURL = fakejawbone.TokenURL(f.URL)
 	f.APIURL = fakejawbone.APIURL(f.URL)
-	return f
 }
 
 // serve serves h (the fake, or a handler in front of it) on an httptest
@@ -76,11 +120,16 @@ func StartFake(t *testing.T, opts ...fakeOption) *Fake {
 func (f *Fake) serve(t *testing.T, h http.Handler) string {
 	t.Helper()
 	srv := httptest.NewServer(h)
+	f.closeWith(t, srv)
+	return srv.URL
+}
+
+// closeWith stops srv when the test ends.
+func (f *Fake) closeWith(t *testing.T, srv *httptest.Server) {
 	t.Cleanup(func() {
 		f.Server.Close() // releases delayed handlers, which srv.Close waits for
 		srv.Close()
 	})
-	return srv.URL
 }
 
 // record wraps the fake so every access and refresh token in a request or a
@@ -197,7 +246,7 @@ func (f *Fake) Visit(t *testing.T, authURL string) string {
 	if !strings.HasPrefix(authURL, f.AuthURL) {
 		t.Fatalf("the authorization URL %q is not at the fake's %q", authURL, f.AuthURL)
 	}
-	resp, err := noRedirects.Get(authURL)
+	resp, err := f.client.Get(authURL)
 	if err != nil {
 		t.Fatalf("visiting %s: %v", authURL, err)
 	}
@@ -217,14 +266,21 @@ func (f *Fake) Visit(t *testing.T, authURL string) string {
 // 200 for a working token, 401 for a bad or superseded one.
 func (f *Fake) MeStatus(t *testing.T, token string) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, strings.TrimRight(f.APIURL, "/")+"/users/@me", nil)
+	return f.callAPI(t, http.MethodGet, "/users/@me", token)
+}
+
+// callAPI calls the fake's API at path (under api_url) with the token and
+// returns the HTTP status.
+func (f *Fake) callAPI(t *testing.T, method, path, token string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, strings.TrimRight(f.APIURL, "/")+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := noRedirects.Do(req)
+	resp, err := f.client.Do(req)
 	if err != nil {
-		t.Fatalf("GET /users/@me: %v", err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	_, _ = io.Copy(io.Discard, resp.Body) // drained only to reuse the connection
 	resp.Body.Close()
@@ -243,5 +299,15 @@ func (f *Fake) requireTokenRejected(t *testing.T, token, what string) {
 	t.Helper()
 	if st := f.MeStatus(t, token); st != http.StatusUnauthorized {
 		t.Errorf("%s: GET /users/@me answered %d, want 401", what, st)
+	}
+}
+
+// Disconnect has the account holder of token disconnect the app at the
+// fake (DELETE users/@me/PartnerAppMembership), as they could on Jawbone's
+// site: none of the app's tokens for that account work afterwards.
+func (f *Fake) Disconnect(t *testing.T, token string) {
+	t.Helper()
+	if st := f.callAPI(t, http.MethodDelete, "/users/@me/PartnerAppMembership", token); st != http.StatusOK {
+		t.Fatalf("DELETE PartnerAppMembership answered %d, want 200", st)
 	}
 }

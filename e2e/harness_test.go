@@ -241,6 +241,23 @@ func mapKeys(m map[string]any) []string {
 	return out
 }
 
+// docsPolicy is the policy docs/operations.md shows as the ```hcl block
+// whose first line names file ("# jawbone-connector.hcl"): the tests prove
+// the very text an operator copies.
+func docsPolicy(t *testing.T, file string) string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join(loadEnv(t).RepoRoot, "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, found := strings.Cut(string(doc), "```hcl\n# "+file)
+	block, _, closed := strings.Cut(rest, "\n```")
+	if !found || !closed {
+		t.Fatalf("docs/operations.md has no ```hcl block starting with # %s", file)
+	}
+	return "# " + file + block + "\n"
+}
+
 // ---------------------------------------------------------------------------
 // Assertions on secrets
 

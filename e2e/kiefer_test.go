@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
 )
@@ -132,20 +133,25 @@ func TestKieferFlow(t *testing.T) {
 	}
 }
 
-// TestKieferFileWithTokens writes a kiefer file that already carries an
-// access and a refresh token: they become the creds "me".
+// TestKieferFileWithTokens is order A of docs/operations.md "Migrating from
+// kiefer": the kiefer app stopped, its file (with tokens, without
+// expires_at) written as-is. The import refreshes once, so the file's token
+// dies and the creds "me" hand out a new one; applying the file again
+// changes nothing and says so.
 func TestKieferFileWithTokens(t *testing.T) {
 	f := StartFake(t)
 	v := StartVaultWithPlugin(t)
 	oldAccess, refresh := f.Issue("basic_read", "move_read")
 	// The endpoints first (a kiefer file has none), then the file as-is.
 	v.ConfigureFor(f)
-	res := v.CLI("write", mountPath+"/config", "@"+kieferFile(t, f, map[string]string{
-		"access_token": oldAccess, "refresh_token": refresh,
-	}))
+	file := kieferFile(t, f, map[string]string{"access_token": oldAccess, "refresh_token": refresh})
+	res := v.CLI("write", mountPath+"/config", "@"+file)
 	res.requireOK(t)
 	requireNoSecrets(t, "the config write's output", res.Stdout+res.Stderr,
-		map[string][]string{"client secret": {f.ClientSecret}, "refresh token": {refresh}})
+		map[string][]string{"client secret": {f.ClientSecret}, "refresh token": {refresh}, "access token": f.SeenAccessTokens()})
+	if !strings.Contains(res.Stderr+res.Stdout, "the imported access_token no longer works") {
+		t.Errorf("the reply does not say that the file's access token stopped working:\n%s", res)
+	}
 
 	if got := v.ListCreds(); !slices.Equal(got, []string{"me"}) {
 		t.Fatalf("after writing a kiefer file with tokens, creds = %v, want [me]", got)
@@ -157,6 +163,64 @@ func TestKieferFileWithTokens(t *testing.T) {
 		t.Errorf("creds/me still returns the file's access token; the import should have refreshed it")
 	}
 	f.requireTokenRejected(t, oldAccess, "the kiefer file's access token after the import")
+
+	f.ResetCalls()
+	again := v.CLI("write", mountPath+"/config", "@"+file)
+	again.requireOK(t)
+	if !strings.Contains(again.Stderr+again.Stdout, `creds "me" already hold this grant, so nothing was changed`) {
+		t.Errorf("applying the same file again does not say that nothing changed:\n%s", again)
+	}
+	if n := f.Calls(fakejawbone.EndpointToken); n != 0 {
+		t.Errorf("applying the same file again made %d calls to the token URL, want 0", n)
+	}
+	f.requireTokenWorks(t, v.AccessToken("me"), "the creds after the file was applied again")
+}
+
+// TestKieferMigrationKeepsTheRunningAppWorking is order B of
+// docs/operations.md "Migrating from kiefer": expires_at added to the file,
+// which is written while the kiefer app still runs on it. Vault then hands
+// out the app's own token and both work; applying the file again, or under
+// a second name, changes nothing; once the app is stopped, Vault's first
+// refresh kills the file's token and the creds go on working.
+func TestKieferMigrationKeepsTheRunningAppWorking(t *testing.T) {
+	f := StartFake(t)
+	v := StartVaultWithPlugin(t)
+	appAccess, appRefresh := f.Issue("basic_read", "move_read")
+	v.ConfigureFor(f)
+	f.ResetCalls()
+	file := kieferFile(t, f, map[string]string{
+		"access_token": appAccess, "refresh_token": appRefresh,
+		"expires_at": time.Now().Add(364 * 24 * time.Hour).UTC().Format(time.RFC3339),
+	})
+	res := v.CLI("write", mountPath+"/config", "@"+file)
+	res.requireOK(t)
+	requireNoSecrets(t, "the config write's output", res.Stdout+res.Stderr,
+		map[string][]string{"client secret": {f.ClientSecret}, "refresh token": {appRefresh}, "access token": {appAccess}})
+	if n := f.Calls(fakejawbone.EndpointToken); n != 0 {
+		t.Fatalf("the import with expires_at made %d calls to the token URL, want 0", n)
+	}
+	if got := v.AccessToken("me"); got != appAccess {
+		t.Fatalf("creds/me hand out %q, want the kiefer app's own token", got)
+	}
+	f.requireTokenWorks(t, appAccess, "the kiefer app's token, shared with the creds, after the import")
+
+	again := v.CLI("write", mountPath+"/config", "@"+file)
+	again.requireOK(t)
+	if !strings.Contains(again.Stderr+again.Stdout, "nothing was changed") {
+		t.Errorf("applying the file again does not say that nothing changed:\n%s", again)
+	}
+	v.CLI("write", mountPath+"/creds/other", "refresh_token="+appRefresh).
+		requireFail(t, `this grant is stored as the creds "me" already`)
+	if n := f.Calls(fakejawbone.EndpointToken); n != 0 {
+		t.Fatalf("applying the file again, or under another name, made %d calls to the token URL, want 0", n)
+	}
+	f.requireTokenWorks(t, appAccess, "the kiefer app's token while it still runs")
+
+	// The app is switched to Vault and stopped; Vault's first refresh (forced
+	// here, due in a year otherwise) kills the file's token.
+	v.MustCLI("write", "-f", mountPath+"/creds/me/refresh")
+	f.requireTokenRejected(t, appAccess, "the kiefer file's token after Vault's first refresh")
+	f.requireTokenWorks(t, v.AccessToken("me"), "the migrated creds after Vault's first refresh")
 }
 
 func toStrings(v any) []string {

@@ -53,11 +53,18 @@ for arg in "$@"; do
     *) die "unknown argument $arg (try --help)" ;;
   esac
 done
-
 [[ "$port" =~ ^[0-9]+$ ]] || die "DEV_VAULT_PORT must be a port number, got '$port'"
 [[ "$fake_port" =~ ^[0-9]+$ ]] || die "DEV_FAKE_PORT must be a port number, got '$fake_port'"
 # Jawbone sends the browser back to Vault, which finishes the flow itself.
-redirect_uri="http://127.0.0.1:$port/v1/jawbone/callback"
+# The walkthrough shows kiefer's copy-paste flow instead: the browser (curl)
+# lands on a redirect_uri that is not Vault's callback, and that URL is
+# pasted into exchange. Nothing serves /landing; like kiefer's localhost
+# redirect, only the URL matters.
+if [ "$walkthrough" = 1 ]; then
+  redirect_uri="http://127.0.0.1:$port/landing"
+else
+  redirect_uri="http://127.0.0.1:$port/v1/jawbone/callback"
+fi
 
 # --- what we need ------------------------------------------------------------
 if [ -n "${VAULT_BIN:-}" ]; then
@@ -109,20 +116,23 @@ cleanup() {
   trap - EXIT INT TERM
   stop_pid "$vault_pid" "vault"
   stop_pid "$fake_pid" "fake-jawbone"
-  if [ "$status" -ne 0 ] && [ "$status" -ne 130 ] && [ "$status" -ne 143 ]; then
+  if [ "$status" -ne 0 ]; then
     for log in "$workdir"/*.log; do
       [ -s "$log" ] || continue
       echo "---- last lines of $(basename "$log") ----" >&2
       tail -n 40 "$log" >&2
     done
   fi
-  rm -rf "$workdir"
-  echo "dev.sh: stopped" >&2
+  # The logs are kept: what happened during the demo is worth a look.
+  echo "dev.sh: stopped; the logs are in $workdir" >&2
   exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# Ctrl-C (or a TERM) once everything runs is how the demo is meant to end:
+# a success, so that make does not report it as a failure. Before that
+# (during the first, long Vault build, say) it is an interruption.
+running=0
+trap '[ "$running" = 1 ] && exit 0; exit 130' INT TERM
 
 # wait_until SECONDS WHAT PID COMMAND...: poll COMMAND until it succeeds,
 # failing if PID exits or the deadline passes.
@@ -191,10 +201,12 @@ vault write jawbone/config \
   local_development=true >/dev/null
 
 # --- the walkthrough ---------------------------------------------------------
+# Run in this shell, one after the other: later steps use earlier variables.
 # shellcheck disable=SC2016 # shown as typed, expanded when run
 steps=(
-  'vault read jawbone/auth-url'
-  'vault write jawbone/exchange redirect_url="$(curl -s -o /dev/null -w '"'"'%{redirect_url}'"'"' "$(vault read -field=url jawbone/auth-url)")"'
+  'url="$(vault read -field=url jawbone/auth-url)"; echo "$url"'
+  'landed="$(curl -s -o /dev/null -w '"'"'%{redirect_url}'"'"' "$url")"; echo "$landed"'
+  'vault write jawbone/exchange redirect_url="$landed"'
   'vault read jawbone/creds/me'
 )
 
@@ -202,13 +214,14 @@ cat <<EOF
 
 Vault $("$vault_bin" version | awk '{print $2}' | tr -d ,) (dev, in memory) is at $VAULT_ADDR with $plugin_name $PLUGIN_VERSION mounted at jawbone/.
 The fake Jawbone is at $fake_url (client demo-client / demo-secret; redirect_uri $redirect_uri).
-Logs: $workdir
+Logs: $workdir (kept when this stops)
 
-In another shell:
+In another shell, from this directory:
 
-  export PATH="$(dirname "$vault_bin"):\$PATH"
+  export PATH="$vault_dir:$(cd "$BIN" && pwd):\$PATH"
   export VAULT_ADDR=$VAULT_ADDR
   export VAULT_TOKEN=$VAULT_TOKEN
+  export FAKE_URL=$fake_url
 EOF
 if [ "$walkthrough" = 1 ]; then
   cat <<EOF
@@ -216,11 +229,15 @@ if [ "$walkthrough" = 1 ]; then
   # 1. the authorization URL (open it in a browser, or let curl play the browser)
   ${steps[0]}
 
-  # 2. "visit" it and paste the URL the browser lands on into exchange
+  # 2. "visit" it: the fake approves at once and sends the browser to the
+  #    redirect_uri; the URL it lands on is what kiefer asked you to paste
   ${steps[1]}
 
-  # 3. the access token
+  # 3. paste it into exchange
   ${steps[2]}
+
+  # 4. the access token
+  ${steps[3]}
 EOF
 else
   cat <<EOF
@@ -231,6 +248,8 @@ else
 
   # 2. the access token
   vault read jawbone/creds/me
+
+The README's walkthrough goes on from here (import, refresh, revoke, status).
 EOF
 fi
 
@@ -250,6 +269,7 @@ if [ "$once" = 1 ]; then
 fi
 
 echo
+running=1
 echo "Press Ctrl-C to stop Vault and the fake Jawbone."
 # Returns when either process exits, or at once when a signal runs the trap.
 set +e

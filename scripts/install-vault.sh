@@ -10,9 +10,12 @@ dest="$root/.cache/vault/$VAULT_VERSION"
 bin="$dest/vault"
 
 log() { echo "install-vault: $*" >&2; }
+# The version alone: a binary built without VCS stamps reports the time of
+# the call as its build date, which would read as a rebuild on every run.
+version_of() { "$1" version 2>/dev/null | awk '{print $2}' | tr -d ,; }
 
-if [ -x "$bin" ] && "$bin" version 2>/dev/null | grep -q "v$VAULT_VERSION"; then
-  log "cached $("$bin" version)"
+if [ -x "$bin" ] && [ "$(version_of "$bin")" = "v$VAULT_VERSION" ]; then
+  log "cached vault $VAULT_VERSION at $bin"
   echo "$bin"
   exit 0
 fi
@@ -32,5 +35,5 @@ trap 'kill $ticker 2>/dev/null || true' EXIT
 ldflags="-s -w"
 CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$bin.tmp" .
 mv "$bin.tmp" "$bin"
-log "built $("$bin" version)"
+log "built vault $(version_of "$bin") at $bin"
 echo "$bin"

@@ -116,7 +116,7 @@ func (c *Client) Exchange(ctx context.Context, code string) (*Token, error) {
 	}
 	tok := c.fromOAuth(t)
 	if tok.RefreshToken == "" {
-		return nil, &Error{Op: op, Kind: Transient, Err: errors.New("the reply carries no refresh_token, so the creds could never be refreshed")}
+		return nil, &Error{Op: op, Kind: Transient, Incomplete: true, Err: errors.New("the reply carries no refresh_token, so the creds could never be refreshed")}
 	}
 	return tok, nil
 }

@@ -66,6 +66,11 @@ type Error struct {
 	// Unreachable is set when the request never reached a server: the
 	// host does not resolve, nothing listens, TLS failed.
 	Unreachable bool
+	// Incomplete is set when the endpoint answered a well-formed success
+	// that lacks what Jawbone's always carries (an exchange without a
+	// refresh token): asking again will not help, and the endpoint is not
+	// behaving as Jawbone's.
+	Incomplete bool
 }
 
 func (e *Error) Error() string {
