@@ -242,19 +242,24 @@ func replying(h handlerFunc) handlerFunc {
 // operation takes, not every field of the path.
 func strict(op logical.Operation, takes fieldSet, h handlerFunc) handlerFunc {
 	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		allowed := takes
-		if allowed == nil {
-			allowed = slices.Collect(maps.Keys(d.Schema))
+		takes := func(k string) bool {
+			if takes == nil {
+				_, ok := d.Schema[k]
+				return ok
+			}
+			return slices.Contains(takes, k)
 		}
 		var unknown []string
 		for k := range d.Raw {
-			if !slices.Contains(allowed, k) {
+			if !takes(k) {
 				unknown = append(unknown, k)
 			}
 		}
 		if len(unknown) == 0 {
 			return h(ctx, req, d)
 		}
+		allowed := slices.Collect(maps.Keys(d.Schema))
+		allowed = slices.DeleteFunc(allowed, func(k string) bool { return !takes(k) })
 		slices.Sort(unknown)
 		return nil, badRequest("unknown field %s: a %s of %s takes %s", quoteAll(unknown), opName(op), req.Path, takesText(allowed, d))
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
 )
 
 // Speed targets (issue 5) live here, not in timed tests:
@@ -59,19 +60,35 @@ func BenchmarkCredsReadFreshParallel(b *testing.B) {
 }
 
 // Every read finds the token due and refreshes it at the fake over loopback:
-// tokens live no longer than refresh_ahead, so each new one is due at once.
+// tokens live no longer than refresh_ahead, and the clock moves past half a
+// token's life (before which no token is refreshed) between reads.
 func BenchmarkCredsReadRefresh(b *testing.B) {
 	e := benchEnv(b, true)
 	e.fake.SetTokenLifetime(defaultRefreshAhead)
 	e.clock.Advance(year)
+	before := e.fake.Calls(fakejawbone.EndpointToken)
 	for b.Loop() {
+		e.clock.Advance(defaultRefreshAhead/2 + time.Second)
 		benchRead(b, e, "creds/me")
+	}
+	if refreshes := e.fake.Calls(fakejawbone.EndpointToken) - before; refreshes < b.N {
+		b.Fatalf("%d refreshes in %d reads: the benchmark no longer measures a refresh", refreshes, b.N)
+	}
+}
+
+// letStatesExpire moves the clock past the life of every state so far
+// before the mount's limit is reached, as time does between real
+// authorizations: the next auth-url sweeps them (a cost the loop includes).
+func letStatesExpire(e *testEnv, i int) {
+	if i%maxPendingStates == maxPendingStates-1 {
+		e.clock.Advance(stateTTL + time.Second)
 	}
 }
 
 func BenchmarkAuthURL(b *testing.B) {
 	e := benchEnv(b, false)
-	for b.Loop() {
+	for i := 0; b.Loop(); i++ {
+		letStatesExpire(e, i)
 		benchRead(b, e, "auth-url")
 	}
 }
@@ -80,6 +97,7 @@ func BenchmarkExchange(b *testing.B) {
 	e := benchEnv(b, false)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
+		letStatesExpire(e, i)
 		auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyReplace: true})
 		landed := e.visit(auth.Data[keyURL].(string))
 		b.StartTimer()
