@@ -242,7 +242,7 @@ func replying(h handlerFunc) handlerFunc {
 // operation takes, not every field of the path.
 func strict(op logical.Operation, takes fieldSet, h handlerFunc) handlerFunc {
 	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		takes := func(k string) bool {
+		accepts := func(k string) bool {
 			if takes == nil {
 				_, ok := d.Schema[k]
 				return ok
@@ -251,7 +251,7 @@ func strict(op logical.Operation, takes fieldSet, h handlerFunc) handlerFunc {
 		}
 		var unknown []string
 		for k := range d.Raw {
-			if !takes(k) {
+			if !accepts(k) {
 				unknown = append(unknown, k)
 			}
 		}
@@ -259,7 +259,7 @@ func strict(op logical.Operation, takes fieldSet, h handlerFunc) handlerFunc {
 			return h(ctx, req, d)
 		}
 		allowed := slices.Collect(maps.Keys(d.Schema))
-		allowed = slices.DeleteFunc(allowed, func(k string) bool { return !takes(k) })
+		allowed = slices.DeleteFunc(allowed, func(k string) bool { return !accepts(k) })
 		slices.Sort(unknown)
 		return nil, badRequest("unknown field %s: a %s of %s takes %s", quoteAll(unknown), opName(op), req.Path, takesText(allowed, d))
 	}

@@ -107,14 +107,18 @@ func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config
 		if err := b.refuseSharedGrant(ctx, s, name, imp.RefreshToken); err != nil {
 			return err
 		}
-		if err := b.refuseEarly(ctx, s, cfg, name, current, imp); err != nil {
+		xid, err := b.refuseEarly(ctx, s, cfg, name, current, imp)
+		if err != nil {
 			return err
 		}
 		g, warning, err := b.importedGrant(ctx, client, imp)
 		if err != nil {
 			return err
 		}
-		xid, whyNot := b.accountOf(ctx, cfg, g.AccessToken)
+		var whyNot error
+		if xid == "" || g.AccessToken != imp.AccessToken {
+			xid, whyNot = b.accountOf(ctx, cfg, g.AccessToken)
+		}
 		repl, err := b.mayReplace(ctx, s, cfg, name, current, xid, whyNot, imp.Replace, fixReplaceImport(name))
 		if err != nil {
 			return err
@@ -165,17 +169,19 @@ func sameGrantWarning(name string, current *grant) string {
 
 // refuseEarly refuses, before any refresh, an import whose access token is
 // of an account that may not take the name: a refresh made only to learn
-// the account would kill the token the import brings.
-func (b *backend) refuseEarly(ctx context.Context, s logical.Storage, cfg *config, name string, current *grant, imp grantImport) error {
+// the account would kill the token the import brings. It returns the
+// account it learned of imp's access token ("" when it did not ask, or
+// Jawbone did not say), so that a token kept as is is not asked about twice.
+func (b *backend) refuseEarly(ctx context.Context, s logical.Storage, cfg *config, name string, current *grant, imp grantImport) (string, error) {
 	if current == nil || imp.AccessToken == "" {
-		return nil
+		return "", nil
 	}
 	xid, err := b.accountOf(ctx, cfg, imp.AccessToken)
 	if err != nil {
-		return nil // decided after the refresh, with the new token
+		return "", nil // decided after the refresh, with the new token
 	}
 	_, err = b.mayReplace(ctx, s, cfg, name, current, xid, nil, imp.Replace, fixReplaceImport(name))
-	return err
+	return xid, err
 }
 
 // refuseSharedGrant refuses a grant that another name holds already.

@@ -195,6 +195,10 @@ func TestReimportAfterTheAppRefreshedTakesItsToken(t *testing.T) {
 	if n := e.fake.Calls(fakejawbone.EndpointToken); n != 0 {
 		t.Fatalf("taking the app's token made %d token calls (each would kill a token), want 0", n)
 	}
+	// One question about the creds' token, one about the app's.
+	if n := e.fake.Calls(fakejawbone.EndpointMe); n != 2 {
+		t.Errorf("taking the app's token asked Jawbone's API %d times, want 2", n)
+	}
 }
 
 // waitForLockUsersOrArrival waits until n operations hold or wait for
