@@ -13,8 +13,6 @@ package jawbone
 import (
 	"context"
 	"fmt"
-
-	"github.com/hashicorp/vault/sdk/logical"
 )
 
 // accountOf asks Jawbone whose account accessToken belongs to; "" with an
@@ -41,21 +39,22 @@ type replacement struct {
 // of current, under name's lock. A name with no grant or a rejected one
 // (needs_reauthorization) may always be filled; the same account may
 // re-authorize its own; anything else needs replace.
-func (b *backend) mayReplace(ctx context.Context, s logical.Storage, cfg *config, name string, current *grant, incoming string, why error, replace bool, fix remedy) (replacement, error) {
+func (b *backend) mayReplace(tx *grantTx, cfg *config, incoming string, why error, replace bool, fix remedy) (replacement, error) {
+	current := tx.current
 	switch {
 	case current == nil || current.NeedsReauth:
 		return replacement{previous: otherAccount(current, incoming)}, nil
 	case incoming != "" && incoming == current.AccountXID:
 		return replacement{}, nil // re-authorized by the account it holds
 	}
-	held, err := b.accountHeld(ctx, s, cfg, name, current)
+	held, err := b.accountHeld(tx, cfg)
 	switch {
 	case incoming != "" && incoming == held:
 		return replacement{}, nil
 	case replace:
 		return replacement{previous: held, warning: unknownAccount(incoming, why, held, err)}, nil
 	}
-	return replacement{}, accountConflict(name, held, incoming, why, err).withFix(fix)
+	return replacement{}, accountConflict(tx.name, held, incoming, why, err).withFix(fix)
 }
 
 // otherAccount is the account of a rejected grant being replaced, if it is
@@ -74,16 +73,17 @@ func otherAccount(current *grant, incoming string) string {
 // only invalid_grant (needs_reauthorization) is. For a grant stored before
 // accounts were recorded it asks Jawbone, and records the answer; "" with
 // why when Jawbone does not say.
-func (b *backend) accountHeld(ctx context.Context, s logical.Storage, cfg *config, name string, current *grant) (string, error) {
+func (b *backend) accountHeld(tx *grantTx, cfg *config) (string, error) {
+	current := tx.current
 	if current.AccountXID != "" {
 		return current.AccountXID, nil
 	}
-	xid, err := b.accountOf(ctx, cfg, current.AccessToken)
+	xid, err := b.accountOf(tx.ctx, cfg, current.AccessToken)
 	if err != nil {
 		return "", err
 	}
-	if err := b.putGrant(ctx, s, name, current.ofAccount(xid)); err != nil {
-		b.log().Warn("could not record the account of creds", "name", name, "error", err)
+	if err := tx.put(current.ofAccount(xid)); err != nil {
+		b.log().Warn("could not record the account of creds", "name", tx.name, "error", err)
 	}
 	return xid, nil
 }

@@ -108,7 +108,7 @@ func (b *backend) startAuthorization(ctx context.Context, s logical.Storage, mou
 		}
 	}
 	pending := &pendingAuth{Name: ar.Name, Scopes: scopes, RedirectURI: cfg.RedirectURI, Replace: ar.Replace}
-	current, err := b.getGrant(ctx, s, ar.Name)
+	current, err := b.registry.get(ctx, s, ar.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -493,9 +493,9 @@ func (b *backend) authorizeWith(ctx context.Context, s logical.Storage, cfg *con
 		return nil, err
 	}
 	var done *completedAuth
-	err := b.withGrantLocked(ctx, s, pending.Name, func(current *grant) error {
+	err := b.registry.update(ctx, s, pending.Name, func(tx *grantTx) error {
 		var err error
-		done, err = b.exchangeLocked(ctx, s, cfg, pending, current, r.Code)
+		done, err = b.exchangeLocked(tx, cfg, pending, r.Code)
 		return err
 	})
 	return done, err
@@ -505,43 +505,43 @@ func (b *backend) authorizeWith(ctx context.Context, s logical.Storage, cfg *con
 // name's place (account.go), stores it over current. An authorization may
 // hand out a new token of the grant current holds (the same account), so
 // current is marked as in an attempt first, as for a refresh.
-func (b *backend) exchangeLocked(ctx context.Context, s logical.Storage, cfg *config, pending *pendingAuth, current *grant, code string) (*completedAuth, error) {
-	sentAt := b.now()
+func (b *backend) exchangeLocked(tx *grantTx, cfg *config, pending *pendingAuth, code string) (*completedAuth, error) {
+	sentAt, current := b.now(), tx.current
 	var marked *grant
 	if current != nil {
 		marked = current.withAttempt(sentAt, cfg.RequestTimeout)
-		if err := b.putGrant(ctx, s, pending.Name, marked); err != nil {
+		if err := tx.put(marked); err != nil {
 			return nil, err
 		}
 	}
 	// Counted only here, past the state checks: anonymous junk sent to the
 	// callback must not be able to move the metric.
-	tok, err := b.client(cfg).Exchange(ctx, code)
+	tok, err := b.client(cfg).Exchange(tx.ctx, code)
 	b.metrics.exchanged(err)
 	if err != nil {
 		b.log().Warn("code exchange failed", "name", pending.Name, "error", err)
 		if marked != nil {
-			b.restoreAfterExchange(ctx, s, pending.Name, current, marked, err)
+			b.restoreAfterExchange(tx, current, marked, err)
 		}
 		return nil, providerFailure(err, fixCodeExpired, fixRestartLater)
 	}
-	xid, whyNot := b.accountOf(ctx, cfg, tok.AccessToken)
-	err = b.refuseSharedGrant(ctx, s, pending.Name, tok.RefreshToken)
+	xid, whyNot := b.accountOf(tx.ctx, cfg, tok.AccessToken)
+	err = refuseSharedGrant(tx, tok.RefreshToken)
 	var repl replacement
 	if err == nil {
-		repl, err = b.mayReplace(ctx, s, cfg, pending.Name, current, xid, whyNot, pending.Replace, fixReplace(pending.Name))
+		repl, err = b.mayReplace(tx, cfg, xid, whyNot, pending.Replace, fixReplace(pending.Name))
 	}
 	if err != nil {
 		// A grant of another account leaves current's untouched.
 		if marked != nil {
-			b.restoreAfterExchange(ctx, s, pending.Name, current, marked, nil)
+			b.restoreAfterExchange(tx, current, marked, nil)
 		}
 		return nil, err
 	}
-	g := newGrant(tok, "", pending.Scopes, sentAt).ofAccount(xid)
-	if err := b.putGrant(ctx, s, pending.Name, g); err != nil {
+	if err := tx.put(newGrant(tok, "", pending.Scopes, sentAt).ofAccount(xid)); err != nil {
 		return nil, err // a marker left stored keeps current unchecked
 	}
+	g := tx.current
 	done := &completedAuth{name: pending.Name, grant: g, replaced: repl.previous, warning: repl.warning}
 	if xid == "" && done.warning == "" {
 		done.warning = fmt.Sprintf("the Jawbone account of the new grant could not be checked (%v): it is not recorded", whyNot)
@@ -552,13 +552,13 @@ func (b *backend) exchangeLocked(ctx context.Context, s logical.Storage, cfg *co
 // restoreAfterExchange puts current back after an exchange that stored
 // nothing: as it was when Jawbone answered (err nil: a refused grant),
 // still marked in doubt otherwise.
-func (b *backend) restoreAfterExchange(ctx context.Context, s logical.Storage, name string, current, marked *grant, err error) {
+func (b *backend) restoreAfterExchange(tx *grantTx, current, marked *grant, err error) {
 	restored := current
 	if err != nil && jawbone.MayHaveIssued(err) {
 		restored = marked.attemptInDoubt(err, b.now())
 	}
-	if err := b.putGrant(ctx, s, name, restored); err != nil {
-		b.log().Error("could not restore creds after a failed exchange", "name", name, "error", err)
+	if err := tx.put(restored); err != nil {
+		b.log().Error("could not restore creds after a failed exchange", "name", tx.name, "error", err)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-secure-stdlib/parseutil"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 	"golang.org/x/sync/singleflight"
@@ -40,7 +41,11 @@ and are never returned by any read.
 
 // Factory is what Vault calls to create the backend.
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
-	b := newBackend()
+	cacheBytes, err := cacheSizeOption(conf.Config)
+	if err != nil {
+		return nil, err
+	}
+	b := newBackend(cacheBytes)
 	if conf.System != nil {
 		withCache := *conf
 		withCache.System = newCachedReplicationView(conf.System)
@@ -68,10 +73,13 @@ type backend struct {
 	// refreshes makes concurrent refreshes of one creds entry share one
 	// token call; entries of other names proceed independently.
 	refreshes singleflight.Group
-	// credsLocks serialises every write of one creds entry.
-	credsLocks nameLocks
-	// cache holds decoded config and creds; see entryCache.
-	cache *entryCache
+	// registry is where grants are stored, indexed, cached and locked
+	// (its cache holds the config too).
+	registry *registry
+	// background is the context of work that outlives requests (the load
+	// of the schedule); stop ends it when the plugin stops.
+	background context.Context
+	stop       context.CancelFunc
 	// metrics counts what this node did, for the status path.
 	metrics *metrics
 	// states serialises spending a state so that it can be used only once.
@@ -115,14 +123,17 @@ func (b *backend) noteMount(mount string) {
 // when redirect_uri is https://<vault>/v1/<mount>callback.
 const callbackPath = "callback"
 
-func newBackend() *backend {
-	b := &backend{now: time.Now, jitter: randomJitter, scanWorkers: backgroundWorkers, cache: newEntryCache(), metrics: newMetrics()}
+func newBackend(cacheBytes int) *backend {
+	b := &backend{now: time.Now, jitter: randomJitter, scanWorkers: backgroundWorkers}
+	b.registry = newRegistry(cacheBytes, b.log)
+	b.metrics = newMetrics(b.registry, func() time.Time { return b.now() })
+	b.background, b.stop = context.WithCancel(context.Background())
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			// Everything that holds a secret or a token is seal-wrapped.
-			SealWrapStorage: []string{configStoragePath, credsStoragePrefix, stateStoragePrefix},
+			SealWrapStorage: []string{configStoragePath, credsStoragePrefix, stateStoragePrefix, indexPrefix, saltStoragePath},
 			// Jawbone redirects the browser here; it carries no Vault token.
 			Unauthenticated: []string{callbackPath},
 		},
@@ -140,11 +151,32 @@ func newBackend() *backend {
 			b.pathStatus(),
 		},
 		PeriodicFunc:   b.periodic,
+		Clean:          func(context.Context) { b.stop() },
 		Invalidate:     b.invalidate,
 		RunningVersion: Version,
 	}
 	return b
 }
+
+// cacheSizeOption reads the mount option cache_size (vault secrets enable
+// -options=cache_size=256MiB): the cache's budget of bytes.
+func cacheSizeOption(options map[string]string) (int, error) {
+	raw, ok := options[optionCacheSize]
+	if !ok || strings.TrimSpace(raw) == "" {
+		return defaultCacheBytes, nil
+	}
+	n, err := parseutil.ParseCapacityString(raw)
+	if err != nil || n > maxCacheBytes {
+		return 0, fmt.Errorf("the mount option %s must be a size such as 64MiB, 1GiB or a number of bytes, at most 1TiB (0 turns the cache off); got %q", optionCacheSize, raw)
+	}
+	return int(n), nil
+}
+
+// optionCacheSize is the mount option that sets the cache's budget.
+const (
+	optionCacheSize = "cache_size"
+	maxCacheBytes   = 1 << 40
+)
 
 // HandleRequest is the framework's, with help worded for the mount it is
 // read on: the help texts are written for a mount at jawbone/, and the

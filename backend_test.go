@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -80,15 +81,35 @@ func newTestEnv(t testing.TB) *testEnv {
 	conf.StorageView = storage
 	logs := &syncBuffer{}
 	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace})
-	b := newBackend()
+	b := newBackend(defaultCacheBytes)
 	b.now = clock.Now
 	b.jitter = func() time.Duration { return 0 }
 	if err := b.Setup(context.Background(), conf); err != nil {
 		t.Fatalf("backend setup: %v", err)
 	}
+	loadNow(t, b, storage)
 	env := &testEnv{t: t, b: b, storage: storage, fake: fake, base: srv.URL, clock: clock, logs: logs}
 	t.Cleanup(env.assertNoSecretsLeaked)
 	return env
+}
+
+// loadNow loads b's schedule from s before the test goes on, as the
+// background load does after a start (so that no test races it).
+func loadNow(t testing.TB, b *backend, s logical.Storage) {
+	t.Helper()
+	b.registry.load.started.Store(true)
+	if err := b.registry.loadAll(context.Background(), s); err != nil {
+		t.Fatalf("loading the schedule: %v", err)
+	}
+}
+
+// tick runs the backend's periodic function, as Vault's rollback tick
+// does.
+func tick(tb testing.TB, e *testEnv) {
+	tb.Helper()
+	if err := e.b.periodic(context.Background(), &logical.Request{Storage: e.storage}); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // request runs one operation and records the response for the leak check.
@@ -235,13 +256,29 @@ func (e *testEnv) stored(name string) *grant {
 	return &c
 }
 
+// storedKeys is every key in storage, in order, but those under the
+// prefixes left out.
+func storedKeys(t *testing.T, e *testEnv, leaveOut ...string) []string {
+	t.Helper()
+	keys, err := logical.CollectKeys(context.Background(), e.storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys = slices.DeleteFunc(keys, func(k string) bool {
+		return slices.ContainsFunc(leaveOut, func(p string) bool { return strings.HasPrefix(k, p) })
+	})
+	slices.Sort(keys)
+	return keys
+}
+
 // markStored changes the stored creds of name in place, as a past event
 // would have left them, and returns them as stored.
 func markStored(t *testing.T, e *testEnv, name string, change func(*grant)) *grant {
 	t.Helper()
 	c := e.stored(name)
 	change(c)
-	if err := e.b.putGrant(context.Background(), e.storage, name, c); err != nil {
+	err := e.b.registry.update(context.Background(), e.storage, name, func(tx *grantTx) error { return tx.put(c) })
+	if err != nil {
 		t.Fatal(err)
 	}
 	return c

@@ -3,6 +3,7 @@ package jawbone
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -68,28 +69,64 @@ func TestCacheInvalidationFromElsewhere(t *testing.T) {
 
 func TestCacheRefusesAFillThatRacedAnInvalidation(t *testing.T) {
 	t.Parallel()
-	c := newEntryCache()
+	c := newEntryCache(defaultCacheBytes)
 	_, _, gen := c.get("k")
 	c.invalidate("k") // a writer replaced k while the reader was reading
-	c.fill("k", gen, "stale")
+	c.fill("k", gen, "stale", 10)
 	if _, ok, _ := c.get("k"); ok {
 		t.Fatal("a stale value was cached")
 	}
 	_, _, gen = c.get("k")
-	c.fill("k", gen, "fresh")
+	c.fill("k", gen, "fresh", 10)
 	if v, ok, _ := c.get("k"); !ok || v != "fresh" {
 		t.Fatalf("fill without a race: %v %v", v, ok)
 	}
 }
 
-func TestCacheIsBounded(t *testing.T) {
+// The cache holds what fits its budget of bytes, dropping the least
+// recently used first.
+func TestCacheIsBoundedByBytes(t *testing.T) {
 	t.Parallel()
-	c := newEntryCache()
-	for i := range maxCachedEntries + 50 {
-		_, _, gen := c.get("k")
-		c.fill(fmt.Sprint("key-", i), gen, i)
+	const size = 744 // with entryOverhead, 1000 bytes an entry
+	c := newEntryCache(10 * (size + entryOverhead))
+	fill := func(key string) {
+		_, _, gen := c.get(key)
+		c.fill(key, gen, key, size)
 	}
-	if n := len(c.entries); n > maxCachedEntries {
-		t.Fatalf("cache holds %d entries, bound %d", n, maxCachedEntries)
+	for i := range 10 {
+		fill(fmt.Sprint("key-", i))
+	}
+	c.get("key-0") // used: kept
+	for i := 10; i < 15; i++ {
+		fill(fmt.Sprint("key-", i))
+	}
+	entries, bytes := c.size()
+	if entries != 10 || bytes != 10*(size+entryOverhead) {
+		t.Fatalf("the cache holds %d entries in %d bytes, want 10 in %d", entries, bytes, 10*(size+entryOverhead))
+	}
+	for key, want := range map[string]bool{"key-0": true, "key-1": false, "key-5": false, "key-6": true, "key-14": true} {
+		if _, ok, _ := c.get(key); ok != want {
+			t.Errorf("%s cached: %v, want %v", key, ok, want)
+		}
+	}
+	c.fill("huge", 0, "x", 11*(size+entryOverhead))
+	if _, ok, _ := c.get("huge"); ok {
+		t.Fatal("an entry larger than the whole budget was cached")
+	}
+}
+
+// The budget comes from the mount option cache_size.
+func TestCacheSizeOption(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]int{"": defaultCacheBytes, "256MiB": 256 << 20, "1gib": 1 << 30, "1000": 1000, "0": 0} {
+		got, err := cacheSizeOption(map[string]string{optionCacheSize: raw})
+		if err != nil || got != want {
+			t.Errorf("cache_size=%q: %d %v, want %d", raw, got, err, want)
+		}
+	}
+	for _, raw := range []string{"lots", "-5", "2TiB"} {
+		if _, err := cacheSizeOption(map[string]string{optionCacheSize: raw}); err == nil || !strings.Contains(err.Error(), "cache_size must be a size such as 64MiB") {
+			t.Errorf("cache_size=%q: %v", raw, err)
+		}
 	}
 }

@@ -34,9 +34,12 @@ type config struct {
 	// re-reads at least this often. 0 (a config stored before it existed)
 	// is the default.
 	MaxTTL time.Duration `json:"max_ttl,omitempty"`
-	// CheckInterval is how often the background scan asks Jawbone whether
-	// it still accepts a healthy token. 0 is the default.
+	// CheckInterval is how often the background asks Jawbone whether it
+	// still accepts a healthy token. 0 is the default.
 	CheckInterval time.Duration `json:"check_interval,omitempty"`
+	// MaxChecksPerMinute bounds those checks, so that a large mount does
+	// not flood Jawbone: the longest unchecked go first. 0 is the default.
+	MaxChecksPerMinute int `json:"max_checks_per_minute,omitempty"`
 	// LocalDevelopment allows http:// endpoints on a loopback host, for
 	// local development and tests against the fake.
 	LocalDevelopment bool `json:"local_development,omitempty"`
@@ -58,6 +61,11 @@ const (
 	defaultCheckInterval  = time.Hour
 	minCheckInterval      = time.Minute
 	maxDurationSetting    = 365 * 24 * time.Hour
+	// defaultMaxChecksPerMinute checks 6,000 tokens an hour: every token of
+	// a mount of that size each check_interval, and a larger mount's in
+	// turn, the longest unchecked first.
+	defaultMaxChecksPerMinute = 100
+	maxMaxChecksPerMinute     = 10000
 	// Generous bounds on what a Jawbone registration holds, so a stray
 	// megabyte is refused rather than stored and sent to Jawbone.
 	maxClientIDLen     = 256
@@ -96,6 +104,9 @@ func (c *config) update(d *framework.FieldData, first bool) error {
 	setDurationOrDefault(d, keyRequestTimeout, &c.RequestTimeout, first)
 	setDurationOrDefault(d, keyMaxTTL, &c.MaxTTL, first)
 	setDurationOrDefault(d, keyCheckInterval, &c.CheckInterval, first)
+	if _, ok := d.GetOk(keyMaxChecksPerMinute); ok || first {
+		c.MaxChecksPerMinute = d.Get(keyMaxChecksPerMinute).(int)
+	}
 	if err := c.updateScopes(d); err != nil {
 		return err
 	}
@@ -200,13 +211,16 @@ func (c *config) validate() error {
 	if err := checkDuration(keyCheckInterval, c.CheckInterval, minCheckInterval, maxDurationSetting, ""); err != nil {
 		return err
 	}
+	if c.MaxChecksPerMinute < 1 || c.MaxChecksPerMinute > maxMaxChecksPerMinute {
+		return badRequest("%s must be between 1 and %d; got %d", keyMaxChecksPerMinute, maxMaxChecksPerMinute, c.MaxChecksPerMinute)
+	}
 	return nil
 }
 
 // withDefaults fills the settings a config stored by an older version
 // lacks.
 func (c *config) withDefaults() *config {
-	if c.MaxTTL != 0 && c.CheckInterval != 0 {
+	if c.MaxTTL != 0 && c.CheckInterval != 0 && c.MaxChecksPerMinute != 0 {
 		return c
 	}
 	f := *c
@@ -215,6 +229,9 @@ func (c *config) withDefaults() *config {
 	}
 	if f.CheckInterval == 0 {
 		f.CheckInterval = defaultCheckInterval
+	}
+	if f.MaxChecksPerMinute == 0 {
+		f.MaxChecksPerMinute = defaultMaxChecksPerMinute
 	}
 	return &f
 }
@@ -355,7 +372,7 @@ func (b *backend) transportFor(c *config) http.RoundTripper {
 // read-only and write changed copies back with putConfig.
 
 func (b *backend) getConfig(ctx context.Context, s logical.Storage) (*config, error) {
-	c, err := cachedGet[config](ctx, b.cache, s, configStoragePath)
+	c, err := cachedGet[config](ctx, b.registry.cache, s, configStoragePath)
 	if c == nil || err != nil {
 		return c, err
 	}
@@ -386,11 +403,11 @@ func (b *backend) updateConfig(ctx context.Context, s logical.Storage, change fu
 }
 
 func (b *backend) putConfig(ctx context.Context, s logical.Storage, c *config) error {
-	return cachedPut(ctx, b.cache, s, configStoragePath, c)
+	return cachedPut(ctx, b.registry.cache, s, configStoragePath, c)
 }
 
 func (b *backend) deleteConfig(ctx context.Context, s logical.Storage) error {
-	return cachedDelete(ctx, b.cache, s, configStoragePath)
+	return cachedDelete(ctx, b.registry.cache, s, configStoragePath)
 }
 
 // requireConfig loads the config or explains how to write one.

@@ -9,21 +9,22 @@ import (
 // Field names shared by the paths, their replies and the kiefer file format.
 const (
 	// config
-	keyClientID         = "client_id"
-	keyClientSecret     = "client_secret"
-	keySecretSet        = "client_secret_set"
-	keyRedirectURI      = "redirect_uri"
-	keyScopes           = "scopes"
-	keyScope            = "scope" // kiefer's name for scopes
-	keyAuthURL          = "auth_url"
-	keyTokenURL         = "token_url"
-	keyAPIURL           = "api_url"
-	keyRefreshAhead     = "refresh_ahead"
-	keyRequestTimeout   = "request_timeout"
-	keyMaxTTL           = "max_ttl"
-	keyCheckInterval    = "check_interval"
-	keyLocalDevelopment = "local_development"
-	keyCACert           = "ca_cert"
+	keyClientID           = "client_id"
+	keyClientSecret       = "client_secret"
+	keySecretSet          = "client_secret_set"
+	keyRedirectURI        = "redirect_uri"
+	keyScopes             = "scopes"
+	keyScope              = "scope" // kiefer's name for scopes
+	keyAuthURL            = "auth_url"
+	keyTokenURL           = "token_url"
+	keyAPIURL             = "api_url"
+	keyRefreshAhead       = "refresh_ahead"
+	keyRequestTimeout     = "request_timeout"
+	keyMaxTTL             = "max_ttl"
+	keyCheckInterval      = "check_interval"
+	keyMaxChecksPerMinute = "max_checks_per_minute"
+	keyLocalDevelopment   = "local_development"
+	keyCACert             = "ca_cert"
 
 	// auth-url, exchange, callback
 	keyName          = "name"
@@ -54,6 +55,10 @@ const (
 	keyRevoked        = "revoked"
 	keyCheckedAt      = "checked_at"
 	keyInDoubtUntil   = "refresh_in_doubt_until"
+
+	// creds list
+	keyAfter = "after"
+	keyLimit = "limit"
 
 	// status
 	keyFormat = "format"

@@ -3,7 +3,7 @@ package jawbone
 // A grant's lifecycle: one state machine, whose transitions are the methods
 // of grant below. Handlers and flows never set a grant's fields; every call
 // to Jawbone that can replace a name's access token runs inside that name's
-// critical section (withGrantLocked) with the attempt marked in storage
+// critical section (registry.update) with the attempt marked in storage
 // first.
 //
 //	state         stored                               a read                         automatic refresh
@@ -40,11 +40,7 @@ package jawbone
 // check that finds the token dead settles it: then the attempt has landed.
 
 import (
-	"context"
-	"fmt"
 	"time"
-
-	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/internal/jawbone"
 )
@@ -89,6 +85,10 @@ type grant struct {
 	// CheckedAt is when Jawbone last accepted the access token in a
 	// liveness check.
 	CheckedAt time.Time `json:"checked_at,omitempty"`
+
+	// Layout is the storage layout the grant was written in (registry.go):
+	// 0 by v0.1.x, which kept no indexes.
+	Layout int `json:"layout,omitempty"`
 }
 
 const (
@@ -184,27 +184,49 @@ func (g *grant) acceptedSinceAttempt() bool {
 // backingOff reports whether automatic attempts are held back.
 func (g *grant) backingOff(now time.Time) bool { return now.Before(g.NextAttemptAt) }
 
-// wantsAttention reports whether a read or the background scan should take
-// the grant's critical section: it is due, or an attempt is in doubt, and
-// neither rejected nor backing off.
-func (g *grant) wantsAttention(refreshAhead time.Duration, now time.Time) bool {
-	if g.NeedsReauth || g.backingOff(now) {
-		return false
+// attendAt is when a read or the background should take the grant's
+// critical section: once it is due, or at once while an attempt is in
+// doubt, but not while it backs off; zero: never (it was rejected).
+func (g *grant) attendAt(refreshAhead time.Duration) time.Time {
+	if g.NeedsReauth {
+		return time.Time{}
 	}
-	return g.attempting() || g.due(refreshAhead, now)
+	at := g.refreshAt(refreshAhead)
+	if g.attempting() {
+		at = g.AttemptStartedAt
+	}
+	return later(at, g.NextAttemptAt)
+}
+
+// wantsAttention reports whether attendAt has come.
+func (g *grant) wantsAttention(refreshAhead time.Duration, now time.Time) bool {
+	return reached(g.attendAt(refreshAhead), now)
+}
+
+// checkAt is when a liveness check of the token is due: interval after
+// Jawbone last accepted it (or it was issued), not while the grant backs
+// off; zero: never (no checks, rejected, or an attempt in doubt).
+func (g *grant) checkAt(interval time.Duration) time.Time {
+	if interval <= 0 || g.NeedsReauth || g.attempting() {
+		return time.Time{}
+	}
+	return later(later(g.CheckedAt, g.ObtainedAt).Add(interval), g.NextAttemptAt)
 }
 
 // checkDue reports whether a liveness check of a healthy token is due.
 func (g *grant) checkDue(interval time.Duration, now time.Time) bool {
-	if interval <= 0 || g.NeedsReauth || g.attempting() || g.backingOff(now) || g.expired(now) {
-		return false
-	}
-	last := g.CheckedAt
-	if g.ObtainedAt.After(last) {
-		last = g.ObtainedAt
-	}
-	return !now.Before(last.Add(interval))
+	return reached(g.checkAt(interval), now) && !g.expired(now)
 }
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// reached reports whether the time at has come by now (never, if zero).
+func reached(at, now time.Time) bool { return !at.IsZero() && !now.Before(at) }
 
 // --- transitions ------------------------------------------------------------
 
@@ -373,82 +395,4 @@ func setTime(data map[string]any, key string, t time.Time) {
 	if !t.IsZero() {
 		data[key] = t.UTC().Format(time.RFC3339)
 	}
-}
-
-// --- storage and the critical section --------------------------------------
-
-// Values handed out by getGrant are shared with the cache: treat them as
-// read-only and store changed copies with putGrant.
-
-func (b *backend) getGrant(ctx context.Context, s logical.Storage, name string) (*grant, error) {
-	return cachedGet[grant](ctx, b.cache, s, credsStoragePrefix+name)
-}
-
-// scanGrant reads a grant for the background scan without filling the cache.
-func (b *backend) scanGrant(ctx context.Context, s logical.Storage, name string) (*grant, error) {
-	return peekGet[grant](ctx, b.cache, s, credsStoragePrefix+name)
-}
-
-func (b *backend) putGrant(ctx context.Context, s logical.Storage, name string, g *grant) error {
-	return cachedPut(ctx, b.cache, s, credsStoragePrefix+name, g)
-}
-
-func (b *backend) listGrants(ctx context.Context, s logical.Storage) ([]string, error) {
-	names, err := s.List(ctx, credsStoragePrefix)
-	if err != nil {
-		return nil, fmt.Errorf("listing creds: %w", err)
-	}
-	return names, nil
-}
-
-// nameHolding is the name (other than except) whose grant has refreshToken,
-// or "". It reads every grant, through the cache where it can: imports are
-// rare, and a scan of 100,000 creds takes well under a second.
-func (b *backend) nameHolding(ctx context.Context, s logical.Storage, refreshToken, except string) (string, error) {
-	names, err := b.listGrants(ctx, s)
-	if err != nil {
-		return "", err
-	}
-	for _, n := range names {
-		if n == except {
-			continue
-		}
-		g, err := b.scanGrant(ctx, s, n)
-		if err != nil {
-			return "", err
-		}
-		if g != nil && g.RefreshToken == refreshToken {
-			return n, nil
-		}
-	}
-	return "", nil
-}
-
-// withGrantLocked runs fn inside name's critical section, with the grant as
-// stored (nil if there is none). It is the only way to change a grant, and
-// the only way to call Jawbone about it: no two writers of one name
-// overwrite each other's result, and a check made in fn still holds when
-// fn writes.
-func (b *backend) withGrantLocked(ctx context.Context, s logical.Storage, name string, fn func(current *grant) error) error {
-	defer b.credsLocks.lock(name)()
-	current, err := b.getGrant(ctx, s, name)
-	if err != nil {
-		return err
-	}
-	return fn(current)
-}
-
-// deleteGrant forgets the grant of name, waiting for any refresh of it so
-// that the refresh cannot write it back.
-func (b *backend) deleteGrant(ctx context.Context, s logical.Storage, name string) error {
-	if err := validateCredsName(name); err != nil {
-		return err
-	}
-	return b.withGrantLocked(ctx, s, name, func(*grant) error {
-		if err := cachedDelete(ctx, b.cache, s, credsStoragePrefix+name); err != nil {
-			return err
-		}
-		b.log().Info("creds deleted", "name", name)
-		return nil
-	})
 }

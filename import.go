@@ -90,8 +90,8 @@ func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config
 	ctx = context.WithoutCancel(ctx)
 	var stored *grant
 	var warnings []string
-	err := b.withGrantLocked(ctx, s, name, func(current *grant) error {
-		client := b.client(cfg)
+	err := b.registry.update(ctx, s, name, func(tx *grantTx) error {
+		current, client := tx.current, b.client(cfg)
 		if imp.RefreshToken == "" {
 			recovered, err := client.RecoverRefreshToken(ctx, imp.AccessToken)
 			if err != nil {
@@ -104,10 +104,10 @@ func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config
 			warnings = append(warnings, sameGrantWarning(name, current))
 			return nil
 		}
-		if err := b.refuseSharedGrant(ctx, s, name, imp.RefreshToken); err != nil {
+		if err := refuseSharedGrant(tx, imp.RefreshToken); err != nil {
 			return err
 		}
-		xid, err := b.refuseEarly(ctx, s, cfg, name, current, imp)
+		xid, err := b.refuseEarly(tx, cfg, imp)
 		if err != nil {
 			return err
 		}
@@ -119,15 +119,14 @@ func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config
 		if xid == "" || g.AccessToken != imp.AccessToken {
 			xid, whyNot = b.accountOf(ctx, cfg, g.AccessToken)
 		}
-		repl, err := b.mayReplace(ctx, s, cfg, name, current, xid, whyNot, imp.Replace, fixReplaceImport(name))
+		repl, err := b.mayReplace(tx, cfg, xid, whyNot, imp.Replace, fixReplaceImport(name))
 		if err != nil {
 			return err
 		}
-		g = g.ofAccount(xid)
-		if err := b.putGrant(ctx, s, name, g); err != nil {
+		if err := tx.put(g.ofAccount(xid)); err != nil {
 			return err
 		}
-		stored = g
+		stored = tx.current
 		warnings = appendNonEmpty(warnings, warning, repl.warning, replacedWarning(name, g, repl))
 		if xid == "" && repl.warning == "" {
 			warnings = append(warnings, fmt.Sprintf("the Jawbone account of the imported grant could not be checked (%v): it is not recorded", whyNot))
@@ -172,25 +171,27 @@ func sameGrantWarning(name string, current *grant) string {
 // the account would kill the token the import brings. It returns the
 // account it learned of imp's access token ("" when it did not ask, or
 // Jawbone did not say), so that a token kept as is is not asked about twice.
-func (b *backend) refuseEarly(ctx context.Context, s logical.Storage, cfg *config, name string, current *grant, imp grantImport) (string, error) {
-	if current == nil || imp.AccessToken == "" {
+func (b *backend) refuseEarly(tx *grantTx, cfg *config, imp grantImport) (string, error) {
+	if tx.current == nil || imp.AccessToken == "" {
 		return "", nil
 	}
-	xid, err := b.accountOf(ctx, cfg, imp.AccessToken)
+	xid, err := b.accountOf(tx.ctx, cfg, imp.AccessToken)
 	if err != nil {
 		return "", nil // decided after the refresh, with the new token
 	}
-	_, err = b.mayReplace(ctx, s, cfg, name, current, xid, nil, imp.Replace, fixReplaceImport(name))
+	_, err = b.mayReplace(tx, cfg, xid, nil, imp.Replace, fixReplaceImport(tx.name))
 	return xid, err
 }
 
-// refuseSharedGrant refuses a grant that another name holds already.
-func (b *backend) refuseSharedGrant(ctx context.Context, s logical.Storage, name, refreshToken string) error {
-	other, err := b.nameHolding(ctx, s, refreshToken, name)
+// refuseSharedGrant refuses a grant that another name holds already. The
+// grant stays locked until tx ends, so that no other name can take it
+// before tx stores it.
+func refuseSharedGrant(tx *grantTx, refreshToken string) error {
+	other, err := tx.holder(refreshToken)
 	if err != nil || other == "" {
 		return err
 	}
-	return badRequest("this grant is stored as the creds %q already: two names that share a grant kill each other's access token with every refresh", other).withFix(fixSharedGrant(other))
+	return sharedGrant(other)
 }
 
 func replacedWarning(name string, g *grant, repl replacement) string {

@@ -85,7 +85,7 @@ func TestARefreshThatCompletesLateNeverLeavesADeadTokenHandedOut(t *testing.T) {
 			e.b.transport = late
 			requireNoDeadTokenUnwarned(t, e, "me", "right after the timeout")
 			if restart {
-				e.b.cache = newEntryCache() // as a restarted or new active node finds it
+				e.coldCache() // as a restarted or new active node finds it
 			}
 			e.clock.Advance(backoffBase + time.Second) // the retry is due; the request may still land
 			requireNoDeadTokenUnwarned(t, e, "me", "before the late completion")

@@ -13,19 +13,20 @@ import (
 )
 
 // metrics are this node's counters since the plugin started, kept by the
-// Prometheus client library in a registry of the backend's own. They live
-// in memory: a restart or plugin reload starts them at zero, and each node
-// of a cluster counts only what it did itself.
+// Prometheus client library in a registry of the backend's own, and the
+// figures of the creds on the mount, read from the grant registry's
+// in-memory index when status is read (kept with every write, never by a
+// scan). The counters live in memory: a restart or plugin reload starts
+// them at zero, and each node of a cluster counts only what it did itself.
 type metrics struct {
 	registry        *prometheus.Registry
 	refreshes       *prometheus.CounterVec
 	exchanges       *prometheus.CounterVec
 	lastRefresh     prometheus.Gauge
-	lastScan        prometheus.Gauge
-	scanDuration    prometheus.Gauge
-	creds           prometheus.Gauge
-	needingReauth   prometheus.Gauge
-	failing         prometheus.Gauge
+	lastTick        prometheus.Gauge
+	tickDuration    prometheus.Gauge
+	tickAttended    prometheus.Gauge
+	tickChecked     prometheus.Gauge
 	tokensFoundDead prometheus.Counter
 }
 
@@ -35,7 +36,7 @@ var (
 	exchangeResults = []string{"success", "failure"}
 )
 
-func newMetrics() *metrics {
+func newMetrics(reg *registry, now func() time.Time) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jawbone_refresh_total",
@@ -45,16 +46,14 @@ func newMetrics() *metrics {
 			Help: "Authorization-code exchanges (exchange and callback) by this node, by result."}, []string{"result"}),
 		lastRefresh: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jawbone_last_refresh_timestamp_seconds",
 			Help: "Unix time of this node's last successful refresh (0: none yet)."}),
-		lastScan: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jawbone_background_scan_timestamp_seconds",
-			Help: "Unix time the last background scan finished (0: none yet)."}),
-		scanDuration: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jawbone_background_scan_duration_seconds",
-			Help: "How long the last background scan took."}),
-		creds: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jawbone_creds",
-			Help: "Creds entries seen by the last background scan."}),
-		needingReauth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jawbone_creds_needing_reauthorization",
-			Help: "Creds that Jawbone rejected, as of the last background scan: run auth-url and exchange for each."}),
-		failing: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jawbone_creds_failing",
-			Help: "Creds whose last refresh or check failed and is being retried, as of the last background scan (last_error in each creds read says why)."}),
+		lastTick: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jawbone_background_scan_timestamp_seconds",
+			Help: "Unix time the last background tick finished (0: none yet)."}),
+		tickDuration: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jawbone_background_scan_duration_seconds",
+			Help: "How long the last background tick took."}),
+		tickAttended: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jawbone_background_tick_attended",
+			Help: "Creds the last background tick refreshed or settled: those due, at most 500."}),
+		tickChecked: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jawbone_background_tick_checked",
+			Help: "Liveness checks the last background tick made: those due, at most max_checks_per_minute."}),
 		tokensFoundDead: prometheus.NewCounter(prometheus.CounterOpts{Name: "jawbone_tokens_found_dead_total",
 			Help: "Access tokens Jawbone no longer accepted though they had not expired (another client refreshed the grant), found by the liveness checks and refreshed."}),
 	}
@@ -66,9 +65,59 @@ func newMetrics() *metrics {
 	for _, r := range exchangeResults {
 		m.exchanges.WithLabelValues(r)
 	}
-	m.registry.MustRegister(m.refreshes, m.exchanges, m.lastRefresh, m.lastScan, m.scanDuration,
-		m.creds, m.needingReauth, m.failing, m.tokensFoundDead)
+	m.registry.MustRegister(m.refreshes, m.exchanges, m.lastRefresh, m.lastTick, m.tickDuration,
+		m.tickAttended, m.tickChecked, m.tokensFoundDead)
+	m.registry.MustRegister(registryMetrics(reg, now)...)
 	return m
+}
+
+// registryMetrics are the figures of the creds on the mount, read from the
+// grant registry when status is read.
+func registryMetrics(reg *registry, now func() time.Time) []prometheus.Collector {
+	counts := func(f func(indexCounts) int) func() float64 {
+		return func() float64 { c, _ := reg.mem.snapshot(); return float64(f(c)) }
+	}
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	return []prometheus.Collector{
+		gauge("jawbone_creds", "Creds on the mount (partial while jawbone_creds_schedule_loaded is 0).",
+			counts(func(c indexCounts) int { return c.creds })),
+		gauge("jawbone_creds_needing_reauthorization", "Creds that Jawbone rejected: run auth-url and exchange for each.",
+			counts(func(c indexCounts) int { return c.needReauth })),
+		gauge("jawbone_creds_failing", "Creds whose last refresh or check failed and is being retried (last_error in each creds read says why).",
+			counts(func(c indexCounts) int { return c.failing })),
+		gauge("jawbone_creds_in_doubt", "Creds with a refresh whose outcome is not known yet, which Jawbone may still carry out.",
+			counts(func(c indexCounts) int { return c.inDoubt })),
+		gauge("jawbone_creds_schedule_loaded", "1 once this node has loaded every creds into its schedule after a start (the background then visits only what is due); 0 while it loads.",
+			func() float64 { return boolMetric(reg.load.done.Load()) }),
+		gauge("jawbone_creds_schedule_load_remaining", "Creds still to load into the schedule after a start.",
+			func() float64 { return float64(max(reg.load.listed.Load()-reg.load.loaded.Load(), 0)) }),
+		gauge("jawbone_liveness_longest_wait_seconds", "How long ago Jawbone last accepted the token of the healthy creds checked longest ago (a check is due every check_interval, as far as max_checks_per_minute allows).",
+			func() float64 {
+				_, oldest := reg.mem.snapshot()
+				if oldest.IsZero() {
+					return 0
+				}
+				return max(now().Sub(oldest).Seconds(), 0)
+			}),
+		gauge("jawbone_creds_sharing_a_grant", "Creds found holding a grant that other creds hold too (stored by an older version or by hand): delete one of each pair.",
+			func() float64 { return float64(reg.load.duplicates.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jawbone_index_entries_repaired_total",
+			Help: "Index entries the background repair wrote or dropped: drift after a crash between two writes, or an older version's writes."},
+			func() float64 { return float64(reg.repairAt.fixed.Load()) }),
+		gauge("jawbone_cache_entries", "Config and creds entries in this node's cache.",
+			func() float64 { n, _ := reg.cache.size(); return float64(n) }),
+		gauge("jawbone_cache_bytes", "What the cached entries count against the cache's budget (the mount option cache_size).",
+			func() float64 { _, b := reg.cache.size(); return float64(b) }),
+	}
+}
+
+func boolMetric(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (m *metrics) refreshed(now time.Time) {
@@ -95,12 +144,11 @@ func (m *metrics) exchanged(err error) {
 	}
 }
 
-func (m *metrics) scanned(at time.Time, took time.Duration, seen, needReauth, failing int) {
-	m.lastScan.Set(float64(at.Unix()))
-	m.scanDuration.Set(took.Seconds())
-	m.creds.Set(float64(seen))
-	m.needingReauth.Set(float64(needReauth))
-	m.failing.Set(float64(failing))
+func (m *metrics) ticked(at time.Time, took time.Duration, attended, checked int) {
+	m.lastTick.Set(float64(at.Unix()))
+	m.tickDuration.Set(took.Seconds())
+	m.tickAttended.Set(float64(attended))
+	m.tickChecked.Set(float64(checked))
 }
 
 func (m *metrics) foundDead() { m.tokensFoundDead.Inc() }

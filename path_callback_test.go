@@ -1,7 +1,6 @@
 package jawbone
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -278,7 +277,7 @@ func TestCallbackWithAValidStateSpendsIt(t *testing.T) {
 			e.clock.Advance(tc.advance)
 			r := e.callback(tc.query(cloneQuery(t, real)))
 			r.requirePage(t, http.StatusBadRequest, tc.wants...)
-			if keys, _ := logical.CollectKeys(context.Background(), e.storage); len(keys) != 2 || keys[0] != configStoragePath || !strings.HasPrefix(keys[1], stateStoragePrefix) {
+			if keys := storedKeys(t, e, indexPrefix, saltStoragePath); len(keys) != 2 || keys[0] != configStoragePath || !strings.HasPrefix(keys[1], stateStoragePrefix) {
 				t.Fatalf("storage holds %v, want only the config and the spent state (no creds)", keys)
 			}
 			if n := e.fake.Calls(fakejawbone.EndpointToken); n != tc.tokenCalls {

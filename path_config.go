@@ -23,7 +23,8 @@ const (
 	descRefreshAhead     = "Refresh an access token when less than this is left before it expires, but never before half its life is over. Jawbone tokens live a year; the default of 168h (7 days) leaves a week to ride out a Jawbone outage while the current token still works. 0 refreshes only in the token's last 30 seconds."
 	descTimeout          = "How long one request to Jawbone may take. Default 30s; 1s to 5m. A request Jawbone has not completed within twice this long is taken never to complete."
 	descMaxTTL           = "The longest ttl a creds read reports (default 60s, at least 10s). Vault Agent re-reads a creds when its ttl runs out, so it renders a token that changed outside the refresh schedule (a forced refresh, a new authorization, an import) within this time; scheduled refreshes are rendered within seconds either way."
-	descCheckInterval    = "How often the background scan asks Jawbone whether it still accepts each healthy access token (default 1h, at least 1m). A token Jawbone rejects though it has not expired (another client refreshed the grant, say an old kiefer app) is refreshed once and counted in status."
+	descCheckInterval    = "How often the background asks Jawbone whether it still accepts each healthy access token (default 1h, at least 1m), as far as max_checks_per_minute allows. A token Jawbone rejects though it has not expired (another client refreshed the grant, say an old kiefer app) is refreshed once and counted in status."
+	descMaxChecks        = "The most liveness checks the background makes a minute (default 100, 1 to 10000): with more healthy tokens than this times check_interval in minutes, each is checked less often, the longest unchecked first (status shows the longest wait)."
 	descLocalDevelopment = "For local development and tests only: allow http:// endpoints (auth_url, token_url, api_url) on a loopback host (127.0.0.1, ::1, localhost), such as the fake Jawbone of make dev. Vault sends the client secret and the tokens to token_url and api_url: never set this on a server that holds real grants."
 	descCACert           = "The PEM certificate(s) of the CA that signed a Jawbone-compatible server's certificate. When set, it is the only CA trusted for the endpoints; verification cannot be turned off."
 	descImportAccess     = "kiefer migration: an access token from a kiefer config file, imported as the creds named \"me\"."
@@ -62,7 +63,8 @@ refresh_ahead (default 168h) decides when an access token is refreshed
 (never before half its life is over); request_timeout (default 30s) bounds
 each call to Jawbone; max_ttl (default 60s) bounds the ttl a creds read
 reports, so Vault Agent picks up any change of a token within it;
-check_interval (default 1h) is how often each token is checked with Jawbone.
+check_interval (default 1h) is how often each token is checked with Jawbone,
+at most max_checks_per_minute (default 100) checks a minute.
 
 Deleting the config keeps all creds; reads of creds fail until a config is
 written again.
@@ -100,6 +102,8 @@ func (b *backend) pathConfig() *framework.Path {
 				DisplayAttrs: &framework.DisplayAttributes{Name: "CA certificate (PEM)", Group: "Endpoints", EditType: "textarea"}},
 			keyMaxTTL:        tuningDuration(descMaxTTL, defaultMaxTTL, "Longest ttl of a creds read"),
 			keyCheckInterval: tuningDuration(descCheckInterval, defaultCheckInterval, "Liveness check interval"),
+			keyMaxChecksPerMinute: {Type: framework.TypeInt, Description: descMaxChecks, Default: defaultMaxChecksPerMinute,
+				DisplayAttrs: &framework.DisplayAttributes{Name: "Most liveness checks a minute", Group: "Tuning"}},
 			keyExpiresAt: {Type: framework.TypeString, Description: descImportExpires,
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Access token expires at (kiefer)", Group: "Migration"}},
 			keyReplace: {Type: framework.TypeBool, Description: descImportReplace,
@@ -125,19 +129,20 @@ func (b *backend) handleConfigRead(ctx context.Context, req *logical.Request, _ 
 		return nil, err
 	}
 	return &logical.Response{Data: map[string]any{
-		keyClientID:         cfg.ClientID,
-		keySecretSet:        cfg.ClientSecret != "",
-		keyRedirectURI:      cfg.RedirectURI,
-		keyScopes:           cfg.Scopes,
-		keyAuthURL:          cfg.AuthURL,
-		keyTokenURL:         cfg.TokenURL,
-		keyAPIURL:           cfg.APIURL,
-		keyRefreshAhead:     int64(cfg.RefreshAhead.Seconds()),
-		keyRequestTimeout:   int64(cfg.RequestTimeout.Seconds()),
-		keyMaxTTL:           int64(cfg.MaxTTL.Seconds()),
-		keyLocalDevelopment: cfg.LocalDevelopment,
-		keyCACert:           cfg.CACert,
-		keyCheckInterval:    int64(cfg.CheckInterval.Seconds()),
+		keyClientID:           cfg.ClientID,
+		keySecretSet:          cfg.ClientSecret != "",
+		keyRedirectURI:        cfg.RedirectURI,
+		keyScopes:             cfg.Scopes,
+		keyAuthURL:            cfg.AuthURL,
+		keyTokenURL:           cfg.TokenURL,
+		keyAPIURL:             cfg.APIURL,
+		keyRefreshAhead:       int64(cfg.RefreshAhead.Seconds()),
+		keyRequestTimeout:     int64(cfg.RequestTimeout.Seconds()),
+		keyMaxTTL:             int64(cfg.MaxTTL.Seconds()),
+		keyLocalDevelopment:   cfg.LocalDevelopment,
+		keyCACert:             cfg.CACert,
+		keyCheckInterval:      int64(cfg.CheckInterval.Seconds()),
+		keyMaxChecksPerMinute: cfg.MaxChecksPerMinute,
 	}}, nil
 }
 

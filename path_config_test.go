@@ -17,7 +17,7 @@ func TestConfigWriteRead(t *testing.T) {
 		keyScopes: []string{"basic_read"}, keyAuthURL: e.fake.AuthURL(e.base),
 		keyTokenURL: e.fake.TokenURL(e.base), keyAPIURL: e.fake.APIURL(e.base),
 		keyRefreshAhead: int64(7 * 24 * 3600), keyRequestTimeout: int64(30),
-		keyMaxTTL: int64(60), keyCheckInterval: int64(3600),
+		keyMaxTTL: int64(60), keyCheckInterval: int64(3600), keyMaxChecksPerMinute: 100,
 		keyLocalDevelopment: true, keyCACert: "",
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -92,17 +92,36 @@ func credsActionPath(action string, h handlerFunc, reply map[string]*framework.F
 var credsNameField = &framework.FieldSchema{Type: framework.TypeString, Description: descCredsName, Required: true,
 	DisplayAttrs: &framework.DisplayAttributes{Name: "Name"}}
 
+const pathCredsListHelp = `
+Lists the names under jawbone/creds/, in order. Tokens are read one name at a
+time.
+
+A mount may hold a million creds: list them a page at a time with after (the
+last name of the previous page) and limit (how many names), as query
+parameters of the HTTP API (the vault CLI's list takes none):
+
+    $ curl -H "X-Vault-Token: $VAULT_TOKEN" "$VAULT_ADDR/v1/jawbone/creds?list=true&limit=1000"
+    $ curl -H "X-Vault-Token: $VAULT_TOKEN" "$VAULT_ADDR/v1/jawbone/creds?list=true&limit=1000&after=<last name>"
+
+A page shorter than limit is the last. Without limit, every name is listed
+at once (vault list jawbone/creds).
+`
+
 func (b *backend) pathCredsList() *framework.Path {
 	return &framework.Path{
 		Pattern: "creds/?$",
 		DisplayAttrs: &framework.DisplayAttributes{
 			OperationPrefix: "jawbone", OperationSuffix: "creds",
 		},
+		Fields: map[string]*framework.FieldSchema{
+			keyAfter: {Type: framework.TypeString, Query: true, Description: "List the names after this one (the last of the previous page)."},
+			keyLimit: {Type: framework.TypeInt, Query: true, Description: "List at most this many names; 0 or none: every name."},
+		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ListOperation: replies(listOp(b.handleCredsList), listReplyFields),
 		},
 		HelpSynopsis:    pathCredsListSynopsis,
-		HelpDescription: "Lists the names under jawbone/creds/. Tokens are read one name at a time.",
+		HelpDescription: strings.TrimSpace(pathCredsListHelp),
 	}
 }
 
@@ -135,8 +154,8 @@ func (b *backend) pathCreds() *framework.Path {
 	}
 }
 
-func (b *backend) handleCredsList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	names, err := b.listGrants(ctx, req.Storage)
+func (b *backend) handleCredsList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	names, err := b.listCreds(ctx, req.Storage, d.Get(keyAfter).(string), d.Get(keyLimit).(int))
 	if err != nil {
 		return nil, err
 	}
@@ -244,5 +263,5 @@ func fixAuthorizeFromScratch(m string) string {
 }
 
 func (b *backend) handleCredsDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return nil, b.deleteGrant(ctx, req.Storage, d.Get(keyName).(string))
+	return nil, b.forgetGrant(ctx, req.Storage, d.Get(keyName).(string))
 }

@@ -34,16 +34,38 @@ the reply as JSON and fails with "invalid character '#'".)
   exchange_total_success / _failure
       authorization-code exchanges by result (jawbone_exchange_total)
   last_refresh_timestamp_seconds       last successful refresh (Unix time)
-  background_scan_timestamp_seconds    when the last background scan ended
+  tokens_found_dead_total              tokens another client killed, found
+                                       by the liveness checks
+  background_scan_timestamp_seconds    when the last background tick ended
   background_scan_duration_seconds     how long it took
-  creds                                creds entries seen by that scan
+  background_tick_attended             creds it refreshed or settled
+  background_tick_checked              liveness checks it made
+
+The creds on the mount, kept with every write (no scan):
+
+  creds                                creds on the mount
   creds_needing_reauthorization        creds Jawbone rejected: for each, run
                                        auth-url and exchange again
+  creds_failing                        creds whose last refresh or check
+                                       failed and is being retried
+  creds_in_doubt                       creds with a refresh whose outcome
+                                       is not known yet
+  liveness_longest_wait_seconds        since Jawbone last accepted the token
+                                       checked longest ago
+  creds_schedule_loaded                0 while this node loads its schedule
+                                       after a start (the figures above are
+                                       partial until then), then 1
+  creds_schedule_load_remaining        creds still to load
+  creds_sharing_a_grant                creds found holding another's grant
+  index_entries_repaired_total         index entries the repair fixed
+  cache_entries, cache_bytes           what this node caches
 
-The values are this node's, since the plugin last started: each node of a
-cluster counts what it did, and a restart or plugin reload resets them.
-Per-creds health (last_refreshed_at, last_error, next_refresh_attempt_at,
-needs_reauthorization) is in each jawbone/creds/<name> read.
+The counters are this node's, since the plugin last started: each node of a
+cluster counts what it did, and a restart or plugin reload resets them. The
+creds figures are those of the node that can write (the one that runs the
+background). Per-creds health (last_refreshed_at, last_error,
+next_refresh_attempt_at, needs_reauthorization) is in each
+jawbone/creds/<name>/status read.
 `
 
 func (b *backend) pathStatus() *framework.Path {

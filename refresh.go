@@ -73,7 +73,7 @@ func (b *backend) loadGrant(ctx context.Context, s logical.Storage, name string)
 	if err != nil {
 		return nil, nil, err
 	}
-	g, err := b.getGrant(ctx, s, name)
+	g, err := b.registry.get(ctx, s, name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -113,9 +113,9 @@ func (b *backend) refreshShared(ctx context.Context, s logical.Storage, cfg *con
 // settle an attempt in doubt, then refresh if it is due (or forced).
 func (b *backend) attend(ctx context.Context, s logical.Storage, cfg *config, name string, force bool) attended {
 	var res attended
-	err := b.withGrantLocked(ctx, s, name, func(g *grant) error {
-		if g != nil {
-			res = b.attendLocked(ctx, s, cfg, name, g, force)
+	err := b.registry.update(ctx, s, name, func(tx *grantTx) error {
+		if tx.current != nil {
+			res = b.attendLocked(tx, cfg, force)
 		}
 		return nil
 	})
@@ -125,8 +125,8 @@ func (b *backend) attend(ctx context.Context, s logical.Storage, cfg *config, na
 	return res
 }
 
-func (b *backend) attendLocked(ctx context.Context, s logical.Storage, cfg *config, name string, g *grant, force bool) attended {
-	now := b.now()
+func (b *backend) attendLocked(tx *grantTx, cfg *config, force bool) attended {
+	g, now := tx.current, b.now()
 	if !force && !g.wantsAttention(cfg.RefreshAhead, now) {
 		return attended{grant: g} // another caller did it meanwhile
 	}
@@ -137,7 +137,7 @@ func (b *backend) attendLocked(ctx context.Context, s logical.Storage, cfg *conf
 		return attended{grant: g, fatal: logical.ErrReadOnly}
 	}
 	if g.attempting() {
-		settled, next := b.settleLocked(ctx, s, cfg, name, g, now)
+		settled, next := b.settleLocked(tx, cfg, g, now)
 		switch {
 		case next == settleDone:
 			return settled
@@ -146,7 +146,7 @@ func (b *backend) attendLocked(ctx context.Context, s logical.Storage, cfg *conf
 		}
 		g = settled.grant
 	}
-	return b.refreshLocked(ctx, s, cfg, name, g, 1)
+	return b.refreshLocked(tx, cfg, g, 1)
 }
 
 // What settling an attempt in doubt leads to.
@@ -159,34 +159,34 @@ const (
 )
 
 // settleLocked decides an attempt in doubt.
-func (b *backend) settleLocked(ctx context.Context, s logical.Storage, cfg *config, name string, g *grant, now time.Time) (attended, settleNext) {
-	works, err := b.check(ctx, cfg, g)
+func (b *backend) settleLocked(tx *grantTx, cfg *config, g *grant, now time.Time) (attended, settleNext) {
+	works, err := b.check(tx.ctx, cfg, g)
 	mayLand := g.mayLand(now, cfg.RequestTimeout)
 	switch {
 	case works && !mayLand:
 		settled := g.settled(now)
-		if err := b.putGrant(ctx, s, name, settled); err != nil {
+		if err := tx.put(settled); err != nil {
 			return attended{grant: g, fatal: err}, settleDone
 		}
-		b.log().Info("an attempt in doubt replaced nothing; keeping the stored token", "name", name)
+		b.log().Info("an attempt in doubt replaced nothing; keeping the stored token", "name", tx.name)
 		return attended{grant: settled}, settleKept
 	case works:
 		// It may still land, and then it kills whatever we hold: neither a
 		// new token nor this one can be handed out as if all were well.
 		alive := g.checked(now)
-		if err := b.putGrant(ctx, s, name, alive); err != nil {
+		if err := tx.put(alive); err != nil {
 			return attended{grant: g, fatal: err}, settleDone
 		}
 		return attended{grant: alive, inDoubt: true}, settleDone
 	case jawbone.KindOf(err) == jawbone.TokenRejected && g.landedIfDead(now):
-		b.log().Info("an attempt in doubt replaced the stored token; refreshing", "name", name)
+		b.log().Info("an attempt in doubt replaced the stored token; refreshing", "name", tx.name)
 		return attended{grant: g}, settleRefresh // it landed: a refresh is safe now
 	case !mayLand:
 		return attended{grant: g}, settleRefresh // it can no longer land: a refresh is safe
 	}
 	failed := g.checkFailed(err, now)
-	if err := b.putGrant(ctx, s, name, failed); err != nil {
-		b.log().Error("could not record a failed check", "name", name, "error", err)
+	if err := tx.put(failed); err != nil {
+		b.log().Error("could not record a failed check", "name", tx.name, "error", err)
 		return attended{grant: g, err: err}, settleDone
 	}
 	return attended{grant: failed, err: err}, settleDone
@@ -203,45 +203,45 @@ func (b *backend) check(ctx context.Context, cfg *config, g *grant) (works bool,
 // an attempt whose outcome is unknown it checks the stored token at once:
 // if Jawbone no longer accepts it and it did before, the attempt landed,
 // and one more attempt (while retries are left) is safe.
-func (b *backend) refreshLocked(ctx context.Context, s logical.Storage, cfg *config, name string, g *grant, retries int) attended {
+func (b *backend) refreshLocked(tx *grantTx, cfg *config, g *grant, retries int) attended {
 	if g.RefreshToken == "" {
-		return attended{grant: g, fatal: badRequest("creds %q hold no refresh token, so they cannot be refreshed", name).withFix(fixReauth(name))}
+		return attended{grant: g, fatal: badRequest("creds %q hold no refresh token, so they cannot be refreshed", tx.name).withFix(fixReauth(tx.name))}
 	}
 	sentAt := b.now()
 	marked := g.withAttempt(sentAt, cfg.RequestTimeout)
-	if err := b.putGrant(ctx, s, name, marked); err != nil {
-		return attended{grant: g, fatal: fmt.Errorf("marking the refresh of creds %q: %w", name, err)}
+	if err := tx.put(marked); err != nil {
+		return attended{grant: g, fatal: fmt.Errorf("marking the refresh of creds %q: %w", tx.name, err)}
 	}
-	tok, err := b.client(cfg).Refresh(ctx, g.RefreshToken)
+	tok, err := b.client(cfg).Refresh(tx.ctx, g.RefreshToken)
 	now := b.now()
 	switch {
 	case err == nil:
-		return b.storeRefreshed(ctx, s, name, marked, tok, sentAt)
+		return b.storeRefreshed(tx, marked, tok, sentAt)
 	case !jawbone.MayHaveIssued(err):
-		return b.recordFailure(ctx, s, name, marked, g.attemptFailed(err, now), err)
+		return b.recordFailure(tx, marked, g.attemptFailed(err, now), err)
 	}
 	doubt := marked.attemptInDoubt(err, now)
-	res := b.recordFailure(ctx, s, name, marked, doubt, err)
+	res := b.recordFailure(tx, marked, doubt, err)
 	if res.fatal != nil || res.grant != doubt || retries == 0 {
 		return res
 	}
-	works, checkErr := b.check(ctx, cfg, doubt)
+	works, checkErr := b.check(tx.ctx, cfg, doubt)
 	switch {
 	case works && !doubt.mayLand(now, cfg.RequestTimeout):
 		// Finished at Jawbone, and it replaced nothing: a failure like any.
 		failed := g.attemptFailed(err, now)
-		if err := b.putGrant(ctx, s, name, failed); err == nil {
+		if err := tx.put(failed); err == nil {
 			res.grant = failed
 		}
 	case works:
 		alive := doubt.checked(now)
-		if err := b.putGrant(ctx, s, name, alive); err == nil {
+		if err := tx.put(alive); err == nil {
 			res.grant = alive
 		}
 		res.inDoubt = true
 	case jawbone.KindOf(checkErr) == jawbone.TokenRejected && doubt.landedIfDead(now):
-		b.log().Info("a refresh whose reply was lost replaced the stored token; refreshing again", "name", name)
-		return b.refreshLocked(ctx, s, cfg, name, doubt, retries-1)
+		b.log().Info("a refresh whose reply was lost replaced the stored token; refreshing again", "name", tx.name)
+		return b.refreshLocked(tx, cfg, doubt, retries-1)
 	}
 	return res
 }
@@ -249,7 +249,8 @@ func (b *backend) refreshLocked(ctx context.Context, s logical.Storage, cfg *con
 // storeRefreshed stores the token a refresh returned. A token that has
 // expired on arrival is stored (it replaced the old one) but counts as a
 // failure, so that it is not refreshed again on every read.
-func (b *backend) storeRefreshed(ctx context.Context, s logical.Storage, name string, marked *grant, tok *jawbone.Token, sentAt time.Time) attended {
+func (b *backend) storeRefreshed(tx *grantTx, marked *grant, tok *jawbone.Token, sentAt time.Time) attended {
+	name := tx.name
 	fresh := marked.refreshed(tok, sentAt)
 	var expiredErr error
 	if tok.ExpiresIn <= 0 {
@@ -257,7 +258,7 @@ func (b *backend) storeRefreshed(ctx context.Context, s logical.Storage, name st
 			Err: fmt.Errorf("the token endpoint issued an access token that has expired already (expires_in %d)", int64(tok.ExpiresIn/time.Second))}
 		fresh = fresh.failed(expiredErr, b.now())
 	}
-	if err := b.putGrant(ctx, s, name, fresh); err != nil {
+	if err := tx.put(fresh); err != nil {
 		// The marker stays: the stored access token is dead now, and the
 		// next read refreshes again (refresh tokens do not rotate).
 		b.log().Error("refreshed token could not be stored", "name", name, "error", err)
@@ -275,7 +276,8 @@ func (b *backend) storeRefreshed(ctx context.Context, s logical.Storage, name st
 
 // recordFailure stores failed, what an attempt on marked came to, and
 // keeps every token.
-func (b *backend) recordFailure(ctx context.Context, s logical.Storage, name string, marked, failed *grant, refreshErr error) attended {
+func (b *backend) recordFailure(tx *grantTx, marked, failed *grant, refreshErr error) attended {
+	name := tx.name
 	b.metrics.refreshFailed(jawbone.KindOf(refreshErr))
 	switch {
 	case failed.NeedsReauth:
@@ -285,7 +287,7 @@ func (b *backend) recordFailure(ctx context.Context, s logical.Storage, name str
 	default:
 		b.log().Warn("refresh failed; will retry", "name", name, "error", refreshErr, "next_attempt_at", failed.NextAttemptAt)
 	}
-	if err := b.putGrant(ctx, s, name, failed); err != nil {
+	if err := tx.put(failed); err != nil {
 		// The marker stays stored, so the token is not trusted unchecked.
 		b.log().Error("could not record refresh failure", "name", name, "error", err)
 		return attended{grant: marked, err: refreshErr}

@@ -232,12 +232,12 @@ func waitForLockUsers(t *testing.T, b *backend, name string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		b.credsLocks.mu.Lock()
+		b.registry.names.mu.Lock()
 		users := 0
-		if l := b.credsLocks.locks[name]; l != nil {
+		if l := b.registry.names.locks[name]; l != nil {
 			users = l.users
 		}
-		b.credsLocks.mu.Unlock()
+		b.registry.names.mu.Unlock()
 		if users >= n {
 			return
 		}

@@ -2,6 +2,7 @@ package jawbone
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 )
@@ -83,44 +84,35 @@ var revokeReplyFields = map[string]*framework.FieldSchema{
 }
 
 var configReplyFields = map[string]*framework.FieldSchema{
-	keyClientID:         str("The app's client ID."),
-	keySecretSet:        boolean("A client secret is set (it is never shown)."),
-	keyRedirectURI:      str("The redirect URI."),
-	keyScopes:           list("The default scopes."),
-	keyAuthURL:          str("The authorization endpoint."),
-	keyTokenURL:         str("The token endpoint."),
-	keyAPIURL:           str("The API's base URL."),
-	keyRefreshAhead:     num("refresh_ahead, in seconds."),
-	keyRequestTimeout:   num("request_timeout, in seconds."),
-	keyMaxTTL:           num("max_ttl, in seconds."),
-	keyCheckInterval:    num("check_interval, in seconds."),
-	keyLocalDevelopment: boolean("http endpoints on a loopback host are allowed."),
-	keyCACert:           str("The CA certificate trusted for the endpoints (PEM), if any."),
+	keyClientID:           str("The app's client ID."),
+	keySecretSet:          boolean("A client secret is set (it is never shown)."),
+	keyRedirectURI:        str("The redirect URI."),
+	keyScopes:             list("The default scopes."),
+	keyAuthURL:            str("The authorization endpoint."),
+	keyTokenURL:           str("The token endpoint."),
+	keyAPIURL:             str("The API's base URL."),
+	keyRefreshAhead:       num("refresh_ahead, in seconds."),
+	keyRequestTimeout:     num("request_timeout, in seconds."),
+	keyMaxTTL:             num("max_ttl, in seconds."),
+	keyCheckInterval:      num("check_interval, in seconds."),
+	keyMaxChecksPerMinute: num("The most liveness checks a minute."),
+	keyLocalDevelopment:   boolean("http endpoints on a loopback host are allowed."),
+	keyCACert:             str("The CA certificate trusted for the endpoints (PEM), if any."),
 }
 
 var listReplyFields = map[string]*framework.FieldSchema{
 	"keys": list("The creds names."),
 }
 
-// statusReplyFields are the status read's keys (see metrics.jsonView).
+// statusReplyFields are the status read's keys (see metrics.jsonView),
+// described by their metrics' own help.
 var statusReplyFields = func() map[string]*framework.FieldSchema {
 	fields := map[string]*framework.FieldSchema{}
-	for _, r := range refreshResults {
-		fields["refresh_total_"+r] = num("Token refreshes by this node that ended in " + r + ".")
-	}
-	for _, r := range exchangeResults {
-		fields["exchange_total_"+r] = num("Code exchanges by this node that ended in " + r + ".")
-	}
-	for key, desc := range map[string]string{
-		"last_refresh_timestamp_seconds":    "Unix time of this node's last successful refresh.",
-		"background_scan_timestamp_seconds": "Unix time the last background scan finished.",
-		"background_scan_duration_seconds":  "How long the last background scan took.",
-		"creds":                             "Creds seen by the last background scan.",
-		"creds_needing_reauthorization":     "Creds Jawbone rejected.",
-		"creds_failing":                     "Creds whose last refresh or check failed.",
-		"tokens_found_dead_total":           "Tokens found killed outside Vault, and refreshed.",
-	} {
-		fields[key] = num(desc)
+	families, _ := newMetrics(newRegistry(0, nil), time.Now).registry.Gather()
+	for _, f := range families {
+		for _, series := range f.GetMetric() {
+			fields[jsonKey(f.GetName(), series)] = &framework.FieldSchema{Type: framework.TypeFloat, Description: f.GetHelp()}
+		}
 	}
 	return fields
 }()

@@ -34,15 +34,15 @@ func (b *backend) revokeGrant(ctx context.Context, s logical.Storage, name strin
 	}
 	ctx = context.WithoutCancel(ctx) // once disconnected, the grant must be forgotten
 	var done *revoked
-	err = b.withGrantLocked(ctx, s, name, func(g *grant) error {
-		if g == nil {
+	err = b.registry.update(ctx, s, name, func(tx *grantTx) error {
+		if tx.current == nil {
 			return missingCreds(name)
 		}
-		g, err := b.disconnectLocked(ctx, s, cfg, name, g)
+		g, err := b.disconnectLocked(tx, cfg)
 		if err != nil {
 			return err
 		}
-		if err := cachedDelete(ctx, b.cache, s, credsStoragePrefix+name); err != nil {
+		if err := tx.delete(); err != nil {
 			return fmt.Errorf("the app was disconnected at Jawbone, but forgetting creds %q failed: %w", name, err)
 		}
 		done = &revoked{name: name, account: g.AccountXID}
@@ -51,7 +51,10 @@ func (b *backend) revokeGrant(ctx context.Context, s logical.Storage, name strin
 	if err != nil {
 		return nil, err
 	}
-	done.alsoDead = b.namesOfAccount(ctx, s, done.account, name)
+	if done.alsoDead, err = b.registry.namesOfAccount(ctx, s, done.account, name); err != nil {
+		b.log().Warn("could not list the other creds of the revoked account", "account", done.account, "error", err)
+	}
+	slices.Sort(done.alsoDead)
 	b.log().Info("creds revoked at Jawbone and forgotten", "name", name, "account", done.account)
 	return done, nil
 }
@@ -59,23 +62,23 @@ func (b *backend) revokeGrant(ctx context.Context, s logical.Storage, name strin
 // disconnectLocked asks Jawbone to disconnect the app, with a refreshed
 // token when the stored one is no longer accepted; it returns the grant
 // as it was used.
-func (b *backend) disconnectLocked(ctx context.Context, s logical.Storage, cfg *config, name string, g *grant) (*grant, error) {
-	client := b.client(cfg)
-	err := client.Disconnect(ctx, g.AccessToken)
+func (b *backend) disconnectLocked(tx *grantTx, cfg *config) (*grant, error) {
+	g, client := tx.current, b.client(cfg)
+	err := client.Disconnect(tx.ctx, g.AccessToken)
 	if jawbone.KindOf(err) == jawbone.TokenRejected && g.RefreshToken != "" && !g.NeedsReauth {
-		res := b.refreshLocked(ctx, s, cfg, name, g, 0)
+		res := b.refreshLocked(tx, cfg, g, 0)
 		switch {
 		case res.fatal != nil:
 			return nil, res.fatal
 		case res.err == nil:
 			g = res.grant
-			err = client.Disconnect(ctx, g.AccessToken)
+			err = client.Disconnect(tx.ctx, g.AccessToken)
 		default:
 			err = res.err
 		}
 	}
 	if err != nil {
-		return nil, revokeFailed(name, g.AccountXID, err)
+		return nil, revokeFailed(tx.name, g.AccountXID, err)
 	}
 	return g, nil
 }
@@ -87,23 +90,4 @@ func revokeFailed(name, account string, err error) error {
 	}
 	re.msg = fmt.Sprintf("Jawbone did not disconnect the app from %s (%v), so nothing was forgotten", accountText(account, nil), err)
 	return re
-}
-
-// namesOfAccount are the creds other than except whose grant is of account.
-func (b *backend) namesOfAccount(ctx context.Context, s logical.Storage, account, except string) []string {
-	if account == "" {
-		return nil
-	}
-	names, err := b.listGrants(ctx, s)
-	if err != nil {
-		return nil
-	}
-	var same []string
-	for _, n := range names {
-		if g, err := b.scanGrant(ctx, s, n); err == nil && g != nil && n != except && g.AccountXID == account {
-			same = append(same, n)
-		}
-	}
-	slices.Sort(same)
-	return same
 }

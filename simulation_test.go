@@ -162,7 +162,7 @@ func (w *simWorld) newNode(standby bool) *simNode {
 		System:      n.sys,
 		Config:      map[string]string{},
 	}
-	b := newBackend()
+	b := newBackend(defaultCacheBytes)
 	b.now = w.clock.Now
 	b.jitter = func() time.Duration { return 0 }
 	b.scanWorkers = 1
@@ -171,7 +171,21 @@ func (w *simWorld) newNode(standby bool) *simNode {
 		w.t.Fatalf("backend setup: %v", err)
 	}
 	n.b = b
+	if !standby {
+		w.initialize(n)
+	}
 	return n
+}
+
+// initialize loads a node's schedule as Vault's set-up of the mount starts
+// it where storage is writable, here at once (a crash may cut it short:
+// the next start loads again).
+func (w *simWorld) initialize(n *simNode) {
+	n.b.registry.load.started.Store(true)
+	if err := n.b.registry.loadAll(context.Background(), n.view); err != nil {
+		w.logf("  loading the schedule failed: %v", err)
+		n.b.registry.load.started.Store(false)
+	}
 }
 
 func (w *simWorld) logf(format string, args ...any) {
@@ -512,6 +526,7 @@ func (w *simWorld) opFailover() error {
 	w.nodes[0].crashed.Store(true)
 	w.nodes = w.nodes[1:]
 	w.nodes[0].sys.standby.Store(false)
+	w.initialize(w.nodes[0])
 	return nil
 }
 
@@ -561,7 +576,7 @@ func (w *simWorld) checkInvariants() error {
 			return fmt.Errorf("%s is marked needs_reauthorization, but Jawbone never said invalid_grant for its grant", name)
 		}
 		for i, n := range w.nodes {
-			seen, err := n.b.getGrant(context.Background(), n.view, name)
+			seen, err := n.b.registry.get(context.Background(), n.view, name)
 			if err != nil {
 				return fmt.Errorf("node %d reading %s: %w", i, name, err)
 			}

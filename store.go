@@ -9,25 +9,25 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// Storage layout. Every prefix here is listed in PathsSpecial.SealWrapStorage.
-const (
-	configStoragePath  = "config"
-	credsStoragePrefix = "creds/"
-	stateStoragePrefix = "state/"
-)
-
 func getJSON(ctx context.Context, s logical.Storage, key string, out any) (bool, error) {
+	size, err := getJSONSized(ctx, s, key, out)
+	return size >= 0, err
+}
+
+// getJSONSized decodes key into out and returns its size in storage; -1
+// when there is no such entry.
+func getJSONSized(ctx context.Context, s logical.Storage, key string, out any) (int, error) {
 	entry, err := s.Get(ctx, key)
 	if err != nil {
-		return false, fmt.Errorf("reading %s from storage: %w", key, err)
+		return -1, fmt.Errorf("reading %s from storage: %w", key, err)
 	}
 	if entry == nil {
-		return false, nil
+		return -1, nil
 	}
 	if err := entry.DecodeJSON(out); err != nil {
-		return false, fmt.Errorf("decoding %s from storage: %w", key, err)
+		return -1, fmt.Errorf("decoding %s from storage: %w", key, err)
 	}
-	return true, nil
+	return len(entry.Value), nil
 }
 
 // putJSON writes one whole entry: storage replaces an entry atomically, so a
@@ -75,11 +75,11 @@ func cachedGet[T any](ctx context.Context, c *entryCache, s logical.Storage, key
 		return value.(*T), nil
 	}
 	out := new(T)
-	found, err := getJSON(ctx, s, key, out)
-	if !found || err != nil {
+	size, err := getJSONSized(ctx, s, key, out)
+	if size < 0 || err != nil {
 		return nil, err
 	}
-	c.fill(key, gen, out)
+	c.fill(key, gen, out, size)
 	return out, nil
 }
 

@@ -16,7 +16,7 @@ import (
 
 // coldCache empties the backend's cache, so that reads do reach storage.
 func (e *testEnv) coldCache() {
-	e.b.cache = newEntryCache()
+	e.b.registry.cache = newEntryCache(defaultCacheBytes)
 }
 
 // inmemError is the error the SDK's in-memory storage fails with when
