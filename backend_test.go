@@ -48,6 +48,17 @@ type testEnv struct {
 	logs *syncBuffer
 	// mount is the mount requests come in on; "" as outside Vault.
 	mount string
+	// view, when set, is the storage requests and ticks use instead of
+	// storage (a counting wrapper of it).
+	view logical.Storage
+}
+
+// store is the storage requests use.
+func (e *testEnv) store() logical.Storage {
+	if e.view != nil {
+		return e.view
+	}
+	return e.storage
 }
 
 // syncBuffer is a log sink that background refreshes may write to concurrently.
@@ -107,7 +118,7 @@ func loadNow(t testing.TB, b *backend, s logical.Storage) {
 // does.
 func tick(tb testing.TB, e *testEnv) {
 	tb.Helper()
-	if err := e.b.periodic(context.Background(), &logical.Request{Storage: e.storage}); err != nil {
+	if err := e.b.periodic(context.Background(), &logical.Request{Storage: e.store()}); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -116,7 +127,7 @@ func tick(tb testing.TB, e *testEnv) {
 func (e *testEnv) request(op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
 	e.t.Helper()
 	resp, err := e.handle(&logical.Request{
-		Operation: op, Path: path, Data: data, Storage: e.storage, MountPoint: e.mount,
+		Operation: op, Path: path, Data: data, Storage: e.store(), MountPoint: e.mount,
 	})
 	if resp != nil {
 		raw, _ := json.Marshal(resp)

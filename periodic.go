@@ -44,6 +44,7 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 		return err
 	}
 	started := time.Now()
+	b.registry.rereadStale(ctx, s, repairBudget)
 	attended, checks := b.registry.due(cfg, b.now())
 	b.runJobs(ctx, attended, func(name string) {
 		res := b.refreshShared(ctx, s, cfg, name)

@@ -89,7 +89,11 @@ func (r *registry) loadAll(ctx context.Context, s logical.Storage) error {
 			return err
 		}
 	}
-	if !r.indexed.Load() {
+	indexed, err := r.isIndexed(ctx, s)
+	if err != nil {
+		return err
+	}
+	if !indexed {
 		if err := putJSON(ctx, s, indexMetaPath, indexMeta{Indexed: true}); err != nil {
 			return err
 		}
@@ -219,21 +223,32 @@ type repairCursor struct {
 	fixed atomic.Int64
 }
 
-// repair spends up to budget storage reads on the indexes: names changed
-// elsewhere are read again; then each name's index entries are checked
-// (missing ones written), and the index's entries are checked against the
-// names (stale ones dropped). It reads a grant only where something does
+// rereadStale reads again up to n grants another node changed, or that
+// the load could not read, so that the schedule sees them as stored.
+func (r *registry) rereadStale(ctx context.Context, s logical.Storage, n int) {
+	names := r.load.takeStale(n)
+	if len(names) == 0 {
+		return
+	}
+	sl, err := r.keys.get(ctx, s)
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		if err := r.rereadLocked(ctx, s, sl, name, false); err != nil {
+			r.load.markStale(name)
+		}
+	}
+}
+
+// repair spends up to budget storage reads on the indexes: each name's
+// index entries are checked (missing ones written), and the index's
+// entries are checked against the names (stale ones dropped). It reads a grant only where something does
 // not match, so a tick on an index in order reads no grant.
 func (r *registry) repair(ctx context.Context, s logical.Storage, budget int) {
 	sl, err := r.keys.get(ctx, s)
 	if err != nil {
 		return
-	}
-	for _, name := range r.load.takeStale(budget / 4) {
-		budget--
-		if err := r.rereadLocked(ctx, s, sl, name, false); err != nil {
-			r.load.markStale(name)
-		}
 	}
 	if !r.load.done.Load() {
 		return // the index in memory is not complete: nothing to compare with

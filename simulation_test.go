@@ -212,6 +212,7 @@ var simOps = []simOp{
 	{"re-import the stored grant", 5, (*simWorld).opReimport},
 	{"import another grant", 4, (*simWorld).opImportNew},
 	{"import an access token", 3, (*simWorld).opImportAccess},
+	{"import another name's grant", 2, (*simWorld).opImportOthers},
 	{"exchange", 5, (*simWorld).opExchange},
 	{"callback", 4, (*simWorld).opCallback},
 	{"delete", 2, (*simWorld).opDelete},
@@ -366,6 +367,20 @@ func (w *simWorld) opImportNew() error {
 	name := w.name()
 	_, refresh := w.fake.IssueTokens(nil)
 	return w.importGrant(name, map[string]any{keyRefreshToken: refresh}, refresh)
+}
+
+// opImportOthers imports the grant another name holds: it must be refused
+// (the invariants check that no two names end up holding it).
+func (w *simWorld) opImportOthers() error {
+	name := w.name()
+	other := simNames[(slices.Index(simNames, name)+1)%len(simNames)]
+	refresh := w.acked[other]
+	if refresh == "" {
+		return nil
+	}
+	resp, err, _ := w.do(w.anyNode(), logical.UpdateOperation, "creds/"+name, map[string]any{keyRefreshToken: refresh}, true)
+	w.logf("import %s's grant into %s: %s", other, name, describeReply(resp, err))
+	return nil
 }
 
 func (w *simWorld) opImportAccess() error {
@@ -561,8 +576,18 @@ func (w *simWorld) requireWorkingToken(name string, resp *logical.Response, err 
 }
 
 func (w *simWorld) checkInvariants() error {
+	holders := map[string]string{}
 	for _, name := range simNames {
 		stored := w.storedGrant(name)
+		if stored != nil {
+			if other, ok := holders[stored.RefreshToken]; ok {
+				return fmt.Errorf("%s and %s hold one grant", other, name)
+			}
+			holders[stored.RefreshToken] = name
+		}
+		if err := w.checkIndexed(name, stored); err != nil {
+			return err
+		}
 		if w.acked[name] != "" && stored == nil {
 			return fmt.Errorf("the grant of %s was lost: nothing is stored, and no delete succeeded", name)
 		}
@@ -586,6 +611,41 @@ func (w *simWorld) checkInvariants() error {
 		}
 	}
 	return w.net.violation
+}
+
+// checkIndexed: the storage indexes hold the stored grant of name, and the
+// active node's schedule holds it as stored.
+func (w *simWorld) checkIndexed(name string, stored *grant) error {
+	ctx := context.Background()
+	active := w.active()
+	if !active.b.registry.load.done.Load() {
+		return nil
+	}
+	sum, inMemory := active.b.registry.mem.get(name)
+	if stored == nil {
+		if inMemory {
+			return fmt.Errorf("the schedule holds %s, which is not stored", name)
+		}
+		return nil
+	}
+	sl, err := active.b.registry.keys.get(ctx, w.storage.inmem)
+	if err != nil {
+		return err
+	}
+	key, account := grantKeyOf(sl, stored.RefreshToken), accountHash(sl, stored.AccountXID)
+	var claim grantClaim
+	if found, err := getJSON(ctx, w.storage.inmem, key.storageKey(), &claim); err != nil || !found || claim.Name != name {
+		return fmt.Errorf("the grant index does not name %s for its grant (%v, %q)", name, err, claim.Name)
+	}
+	if account != 0 {
+		if entry, err := w.storage.inmem.Get(ctx, accountKey(account, name)); err != nil || entry == nil {
+			return fmt.Errorf("the account index lacks %s (%v)", name, err)
+		}
+	}
+	if want := summarize(stored, key, account); !inMemory || sum != want {
+		return fmt.Errorf("the schedule holds %s as %+v, storage as %+v", name, sum, want)
+	}
+	return nil
 }
 
 func (w *simWorld) storedGrant(name string) *grant {
