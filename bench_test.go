@@ -3,7 +3,11 @@ package jawbone
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,19 +114,25 @@ func BenchmarkExchange(b *testing.B) {
 	}
 }
 
-// fillGrants stores n grants of their own accounts, none due, through the
-// registry (as imports would), and loads the schedule as a start would.
-func fillGrants(tb testing.TB, e *testEnv, n int) {
+// fillGrants stores n healthy grants the fake issued, each of an account
+// of its own, none due, through the registry (as imports would), and
+// returns their access tokens.
+func fillGrants(tb testing.TB, e *testEnv, n int) []string {
 	tb.Helper()
 	ctx := context.Background()
+	tokens := make([]string, n)
 	for i := range n {
-		g := &grant{AccessToken: fmt.Sprintf("bench-access-%07d", i), RefreshToken: fmt.Sprintf("bench-refresh-%07d", i), TokenType: "Bearer",
+		xid := fmt.Sprintf("xid-%07d", i)
+		access, refresh := e.fake.IssueTokensFor(xid, nil)
+		g := &grant{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
 			ExpiresAt: e.clock.Now().Add(year), ObtainedAt: e.clock.Now(), CheckedAt: e.clock.Now(), Scopes: []string{"basic_read"},
-			AccountXID: fmt.Sprintf("xid-%07d", i)}
+			AccountXID: xid}
 		if err := e.b.registry.update(ctx, e.storage, fmt.Sprintf("c%07d", i), func(tx *grantTx) error { return tx.put(g) }); err != nil {
 			tb.Fatal(err)
 		}
+		tokens[i] = access
 	}
+	return tokens
 }
 
 // A tick with nothing due costs what is due (nothing), however many creds
@@ -177,4 +187,59 @@ func liveHeapMiB() float64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return float64(m.HeapAlloc) / (1 << 20)
+}
+
+// fakeTransport carries requests to the fake in-process, as HTTP without
+// sockets, and tells onRequest of each.
+type fakeTransport struct {
+	fake      http.Handler
+	onRequest func(*http.Request)
+}
+
+func (t fakeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.onRequest != nil {
+		t.onRequest(req)
+	}
+	rec := httptest.NewRecorder()
+	t.fake.ServeHTTP(rec, req)
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
+}
+
+// Liveness over a simulated day: 10,000 healthy creds, check_interval 1h,
+// at most 100 checks a minute (6,000 an hour: fewer than the creds), one
+// tick a minute. Every name is checked, in turn; the longest gap between
+// two checks of one name is reported (the fair share is 10,000 / 100 =
+// 100 minutes).
+func BenchmarkLivenessDay(b *testing.B) {
+	const n, rate = 10_000, 100
+	for b.Loop() {
+		e := newConfiguredEnv(b)
+		e.mustOK(logical.UpdateOperation, "config", map[string]any{keyCheckInterval: "1h", keyMaxChecksPerMinute: rate})
+		names := map[string]string{}
+		for i, token := range fillGrants(b, e, n) {
+			names[token] = fmt.Sprintf("c%07d", i)
+		}
+		last, gap := map[string]time.Time{}, time.Duration(0)
+		var mu sync.Mutex // the tick checks with several workers
+		e.b.transport = fakeTransport{fake: e.fake, onRequest: func(req *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			name := names[strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")]
+			if prev, ok := last[name]; ok {
+				gap = max(gap, e.clock.Now().Sub(prev))
+			}
+			last[name] = e.clock.Now()
+		}}
+		for range 24 * 60 {
+			e.clock.Advance(time.Minute)
+			tick(b, e)
+		}
+		if len(last) != n {
+			b.Fatalf("%d of %d names were checked in a day", len(last), n)
+		}
+		b.ReportMetric(gap.Minutes(), "longest-gap-min")
+		b.ReportMetric(float64(len(last)), "names-checked")
+	}
 }
