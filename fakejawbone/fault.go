@@ -24,8 +24,9 @@ import (
 //     sets itself (Content-Type, Content-Length) replace Header's.
 //  3. Answer with the first of CloseConnection, LoseReply, OversizeBytes,
 //     Body or Status that is set; with none of them, the real handler
-//     answers. Only LoseReply and the real handler process the request:
-//     change the fake's state, as a refresh retires the old access token.
+//     answers. Only LoseReply, AfterProcessing and the real handler process
+//     the request: change the fake's state, as a refresh retires the old
+//     access token.
 //
 // A fault with none of the five (only Delay, Header and/or RetryAfter) so
 // lets the real handler answer after it.
@@ -51,6 +52,10 @@ type Fault struct {
 	// connection without sending its reply: the client cannot tell whether
 	// anything happened.
 	LoseReply bool
+	// AfterProcessing has the real handler process the request, then sends
+	// Status (and Body, if set) instead of its reply: a gateway that gave up
+	// waiting (a 502 or 504) while Jawbone carried on.
+	AfterProcessing bool
 }
 
 // queuedFault is a Fault waiting in an endpoint's queue.
@@ -123,6 +128,9 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, ser
 		return // otherwise the client is gone: nobody to answer
 	}
 	addHeaders(w, f)
+	if f.AfterProcessing {
+		serve(discardWriter{header: http.Header{}}, r)
+	}
 	switch {
 	case f.CloseConnection:
 		closeConnection(w)

@@ -179,3 +179,48 @@ func TestCloseStopsLateCompletion(t *testing.T) {
 		})
 	}
 }
+
+// AfterProcessing: the request is carried out at the fake, and the client
+// gets the gateway's status instead of the reply.
+func TestFaultAfterProcessing(t *testing.T) {
+	t.Parallel()
+	s, ts := NewTestServer(t, testConfig())
+	access, refresh := s.IssueTokens(nil)
+	s.InjectFault(EndpointToken, Fault{Status: http.StatusGatewayTimeout, AfterProcessing: true, Times: 1})
+	r := postForm(t, TokenURL(ts.URL), refreshParams(refresh))
+	if r.status != http.StatusGatewayTimeout {
+		t.Fatalf("status %d, want 504", r.status)
+	}
+	if s.TokenValid(access) {
+		t.Fatal("the refresh was not carried out behind the gateway's 504")
+	}
+}
+
+// RetiredBy tells a token that died before a moment from one that died
+// after it, or still works.
+func TestRetiredBy(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	cfg := testConfig()
+	cfg.Now, cfg.TokenLifetime = clock.Now, time.Hour
+	s, ts := NewTestServer(t, cfg)
+	access, refresh := s.IssueTokens(nil)
+	before := s.Epoch()
+	if s.RetiredBy(access, before, clock.Now()) {
+		t.Fatal("a working token counts as retired")
+	}
+	tokens(t, postForm(t, TokenURL(ts.URL), refreshParams(refresh)))
+	if s.RetiredBy(access, before, clock.Now()) {
+		t.Fatal("a token retired after the moment counts as retired by it")
+	}
+	if !s.RetiredBy(access, s.Epoch(), clock.Now()) {
+		t.Fatal("a token retired before the moment does not count as retired")
+	}
+	if !s.RetiredBy("never-issued", 0, clock.Now()) {
+		t.Fatal("a token never issued counts as working")
+	}
+	other, _ := s.IssueTokens(nil)
+	if !s.RetiredBy(other, s.Epoch(), clock.Now().Add(time.Hour)) {
+		t.Fatal("an expired token counts as working")
+	}
+}

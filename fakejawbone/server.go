@@ -82,6 +82,12 @@ type Server struct {
 	codes     map[string]*authCode
 	byRefresh map[string]*grant
 	byAccess  map[string]*grant
+	// retired records every access token that stopped working before it
+	// expired (a refresh replaced it, a disconnect ended its grant), with
+	// epoch counting them: what a test needs to tell whether a token was
+	// dead before some request began.
+	retired map[string]retirement
+	epoch   uint64
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -106,6 +112,7 @@ func New(cfg Config) *Server {
 		codes:     map[string]*authCode{},
 		byRefresh: map[string]*grant{},
 		byAccess:  map[string]*grant{},
+		retired:   map[string]retirement{},
 		closed:    make(chan struct{}),
 	}
 	s.defaultAccount = cfg.AccountXID

@@ -131,7 +131,7 @@ func (s *Server) disconnect(account string) {
 	for refreshToken, g := range s.byRefresh {
 		if g.account == account {
 			delete(s.byRefresh, refreshToken)
-			delete(s.byAccess, g.accessToken)
+			s.retireLocked(g)
 		}
 	}
 	for code, c := range s.codes {
@@ -179,9 +179,47 @@ func (s *Server) newGrantLocked(account string, scopes []string) issued {
 }
 
 func (s *Server) renewAccessLocked(g *grant) issued {
-	delete(s.byAccess, g.accessToken)
+	if g.accessToken != "" {
+		s.retireLocked(g)
+	}
 	g.accessToken = s.randomString(32)
 	g.accessExpires = s.cfg.Now().Add(s.lifetime)
 	s.byAccess[g.accessToken] = g
 	return issued{accessToken: g.accessToken, refreshToken: g.refreshToken, lifetime: s.lifetime}
+}
+
+// retirement is when an access token stopped working: the epoch of its
+// retirement, and when it would have expired.
+type retirement struct {
+	epoch   uint64
+	expires time.Time
+}
+
+// retireLocked ends g's current access token.
+func (s *Server) retireLocked(g *grant) {
+	delete(s.byAccess, g.accessToken)
+	s.epoch++
+	s.retired[g.accessToken] = retirement{epoch: s.epoch, expires: g.accessExpires}
+}
+
+// Epoch counts the access tokens retired so far (by a refresh or a
+// disconnect). Read it when a request begins; RetiredBy then tells whether
+// a token the request handed out was dead already.
+func (s *Server) Epoch() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epoch
+}
+
+// RetiredBy reports whether accessToken had stopped working when Epoch
+// returned epoch at time at: retired by then, expired by then, or never
+// issued here.
+func (s *Server) RetiredBy(accessToken string, epoch uint64, at time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g, ok := s.byAccess[accessToken]; ok {
+		return !at.Before(g.accessExpires)
+	}
+	r, ok := s.retired[accessToken]
+	return !ok || r.epoch <= epoch || !at.Before(r.expires)
 }
