@@ -13,6 +13,8 @@ package jawbone
 import (
 	"context"
 	"fmt"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/internal/jawbone"
 )
 
 // accountOf asks Jawbone whose account accessToken belongs to; "" with an
@@ -79,6 +81,13 @@ func (b *backend) accountHeld(tx *grantTx, cfg *config) (string, error) {
 		return current.AccountXID, nil
 	}
 	xid, err := b.accountOf(tx.ctx, cfg, current.AccessToken)
+	if jawbone.KindOf(err) == jawbone.TokenRejected && !current.attempting() {
+		// Known dead now: not handed out again before it is checked and
+		// refreshed.
+		if err := tx.put(current.tokenRejected(b.now())); err != nil {
+			b.log().Warn("could not record that Jawbone rejects the token of creds", "name", tx.name, "error", err)
+		}
+	}
 	if err != nil {
 		return "", err
 	}

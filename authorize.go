@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -178,15 +177,14 @@ func keyExpiry(key string) (time.Time, bool) {
 
 // stateSpender makes "get, then delete" of a state atomic on this node, so two
 // exchanges racing with one state cannot both use it.
-type stateSpender struct{ mu sync.Mutex }
+type stateSpender struct{ locks keyLocks }
 
 // spend returns the pending authorization for state and marks it spent,
 // whether or not the caller goes on to succeed. nil means unknown; an
 // entry already spent is returned as it is, for the caller to refuse.
 func (sp *stateSpender) spend(ctx context.Context, s logical.Storage, state string) (*pendingAuth, error) {
-	sp.mu.Lock()
-	defer sp.mu.Unlock()
 	key := storedStateKey(state)
+	defer sp.locks.lock(key)()
 	var p pendingAuth
 	found, err := getJSON(ctx, s, key, &p)
 	if !found || err != nil || p.Spent {
@@ -203,11 +201,11 @@ func (sp *stateSpender) spend(ctx context.Context, s logical.Storage, state stri
 // ended records how the authorization of a state it spent ended: its grant
 // stored (completed), or not.
 func (sp *stateSpender) ended(ctx context.Context, s logical.Storage, state string, p *pendingAuth, completed bool) error {
-	sp.mu.Lock()
-	defer sp.mu.Unlock()
+	key := storedStateKey(state)
+	defer sp.locks.lock(key)()
 	done := *p
 	done.Spent, done.Completed, done.Failed = true, completed, !completed
-	return putJSON(ctx, s, storedStateKey(state), &done)
+	return putJSON(ctx, s, key, &done)
 }
 
 func storedStateKey(state string) string {
@@ -509,7 +507,7 @@ func (b *backend) exchangeLocked(tx *grantTx, cfg *config, pending *pendingAuth,
 	sentAt, current := b.now(), tx.current
 	var marked *grant
 	if current != nil {
-		marked = current.withAttempt(sentAt, cfg.RequestTimeout)
+		marked = current.withAttempt(sentAt, cfg.RequestTimeout, false)
 		if err := tx.put(marked); err != nil {
 			return nil, err
 		}
@@ -526,7 +524,10 @@ func (b *backend) exchangeLocked(tx *grantTx, cfg *config, pending *pendingAuth,
 		return nil, providerFailure(err, fixCodeExpired, fixRestartLater)
 	}
 	xid, whyNot := b.accountOf(tx.ctx, cfg, tok.AccessToken)
-	err = refuseSharedGrant(tx, tok.RefreshToken)
+	held, err := tx.holder(tok.RefreshToken)
+	if err == nil && held.name != "" {
+		err = sharedGrant(held.name)
+	}
 	var repl replacement
 	if err == nil {
 		repl, err = b.mayReplace(tx, cfg, xid, whyNot, pending.Replace, fixReplace(pending.Name))

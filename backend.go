@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,6 +72,11 @@ type backend struct {
 	// refreshes makes concurrent refreshes of one creds entry share one
 	// token call; entries of other names proceed independently.
 	refreshes singleflight.Group
+	// share runs an attendance for every concurrent caller of one name:
+	// once, through refreshes. The concurrent simulation runs each
+	// caller's own instead, so that its scheduler interleaves them at the
+	// name's critical section (it cannot see inside singleflight's wait).
+	share func(name string, attend func() attended) attended
 	// registry is where grants are stored, indexed, cached and locked
 	// (its cache holds the config too).
 	registry *registry
@@ -85,7 +89,7 @@ type backend struct {
 	// states serialises spending a state so that it can be used only once.
 	states stateSpender
 	// configLock serialises config updates (read, merge, write).
-	configLock sync.Mutex
+	configLock keyLocks
 	// tls is the transport that trusts the config's ca_cert.
 	tls tlsTransport
 	// logger is the backend's logger with the mount it serves, learned
@@ -125,7 +129,8 @@ const callbackPath = "callback"
 
 func newBackend(cacheBytes int) *backend {
 	b := &backend{now: time.Now, jitter: randomJitter, scanWorkers: backgroundWorkers}
-	b.registry = newRegistry(cacheBytes, b.log)
+	b.share = b.shareOnce
+	b.registry = newRegistry(cacheBytes, b.log, func() time.Time { return b.now() })
 	b.metrics = newMetrics(b.registry, func() time.Time { return b.now() })
 	b.background, b.stop = context.WithCancel(context.Background())
 	b.Backend = &framework.Backend{

@@ -167,7 +167,7 @@ func BenchmarkScheduleLoad(b *testing.B) {
 			var bytesPerGrant float64
 			for b.Loop() {
 				b.StopTimer()
-				e.b.registry = newRegistry(0, e.b.log)
+				e.b.registry = newRegistry(0, e.b.log, e.clock.Now)
 				base := liveHeapMiB()
 				b.StartTimer()
 				if err := e.b.registry.loadAll(context.Background(), e.storage); err != nil {

@@ -383,8 +383,7 @@ func (b *backend) getConfig(ctx context.Context, s logical.Storage) (*config, er
 // (first: none is stored yet). One update at a time, so that partial
 // writes racing each other do not lose one another's fields.
 func (b *backend) updateConfig(ctx context.Context, s logical.Storage, change func(c *config, first bool) error) (*config, error) {
-	b.configLock.Lock()
-	defer b.configLock.Unlock()
+	defer b.configLock.lock(configStoragePath)()
 	stored, err := b.getConfig(ctx, s)
 	if err != nil {
 		return nil, err

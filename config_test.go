@@ -251,9 +251,10 @@ func TestAReplyBodyNeverReachesAReply(t *testing.T) {
 	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyTokenURL: local.URL + "/token", keyAPIURL: local.URL + "/api"})
 	resp, err := e.request(logical.UpdateOperation, "creds/me/refresh", nil)
 	_, msg := statusOf(resp, err)
-	read := e.mustOK(logical.ReadOperation, "creds/me", nil)
+	read, err := e.request(logical.ReadOperation, "creds/me", nil) // fails or warns: the refresh may have been made
+	_, readMsg := statusOf(read, err)
 	status := e.mustOK(logical.ReadOperation, "status", nil)
-	for what, text := range map[string]string{"the error": msg, "the creds read": fmt.Sprint(read.Data, read.Warnings),
+	for what, text := range map[string]string{"the error": msg, "the creds read": fmt.Sprint(read, readMsg),
 		"the stored last_error": e.stored("me").LastError, "the status": fmt.Sprint(status.Data)} {
 		if strings.Contains(text, "internal-admin-console") {
 			t.Fatalf("%s echoes the local service's reply: %s", what, text)

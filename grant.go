@@ -167,18 +167,25 @@ func (g *grant) attempting() bool { return !g.AttemptStartedAt.IsZero() }
 // Jawbone. Entries stored before landsBy was recorded count from the
 // attempt's start with the current timeout.
 func (g *grant) mayLand(now time.Time, timeout time.Duration) bool {
-	landsBy := g.AttemptLandsBy
-	if landsBy.IsZero() {
-		landsBy = g.AttemptStartedAt.Add(landingFactor * timeout)
-	}
-	return now.Before(landsBy)
+	return now.Before(g.landsBy(timeout))
 }
 
-// acceptedSinceAttempt reports whether Jawbone accepted the access token
-// after the attempt in doubt began: it may still be replaced, but it was
-// not then.
-func (g *grant) acceptedSinceAttempt() bool {
-	return g.attempting() && !g.CheckedAt.Before(g.AttemptStartedAt)
+// landsBy is when Jawbone can no longer carry the attempt out. Entries
+// stored before it was recorded count from the attempt's start with the
+// current timeout.
+func (g *grant) landsBy(timeout time.Duration) time.Time {
+	if g.AttemptLandsBy.IsZero() {
+		return g.AttemptStartedAt.Add(landingFactor * timeout)
+	}
+	return g.AttemptLandsBy
+}
+
+// acceptedInDoubt reports whether the token of a grant with an attempt in
+// doubt may be handed out (with a warning): Jawbone accepted it after the
+// attempt began, and the attempt may still land (once it can no longer,
+// only a check made after that says whether it did).
+func (g *grant) acceptedInDoubt(now time.Time, timeout time.Duration) bool {
+	return g.attempting() && !g.CheckedAt.Before(g.AttemptStartedAt) && g.mayLand(now, timeout)
 }
 
 // backingOff reports whether automatic attempts are held back.
@@ -186,16 +193,22 @@ func (g *grant) backingOff(now time.Time) bool { return now.Before(g.NextAttempt
 
 // attendAt is when a read or the background should take the grant's
 // critical section: once it is due, or at once while an attempt is in
-// doubt, but not while it backs off; zero: never (it was rejected).
+// doubt, but not while it backs off; zero: never (it was rejected). A
+// backoff holds back new calls, not the settling of an attempt: once the
+// attempt can no longer land it is settled, unless a check made since then
+// failed (that check's own backoff holds).
 func (g *grant) attendAt(refreshAhead time.Duration) time.Time {
-	if g.NeedsReauth {
+	switch {
+	case g.NeedsReauth:
 		return time.Time{}
+	case !g.attempting():
+		return later(g.refreshAt(refreshAhead), g.NextAttemptAt)
 	}
-	at := g.refreshAt(refreshAhead)
-	if g.attempting() {
-		at = g.AttemptStartedAt
+	next := g.NextAttemptAt
+	if landsBy := g.AttemptLandsBy; !landsBy.IsZero() && next.After(landsBy) && g.LastErrorAt.Before(landsBy) {
+		next = landsBy
 	}
-	return later(at, g.NextAttemptAt)
+	return later(g.AttemptStartedAt, next)
 }
 
 // wantsAttention reports whether attendAt has come.
@@ -231,12 +244,48 @@ func reached(at, now time.Time) bool { return !at.IsZero() && !now.Before(at) }
 // --- transitions ------------------------------------------------------------
 
 // withAttempt is g with an attempt marked, to be stored before a call that
-// may replace the access token.
-func (g *grant) withAttempt(now time.Time, timeout time.Duration) *grant {
+// may replace (or kill) the access token. tokenDead says that Jawbone no
+// longer accepts the token the attempt begins on: then, as when another
+// attempt is still in doubt, a check that finds the token dead later says
+// nothing of whether this attempt landed (it is blind).
+func (g *grant) withAttempt(now time.Time, timeout time.Duration, tokenDead bool) *grant {
 	a := *g
 	a.AttemptStartedAt = now
 	a.AttemptLandsBy = now.Add(landingFactor * timeout)
-	a.AttemptBlind = g.attempting()
+	a.AttemptBlind = tokenDead || g.attempting()
+	if g.attempting() {
+		// One marker covers both: the earlier attempt may land as late.
+		a.AttemptLandsBy = later(a.AttemptLandsBy, g.AttemptLandsBy)
+	}
+	return &a
+}
+
+// withInheritedAttempt is g stored with an attempt on its grant that was
+// made for a name since deleted, and that Jawbone may still carry out:
+// until it can no longer, g's token is in doubt like any.
+func (g *grant) withInheritedAttempt(started, landsBy time.Time) *grant {
+	a := *g
+	a.AttemptStartedAt, a.AttemptLandsBy, a.AttemptBlind = started, landsBy, false
+	return &a
+}
+
+// tokenRejected is g after Jawbone rejected its token outside an attempt:
+// as after an attempt that landed, the next read (or tick) checks it once
+// more and refreshes the grant.
+func (g *grant) tokenRejected(now time.Time) *grant {
+	return g.withAttempt(now, 0, false)
+}
+
+// landed is g with its attempt known to be over: Jawbone carried it out
+// (a disconnect it confirmed), so a check now tells what it did. before is
+// g as it was before the attempt was marked: an attempt of its own that was
+// in doubt then may still land as late as it could.
+func (g *grant) landed(now time.Time, before *grant) *grant {
+	a := *g
+	a.AttemptLandsBy = now
+	if before.attempting() {
+		a.AttemptLandsBy = later(now, before.AttemptLandsBy)
+	}
 	return &a
 }
 
@@ -300,11 +349,11 @@ func (g *grant) failed(err error, now time.Time) *grant {
 }
 
 // settled is g after the attempt in doubt could no longer land and Jawbone
-// still accepted the token: it replaced nothing.
+// still accepted the token: it replaced nothing. A failure it recorded
+// (and its backoff) stays: the attempt failed.
 func (g *grant) settled(now time.Time) *grant {
 	s := *g
 	s.AttemptStartedAt, s.AttemptLandsBy, s.AttemptBlind = time.Time{}, time.Time{}, false
-	s.LastError, s.LastErrorAt, s.FailedAttempts, s.NextAttemptAt = "", time.Time{}, 0, time.Time{}
 	s.CheckedAt = now
 	return &s
 }

@@ -84,7 +84,7 @@ func (b *backend) importGrant(ctx context.Context, s logical.Storage, name strin
 // refresh would kill the access token the creds hand out (a kiefer file
 // applied again, an old token pasted twice). A grant stored under another
 // name is refused: two names sharing one grant kill each other's token on
-// every refresh.
+// every refresh. The grant stays locked from that check to the write.
 func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config, name string, imp grantImport) (*grant, []string, error) {
 	// The calls outlive the caller: a refresh done is a token to store.
 	ctx = context.WithoutCancel(ctx)
@@ -104,19 +104,27 @@ func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config
 			warnings = append(warnings, sameGrantWarning(name, current))
 			return nil
 		}
-		if err := refuseSharedGrant(tx, imp.RefreshToken); err != nil {
-			return err
-		}
-		xid, err := b.refuseEarly(tx, cfg, imp)
+		held, err := tx.holder(imp.RefreshToken)
 		if err != nil {
 			return err
 		}
-		g, warning, err := b.importedGrant(ctx, client, imp)
+		if held.name != "" {
+			return sharedGrant(held.name)
+		}
+		imp, checked := b.checkImportedToken(ctx, cfg, current, imp)
+		if current != nil && checked.xid != "" {
+			// Refused before any refresh, which would kill the token the
+			// import brings only to learn what is known already.
+			if _, err := b.mayReplace(tx, cfg, checked.xid, nil, imp.Replace, fixReplaceImport(name)); err != nil {
+				return err
+			}
+		}
+		g, warning, err := b.importedGrant(tx, cfg, client, imp, held)
 		if err != nil {
 			return err
 		}
-		var whyNot error
-		if xid == "" || g.AccessToken != imp.AccessToken {
+		xid, whyNot := checked.xid, checked.err
+		if g.AccessToken != imp.AccessToken {
 			xid, whyNot = b.accountOf(ctx, cfg, g.AccessToken)
 		}
 		repl, err := b.mayReplace(tx, cfg, xid, whyNot, imp.Replace, fixReplaceImport(name))
@@ -127,7 +135,7 @@ func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config
 			return err
 		}
 		stored = tx.current
-		warnings = appendNonEmpty(warnings, warning, repl.warning, replacedWarning(name, g, repl))
+		warnings = appendNonEmpty(warnings, checked.warning, warning, repl.warning, replacedWarning(name, g, repl))
 		if xid == "" && repl.warning == "" {
 			warnings = append(warnings, fmt.Sprintf("the Jawbone account of the imported grant could not be checked (%v): it is not recorded", whyNot))
 		}
@@ -135,6 +143,30 @@ func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config
 		return nil
 	})
 	return stored, warnings, err
+}
+
+// tokenCheck is what Jawbone said of an imported access token.
+type tokenCheck struct {
+	xid     string // its account; "" when Jawbone did not say
+	err     error  // why not
+	warning string
+}
+
+// checkImportedToken asks Jawbone, once, about an imported access token
+// that would be kept as is (or whose account decides whether the import
+// may replace current). A token Jawbone rejects (it expired, or another
+// client refreshed the grant) is not kept: the grant is refreshed instead,
+// and the import says so.
+func (b *backend) checkImportedToken(ctx context.Context, cfg *config, current *grant, imp grantImport) (grantImport, tokenCheck) {
+	if imp.AccessToken == "" || (current == nil && imp.ExpiresAt.IsZero()) {
+		return imp, tokenCheck{}
+	}
+	xid, err := b.accountOf(ctx, cfg, imp.AccessToken)
+	if jawbone.KindOf(err) != jawbone.TokenRejected {
+		return imp, tokenCheck{xid: xid, err: err}
+	}
+	imp.AccessToken, imp.ExpiresAt = "", time.Time{}
+	return imp, tokenCheck{err: err, warning: "Jawbone no longer accepts the imported access_token (it expired, or another client refreshed the grant), so the grant was refreshed: the creds hand out a new token"}
 }
 
 // holdsAlready reports whether current is the grant imp brings, with an
@@ -166,34 +198,6 @@ func sameGrantWarning(name string, current *grant) string {
 	return fmt.Sprintf("creds %q already hold this grant, so nothing was changed: refreshing it would kill the access token they hand out", name)
 }
 
-// refuseEarly refuses, before any refresh, an import whose access token is
-// of an account that may not take the name: a refresh made only to learn
-// the account would kill the token the import brings. It returns the
-// account it learned of imp's access token ("" when it did not ask, or
-// Jawbone did not say), so that a token kept as is is not asked about twice.
-func (b *backend) refuseEarly(tx *grantTx, cfg *config, imp grantImport) (string, error) {
-	if tx.current == nil || imp.AccessToken == "" {
-		return "", nil
-	}
-	xid, err := b.accountOf(tx.ctx, cfg, imp.AccessToken)
-	if err != nil {
-		return "", nil // decided after the refresh, with the new token
-	}
-	_, err = b.mayReplace(tx, cfg, xid, nil, imp.Replace, fixReplaceImport(tx.name))
-	return xid, err
-}
-
-// refuseSharedGrant refuses a grant that another name holds already. The
-// grant stays locked until tx ends, so that no other name can take it
-// before tx stores it.
-func refuseSharedGrant(tx *grantTx, refreshToken string) error {
-	other, err := tx.holder(refreshToken)
-	if err != nil || other == "" {
-		return err
-	}
-	return sharedGrant(other)
-}
-
 func replacedWarning(name string, g *grant, repl replacement) string {
 	if repl.previous == "" {
 		return ""
@@ -212,18 +216,41 @@ func appendNonEmpty(list []string, items ...string) []string {
 
 // importedGrant is the grant imp makes. Unless the caller knows when the
 // access token expires, the grant is refreshed once, which proves the
-// refresh token works and gives a token whose expiry is known. Such a
-// refresh is of the imported grant, never of the one stored under the name
-// (that one would have the same refresh token): so no attempt is marked.
-func (b *backend) importedGrant(ctx context.Context, client *jawbone.Client, imp grantImport) (*grant, string, error) {
+// refresh token works and gives a token whose expiry is known. That
+// refresh is an attempt like any: marked on the grant (in the grant index:
+// no name holds it yet) before the call, so that if its outcome is not
+// known, a later import of the grant waits for it rather than refresh a
+// token it may kill; and while an earlier one may still land, no refresh is
+// made.
+func (b *backend) importedGrant(tx *grantTx, cfg *config, client *jawbone.Client, imp grantImport, held heldBy) (*grant, string, error) {
+	now := b.now()
 	if imp.AccessToken != "" && !imp.ExpiresAt.IsZero() {
 		return &grant{
 			AccessToken: imp.AccessToken, RefreshToken: imp.RefreshToken, TokenType: "Bearer",
-			Scopes: imp.Scopes, ExpiresAt: imp.ExpiresAt, ObtainedAt: importedObtainedAt(imp.ExpiresAt, b.now()),
+			Scopes: imp.Scopes, ExpiresAt: imp.ExpiresAt, ObtainedAt: importedObtainedAt(imp.ExpiresAt, now),
 		}, "", nil
 	}
-	sentAt := b.now()
-	tok, err := client.Refresh(ctx, imp.RefreshToken)
+	if held.inDoubt(now) {
+		return nil, "", conflict("an earlier refresh of this grant did not complete, and Jawbone may still carry it out until %s, which would kill the token an import gets now",
+			held.attemptLandsBy.UTC().Format(time.RFC3339)).withFix(fixImportLater(tx.name))
+	}
+	landsBy := now.Add(landingFactor * cfg.RequestTimeout)
+	if err := tx.markAttempt(imp.RefreshToken, now, landsBy); err != nil {
+		return nil, "", err
+	}
+	tok, err := client.Refresh(tx.ctx, imp.RefreshToken)
+	switch {
+	case err == nil, !jawbone.MayHaveIssued(err):
+		// Known: the mark goes (a refresh that worked leaves none, whether
+		// or not the import then stores its grant).
+		if err := tx.markAttempt(imp.RefreshToken, time.Time{}, time.Time{}); err != nil {
+			b.log().Warn("could not clear the mark of an import's refresh", "name", tx.name, "error", err)
+		}
+	case !jawbone.InFlight(err):
+		if err := tx.markAttempt(imp.RefreshToken, now, b.now()); err != nil {
+			b.log().Warn("could not record that an import's refresh can no longer land", "name", tx.name, "error", err)
+		}
+	}
 	if err != nil {
 		return nil, "", providerFailure(err, fixImportedRefreshToken, nil)
 	}
@@ -231,7 +258,7 @@ func (b *backend) importedGrant(ctx context.Context, client *jawbone.Client, imp
 	if imp.AccessToken != "" {
 		warning = "no expires_at was given, so the grant was refreshed to learn its expiry: the imported access_token no longer works (nor in any app still using it); the creds hand out the new one"
 	}
-	return newGrant(tok, imp.RefreshToken, imp.Scopes, sentAt), warning, nil
+	return newGrant(tok, imp.RefreshToken, imp.Scopes, now), warning, nil
 }
 
 // importedObtainedAt is when an imported access token is taken to have been
@@ -261,6 +288,12 @@ func fixSharedGrant(other string) remedy {
 
 func fixImportedAccessToken(string) string {
 	return "access_token must be a valid, unexpired token issued to this client_id"
+}
+
+func fixImportLater(name string) remedy {
+	return func(m string) string {
+		return "import it again after then with " + vaultCmd(m, "write", "creds/"+name+" refresh_token=...")
+	}
 }
 
 func fixImportedRefreshToken(string) string {

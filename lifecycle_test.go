@@ -332,7 +332,7 @@ func TestARedirectFromTheTokenURLIsAConfigProblem(t *testing.T) {
 	e.authorize("me")
 	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Times: 1, Status: http.StatusFound,
 		Header: http.Header{"Location": {"https://login.example.net/token?x=1"}}})
-	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, http.StatusBadRequest,
+	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, http.StatusConflict,
 		"HTTP 302", "a redirect to https://login.example.net/token", "a redirect is never followed", "vault write jawbone/config token_url=")
 	if g := e.stored("me"); g.NeedsReauth {
 		t.Fatal("a redirect marked the grant for re-authorization")

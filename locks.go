@@ -12,6 +12,10 @@ import "sync"
 type keyLocks struct {
 	mu    sync.Mutex
 	locks map[string]*keyLock
+	// wait, when set, is called while the key is held by another, instead
+	// of blocking: the concurrent simulation's scheduler runs its other
+	// workers meanwhile (a worker blocked outside its sight would stop it).
+	wait func()
 }
 
 type keyLock struct {
@@ -22,7 +26,13 @@ type keyLock struct {
 // lock takes key's mutex and returns the function that releases it.
 func (l *keyLocks) lock(key string) (unlock func()) {
 	kl := l.enter(key)
-	kl.Lock()
+	if l.wait == nil {
+		kl.Lock()
+	} else {
+		for !kl.TryLock() {
+			l.wait()
+		}
+	}
 	return func() { l.leave(key, kl) }
 }
 

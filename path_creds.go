@@ -40,13 +40,15 @@ reaches them too. The refresh token is never returned.
 
 A token is handed out without a warning only when nothing is in doubt:
 
-  - a refresh failed for a reason that may pass (a timeout, Jawbone's 5xx or
-    429) or for a client or network problem (invalid_client, a proxy's 401,
-    a redirect): the current token is returned with a warning while it is
-    still valid, and automatic retries back off (next_refresh_attempt_at);
-  - a refresh did not complete (its reply was lost, or Vault stopped): until
-    Jawbone could no longer complete it, the token is returned with a
-    warning, and only while Jawbone still accepts it;
+  - Jawbone answered a refresh with an error that may pass (its own 5xx
+    error, a 429) or with a client problem (invalid_client): the current
+    token is returned with a warning while it is still valid, and automatic
+    retries back off (next_refresh_attempt_at);
+  - a refresh did not complete, or its answer was not Jawbone's (a timeout,
+    a lost reply, a gateway's 502 or 504, a proxy's 401, Vault stopping):
+    Jawbone may have made it, so until Jawbone could no longer complete it
+    the token is returned with a warning, and only while Jawbone still
+    accepts it;
   - Jawbone rejected the grant (invalid_grant, and only that): the creds are
     marked needs_reauthorization, and reads fail until you authorize again
     (auth-url and exchange) or a forced refresh succeeds.
@@ -174,16 +176,16 @@ func (b *backend) handleCredsRead(ctx context.Context, req *logical.Request, d *
 // answerCreds returns a token that works, or an error that says what to do.
 // A token is handed out without a warning only when nothing is in doubt.
 func (b *backend) answerCreds(name string, read *credsRead) (*logical.Response, error) {
-	g, now := read.grant, b.now()
+	g, now, timeout := read.grant, b.now(), read.cfg.RequestTimeout
 	switch {
 	case g.NeedsReauth:
 		return nil, badRequest("creds %q need re-authorization: Jawbone rejected the refresh token (%s)", name, g.LastError).withFix(fixReauth(name))
-	case g.attempting() && !g.acceptedSinceAttempt():
-		return nil, badGateway("the last refresh of creds %q did not complete, so Jawbone may have replaced the stored access token, and it could not be checked or refreshed%s",
-			name, because(g.LastError)).withFix(fixRetryRefresh(name))
 	case g.expired(now):
 		return nil, badGateway("creds %q expired at %s and could not be refreshed%s",
 			name, g.ExpiresAt.UTC().Format(time.RFC3339), because(g.LastError)).withFix(fixRetryRefresh(name))
+	case g.attempting() && !g.acceptedInDoubt(now, timeout):
+		return nil, badGateway("the last refresh of creds %q did not complete, so Jawbone may have replaced the stored access token, and it could not be checked or refreshed%s",
+			name, because(g.LastError)).withFix(fixRetryRefresh(name))
 	}
 	resp := &logical.Response{Data: g.view(read.cfg, now)}
 	switch {

@@ -39,15 +39,36 @@ func TestForcedRefreshIgnoresBackoffAndClearsReauth(t *testing.T) {
 	}
 }
 
+// Jawbone's own transient error: the refresh was not made, 502.
 func TestForcedRefreshTransientFailureIsBadGateway(t *testing.T) {
 	t.Parallel()
 	e := newConfiguredEnv(t)
 	old := e.authorize("me")
-	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 500, Times: 1})
-	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, 502, "HTTP 500")
-	if e.stored("me").AccessToken != old {
-		t.Fatal("a failed forced refresh changed the token")
+	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 500, Body: `{"error":"server_error"}`, Times: 1})
+	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, 502, "HTTP 500", "server_error")
+	if g := e.stored("me"); g.AccessToken != old || g.attempting() {
+		t.Fatal("a failed forced refresh changed the token, or left it in doubt")
 	}
+}
+
+// A 500 without Jawbone's own words (a gateway's) does not say whether the
+// refresh was made: 409, with when it can be forced again.
+func TestForcedRefreshWhoseOutcomeIsUnknownIsAConflict(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	old := e.authorize("me")
+	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 500, Times: 1})
+	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, http.StatusConflict,
+		`this refresh of creds "me" did not complete (jawbone refresh failed (HTTP 500)`, "Jawbone may still carry it out until",
+		"force a refresh after that time with vault write -f jawbone/creds/me/refresh")
+	if g := e.stored("me"); g.AccessToken != old || !g.attempting() {
+		t.Fatal("a forced refresh of unknown outcome changed the token, or was not left in doubt")
+	}
+	// A proxy's 401: the same, with what to check.
+	e.clock.Advance(backoffMax)
+	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 401, Body: "<html>denied by the proxy</html>", ContentType: "text/html", Times: 1})
+	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, http.StatusConflict,
+		`this refresh of creds "me" did not complete (jawbone refresh failed (HTTP 401)`, "the reply carries no OAuth error, so it came from something between Vault and Jawbone")
 }
 
 func TestForcedRefreshOfUnknownCreds(t *testing.T) {

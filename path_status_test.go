@@ -26,10 +26,10 @@ func TestStatusCountsWhatHappens(t *testing.T) {
 	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyCode: "c", keyState: "forged"}, 400) // not counted: never reached Jawbone
 	auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: "third"})
 	landed := e.visit(auth.Data[keyURL].(string))
-	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 503, Times: 1})
+	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 503, Body: `{"error":"temporarily_unavailable"}`, Times: 1})
 	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, 502)
 	e.mustOK(logical.UpdateOperation, "creds/me/refresh", nil)
-	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 503, Times: 1})
+	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 503, Body: `{"error":"temporarily_unavailable"}`, Times: 1})
 	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, 502)
 	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant"}`, Times: 1})
 	e.mustFail(logical.UpdateOperation, "creds/other/refresh", nil, 400)

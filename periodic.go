@@ -54,12 +54,22 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 	})
 	b.runJobs(ctx, checks, func(name string) { b.checkLiveness(ctx, s, cfg, name) })
 	b.registry.repair(ctx, s, repairBudget)
+	b.registry.disconnects.forgetOld(b.now())
 	b.metrics.ticked(b.now(), time.Since(started), len(attended), len(checks))
 	return nil
 }
 
-// runJobs runs job for each name, with bounded concurrency and jitter.
+// runJobs runs job for each name, with bounded concurrency and jitter (one
+// worker: in turn, in this goroutine).
 func (b *backend) runJobs(ctx context.Context, names []string, job func(name string)) {
+	if b.scanWorkers <= 1 {
+		for _, name := range names {
+			if b.waitJitter(ctx) {
+				job(name)
+			}
+		}
+		return
+	}
 	slots := make(chan struct{}, b.scanWorkers)
 	var wg sync.WaitGroup
 	for _, name := range names {
@@ -98,7 +108,7 @@ func (b *backend) checkLiveness(ctx context.Context, s logical.Storage, cfg *con
 		}
 		b.metrics.foundDead()
 		b.log().Warn("Jawbone no longer accepts the stored access token, though it has not expired: another client refreshed the grant; refreshing", "name", name)
-		res := b.refreshLocked(tx, cfg, g, 1)
+		res := b.refreshLocked(tx, cfg, g, 1, true)
 		return errors.Join(res.fatal, res.err)
 	})
 	if err != nil {

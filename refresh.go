@@ -5,6 +5,7 @@ package jawbone
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,18 +51,32 @@ func (b *backend) forceRefresh(ctx context.Context, s logical.Storage, name stri
 		return nil, err
 	}
 	res := b.attend(context.WithoutCancel(ctx), s, cfg, name, true)
-	switch {
+	switch g := res.grant; {
 	case res.fatal != nil:
 		return nil, res.fatal
-	case res.grant == nil:
+	case g == nil:
 		return nil, missingCreds(name)
-	case res.inDoubt, res.grant.attempting() && res.grant.mayLand(b.now(), cfg.RequestTimeout):
+	case g.attempting() && g.mayLand(b.now(), cfg.RequestTimeout) && !res.attempted:
 		return nil, conflict("an earlier refresh of creds %q did not complete and Jawbone may still carry it out until %s, which would kill any token issued before then",
-			name, res.grant.AttemptLandsBy.UTC().Format(time.RFC3339)).withFix(fixRefreshLater(name))
+			name, g.AttemptLandsBy.UTC().Format(time.RFC3339)).withFix(fixRefreshLater(name))
+	case g.attempting() && g.mayLand(b.now(), cfg.RequestTimeout):
+		return nil, refreshInDoubt(name, res.err, g.AttemptLandsBy)
 	case res.err != nil:
 		return nil, providerFailure(res.err, fixReauth(name), nil)
 	}
 	return &credsRead{cfg: cfg, grant: res.grant}, nil
+}
+
+// refreshInDoubt answers a forced refresh whose own outcome Jawbone's
+// answer (or its silence) does not tell: what the failure itself calls for,
+// and that the refresh may still be carried out.
+func refreshInDoubt(name string, err error, landsBy time.Time) error {
+	var cause *requestError
+	errors.As(providerFailure(err, fixReauth(name), nil), &cause)
+	return conflict("this refresh of creds %q did not complete (%v): Jawbone may still carry it out until %s, which would kill any token issued before then",
+		name, err, landsBy.UTC().Format(time.RFC3339)).withFix(func(m string) string {
+		return cause.fix(m) + "; " + fixRefreshLater(name)(m)
+	})
 }
 
 // loadGrant is the config and the grant of name, which must exist.
@@ -94,7 +109,9 @@ type attended struct {
 	// inDoubt: an attempt may still land, and Jawbone accepted the stored
 	// token just now.
 	inDoubt bool
-	fatal   error // storage failed, or this node cannot write
+	// attempted: this call made an attempt (a refresh) of its own.
+	attempted bool
+	fatal     error // storage failed, or this node cannot write
 }
 
 // refreshShared attends to a due grant for a read or the background scan.
@@ -103,9 +120,12 @@ type attended struct {
 // used by everyone waiting on it.
 func (b *backend) refreshShared(ctx context.Context, s logical.Storage, cfg *config, name string) attended {
 	shared := context.WithoutCancel(ctx)
-	v, _, _ := b.refreshes.Do(name, func() (any, error) {
-		return b.attend(shared, s, cfg, name, false), nil
-	})
+	return b.share(name, func() attended { return b.attend(shared, s, cfg, name, false) })
+}
+
+// shareOnce runs attend once for every concurrent caller of name.
+func (b *backend) shareOnce(name string, attend func() attended) attended {
+	v, _, _ := b.refreshes.Do(name, func() (any, error) { return attend(), nil })
 	return v.(attended)
 }
 
@@ -136,6 +156,7 @@ func (b *backend) attendLocked(tx *grantTx, cfg *config, force bool) attended {
 		// to the node that can write.
 		return attended{grant: g, fatal: logical.ErrReadOnly}
 	}
+	tokenDead := false
 	if g.attempting() {
 		settled, next := b.settleLocked(tx, cfg, g, now)
 		switch {
@@ -144,9 +165,9 @@ func (b *backend) attendLocked(tx *grantTx, cfg *config, force bool) attended {
 		case next == settleKept && !force && !settled.grant.due(cfg.RefreshAhead, now):
 			return settled
 		}
-		g = settled.grant
+		g, tokenDead = settled.grant, next == settleRefresh
 	}
-	return b.refreshLocked(tx, cfg, g, 1)
+	return b.refreshLocked(tx, cfg, g, 1, tokenDead)
 }
 
 // What settling an attempt in doubt leads to.
@@ -155,12 +176,13 @@ type settleNext int
 const (
 	settleDone    settleNext = iota // nothing more to do now
 	settleKept                      // it replaced nothing: refresh only if due
-	settleRefresh                   // it replaced the token, or can no longer land: refresh now
+	settleRefresh                   // Jawbone does not accept the token (or did not say) and the attempt is over: refresh now
 )
 
 // settleLocked decides an attempt in doubt.
 func (b *backend) settleLocked(tx *grantTx, cfg *config, g *grant, now time.Time) (attended, settleNext) {
 	works, err := b.check(tx.ctx, cfg, g)
+	answeredAt := b.now() // a token may have expired while Jawbone was asked
 	mayLand := g.mayLand(now, cfg.RequestTimeout)
 	switch {
 	case works && !mayLand:
@@ -178,7 +200,7 @@ func (b *backend) settleLocked(tx *grantTx, cfg *config, g *grant, now time.Time
 			return attended{grant: g, fatal: err}, settleDone
 		}
 		return attended{grant: alive, inDoubt: true}, settleDone
-	case jawbone.KindOf(err) == jawbone.TokenRejected && g.landedIfDead(now):
+	case jawbone.KindOf(err) == jawbone.TokenRejected && g.landedIfDead(answeredAt):
 		b.log().Info("an attempt in doubt replaced the stored token; refreshing", "name", tx.name)
 		return attended{grant: g}, settleRefresh // it landed: a refresh is safe now
 	case !mayLand:
@@ -199,19 +221,47 @@ func (b *backend) check(ctx context.Context, cfg *config, g *grant) (works bool,
 	return err == nil, err
 }
 
-// refreshLocked refreshes g, marking the attempt in storage first. After
-// an attempt whose outcome is unknown it checks the stored token at once:
-// if Jawbone no longer accepts it and it did before, the attempt landed,
-// and one more attempt (while retries are left) is safe.
-func (b *backend) refreshLocked(tx *grantTx, cfg *config, g *grant, retries int) attended {
+// refreshLocked refreshes g, marking the attempt in storage first;
+// tokenDead says Jawbone no longer accepts g's token (or did not say), and
+// otherwise Jawbone is asked first. After an attempt whose outcome is
+// unknown it checks the stored token at once: if Jawbone no longer accepts
+// it and it did before, the attempt landed, and one more attempt (while
+// retries are left) is safe.
+func (b *backend) refreshLocked(tx *grantTx, cfg *config, g *grant, retries int, tokenDead bool) attended {
 	if g.RefreshToken == "" {
 		return attended{grant: g, fatal: badRequest("creds %q hold no refresh token, so they cannot be refreshed", tx.name).withFix(fixReauth(tx.name))}
 	}
 	sentAt := b.now()
-	marked := g.withAttempt(sentAt, cfg.RequestTimeout)
+	marked := g.withAttempt(sentAt, cfg.RequestTimeout, tokenDead)
 	if err := tx.put(marked); err != nil {
 		return attended{grant: g, fatal: fmt.Errorf("marking the refresh of creds %q: %w", tx.name, err)}
 	}
+	if !marked.AttemptBlind {
+		// Whether Jawbone accepts the token the attempt begins on decides
+		// what a dead token means after a lost reply: that the attempt
+		// landed, or nothing (the token was dead already: another client
+		// refreshed the grant, the account disconnected the app). Asked
+		// once the attempt is marked, so that nothing of ours can kill the
+		// token in between; a crash before the call is harmless.
+		works, err := b.check(tx.ctx, cfg, g)
+		if jawbone.KindOf(err) == jawbone.TokenRejected && !g.expired(b.now()) {
+			b.metrics.foundDead()
+		}
+		if !works {
+			marked = g.withAttempt(sentAt, cfg.RequestTimeout, true)
+			if err := tx.put(marked); err != nil {
+				return attended{grant: g, fatal: fmt.Errorf("marking the refresh of creds %q: %w", tx.name, err)}
+			}
+		}
+	}
+	res := b.callRefresh(tx, cfg, g, marked, retries, sentAt)
+	res.attempted = true
+	return res
+}
+
+// callRefresh makes the refresh marked on g (as marked) and records what
+// came of it.
+func (b *backend) callRefresh(tx *grantTx, cfg *config, g, marked *grant, retries int, sentAt time.Time) attended {
 	tok, err := b.client(cfg).Refresh(tx.ctx, g.RefreshToken)
 	now := b.now()
 	switch {
@@ -225,23 +275,24 @@ func (b *backend) refreshLocked(tx *grantTx, cfg *config, g *grant, retries int)
 	if res.fatal != nil || res.grant != doubt || retries == 0 {
 		return res
 	}
+	askedAt := b.now()
 	works, checkErr := b.check(tx.ctx, cfg, doubt)
 	switch {
-	case works && !doubt.mayLand(now, cfg.RequestTimeout):
+	case works && !doubt.mayLand(askedAt, cfg.RequestTimeout):
 		// Finished at Jawbone, and it replaced nothing: a failure like any.
 		failed := g.attemptFailed(err, now)
 		if err := tx.put(failed); err == nil {
 			res.grant = failed
 		}
 	case works:
-		alive := doubt.checked(now)
+		alive := doubt.checked(askedAt)
 		if err := tx.put(alive); err == nil {
 			res.grant = alive
 		}
 		res.inDoubt = true
-	case jawbone.KindOf(checkErr) == jawbone.TokenRejected && doubt.landedIfDead(now):
+	case jawbone.KindOf(checkErr) == jawbone.TokenRejected && doubt.landedIfDead(b.now()):
 		b.log().Info("a refresh whose reply was lost replaced the stored token; refreshing again", "name", tx.name)
-		return b.refreshLocked(tx, cfg, doubt, retries-1)
+		return b.refreshLocked(tx, cfg, doubt, retries-1, true)
 	}
 	return res
 }

@@ -113,7 +113,7 @@ func TestCredsTransientFailuresBackOff(t *testing.T) {
 	e.authorize("me")
 	e.clock.Advance(year - time.Hour)
 	e.fake.ResetCalls()
-	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 503})
+	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 503, Body: `{"error":"temporarily_unavailable"}`})
 
 	for i := 0; i < 5; i++ {
 		resp := e.mustOK(logical.ReadOperation, "creds/me", nil)
@@ -196,8 +196,9 @@ func TestCredsConcurrentReadsShareOneRefresh(t *testing.T) {
 	}
 }
 
-// holdingTransport holds requests to Jawbone until released, announcing
-// each, so that a test can act while a call to Jawbone is in flight.
+// holdingTransport holds the calls to Jawbone's token URL until released,
+// announcing each, so that a test can act while a refresh is in flight;
+// calls to the API go through.
 type holdingTransport struct {
 	arrived chan struct{}
 	release chan struct{}
@@ -208,8 +209,10 @@ func newHoldingTransport() *holdingTransport {
 }
 
 func (h *holdingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	h.arrived <- struct{}{}
-	<-h.release
+	if strings.HasSuffix(r.URL.Path, "/token") {
+		h.arrived <- struct{}{}
+		<-h.release
+	}
 	return http.DefaultTransport.RoundTrip(r)
 }
 
@@ -374,7 +377,7 @@ func TestInterruptedRefreshNeverServesTheStoredToken(t *testing.T) {
 		name  string
 		fault fakejawbone.Fault
 	}{
-		{"jawbone answers 503", fakejawbone.Fault{Status: 503}},
+		{"jawbone answers 503", fakejawbone.Fault{Status: 503, Body: `{"error":"temporarily_unavailable"}`}},
 		{"jawbone's reply is unreadable", fakejawbone.Fault{Status: 200, Body: "{"}},
 	}
 	for _, tc := range cases {
@@ -443,7 +446,10 @@ func TestLostReplyNeverServesTheReplacedToken(t *testing.T) {
 		t.Fatal("test premise: Jawbone replaced the token and the marker stays")
 	}
 	e.b.transport = nil
-	e.clock.Advance(backoffBase)
+	// Every reply was lost, Jawbone's answer about the token the refresh
+	// began on too: a dead token afterwards proves nothing, so the next
+	// attempt waits until the lost one can no longer land.
+	e.clock.Advance(landingFactor * defaultRequestTimeout)
 	if tok := e.accessToken("me"); !e.fake.TokenValid(tok) {
 		t.Fatal("the next attempt did not recover a working token")
 	}

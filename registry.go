@@ -76,6 +76,16 @@ type registry struct {
 	mem    *memIndex
 	keys   keyring
 	log    func() hclog.Logger
+	now    func() time.Time
+	// spawn runs the background load: in a goroutine of its own (the
+	// concurrent simulation runs it in the tick, where its scheduler sees
+	// it).
+	spawn func(func())
+	// accounts are locks by Jawbone account: held by a revoke from listing
+	// the account's names to the end of its disconnect, and by a write
+	// that adds a name to an account.
+	accounts    keyLocks
+	disconnects disconnectLog
 
 	// indexed is set once the storage indexes are known to hold every
 	// grant (index/meta); until then, whether another name holds a grant
@@ -87,8 +97,8 @@ type registry struct {
 	repairAt repairCursor
 }
 
-func newRegistry(cacheBytes int, log func() hclog.Logger) *registry {
-	return &registry{cache: newEntryCache(cacheBytes), mem: newMemIndex(), log: log}
+func newRegistry(cacheBytes int, log func() hclog.Logger, now func() time.Time) *registry {
+	return &registry{cache: newEntryCache(cacheBytes), mem: newMemIndex(), log: log, now: now, spawn: func(f func()) { go f() }}
 }
 
 // grantKey is the keyed hash of a refresh token: what the grant index is
@@ -106,21 +116,26 @@ func accountKey(account uint64, name string) string {
 	return accountDir(account) + name
 }
 
+// accountDir is the folder of an account's entries; account 0 is the
+// grants whose account is not known (any revoke may concern them).
 func accountDir(account uint64) string {
+	if account == 0 {
+		return accountIndexPrefix + "00/unknown/"
+	}
 	h := fmt.Sprintf("%016x", account)
 	return accountIndexPrefix + h[:2] + "/" + h[2:] + "/"
 }
 
 // keyring hashes refresh tokens and accounts with the mount's key, made
-// (and stored) on first use with the SDK's salt helper.
+// (and stored) on first use with the SDK's salt helper. Its lock is held
+// across the storage calls, so that two first uses cannot make two keys.
 type keyring struct {
-	mu   sync.Mutex
+	lock keyLocks
 	salt *salt.Salt
 }
 
 func (k *keyring) get(ctx context.Context, s logical.Storage) (*salt.Salt, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	defer k.lock.lock(saltStoragePath)()
 	if k.salt == nil {
 		sl, err := salt.NewSalt(ctx, s, &salt.Config{Location: saltStoragePath})
 		if err != nil {
@@ -132,8 +147,7 @@ func (k *keyring) get(ctx context.Context, s logical.Storage) (*salt.Salt, error
 }
 
 func (k *keyring) forget() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	defer k.lock.lock(saltStoragePath)()
 	k.salt = nil
 }
 
@@ -145,7 +159,7 @@ func grantKeyOf(sl *salt.Salt, refresh string) grantKey {
 	return k
 }
 
-// accountHash is the hash of a Jawbone account; 0 for none.
+// accountHash is the hash of a Jawbone account; 0 for one not known.
 func accountHash(sl *salt.Salt, xid string) uint64 {
 	if xid == "" {
 		return 0
@@ -154,10 +168,29 @@ func accountHash(sl *salt.Salt, xid string) uint64 {
 	return max(binary.BigEndian.Uint64(sum), 1)
 }
 
-// grantClaim is an entry of the grant index.
+// grantClaim is an entry of the grant index: the name that holds the
+// grant, and, once that name is deleted, an attempt on the grant made for
+// it that Jawbone may still carry out until AttemptLandsBy. What may still
+// land outlives the name: whoever stores the grant again before then
+// inherits the attempt.
 type grantClaim struct {
-	Name string `json:"name"`
+	Name             string    `json:"name"`
+	AttemptStartedAt time.Time `json:"attempt_started_at,omitempty"`
+	AttemptLandsBy   time.Time `json:"attempt_lands_by,omitempty"`
 }
+
+// heldBy is what the grant index says of a grant: the name that holds it
+// (verified against its grant), and an attempt on it that a deleted name
+// left.
+type heldBy struct {
+	name             string
+	attemptStartedAt time.Time
+	attemptLandsBy   time.Time
+}
+
+// inDoubt reports whether a deleted name's attempt on the grant may still
+// land at now.
+func (h heldBy) inDoubt(now time.Time) bool { return now.Before(h.attemptLandsBy) }
 
 // --- reads ----------------------------------------------------------------
 
@@ -199,11 +232,9 @@ func (r *registry) list(ctx context.Context, s logical.Storage, after string, li
 }
 
 // namesOfAccount are the names other than except holding a grant of
-// account xid, from the account index, each verified against its grant.
+// account xid ("": whose account is not known), from the account index,
+// each verified against its grant.
 func (r *registry) namesOfAccount(ctx context.Context, s logical.Storage, xid, except string) ([]string, error) {
-	if xid == "" {
-		return nil, nil
-	}
 	sl, err := r.keys.get(ctx, s)
 	if err != nil {
 		return nil, err
@@ -255,7 +286,13 @@ type grantTx struct {
 	name    string
 	current *grant // as stored; nil: none
 	held    map[grantKey]func()
-	checked map[grantKey]bool
+	checked map[grantKey]heldBy
+	// began and beganAt are the disconnect count and the time when tx
+	// began (see disconnects); account the unlock of the account locks tx
+	// holds, if any.
+	began   uint64
+	beganAt time.Time
+	account func()
 }
 
 // update runs fn inside name's critical section, with the grant as stored.
@@ -268,14 +305,36 @@ func (r *registry) update(ctx context.Context, s logical.Storage, name string, f
 	if err != nil {
 		return err
 	}
-	tx := &grantTx{r: r, ctx: ctx, s: s, name: name, current: current}
+	tx := &grantTx{r: r, ctx: ctx, s: s, name: name, current: current, began: r.disconnects.count(), beganAt: r.now()}
 	defer tx.release()
 	return fn(tx)
+}
+
+// updateAll runs fn inside the critical sections of every name, taken in
+// order (so that two callers never wait on each other), with a grantTx for
+// each name in the order given.
+func (r *registry) updateAll(ctx context.Context, s logical.Storage, names []string, fn func(txs []*grantTx) error) error {
+	for _, name := range slices.Compact(slices.Sorted(slices.Values(names))) {
+		defer r.names.lock(name)()
+	}
+	txs := make([]*grantTx, len(names))
+	for i, name := range names {
+		current, err := r.get(ctx, s, name)
+		if err != nil {
+			return err
+		}
+		txs[i] = &grantTx{r: r, ctx: ctx, s: s, name: name, current: current, began: r.disconnects.count(), beganAt: r.now()}
+		defer txs[i].release()
+	}
+	return fn(txs)
 }
 
 func (tx *grantTx) release() {
 	for _, unlock := range tx.held {
 		unlock()
+	}
+	if tx.account != nil {
+		tx.account()
 	}
 }
 
@@ -290,50 +349,56 @@ func (tx *grantTx) lockGrant(k grantKey) {
 	tx.held[k] = tx.r.grants.lock(string(k[:]))
 }
 
-// holder is the name other than tx's that holds the grant of refresh, or
-// "". The grant stays locked until tx ends: no other name can take it
-// meanwhile, and tx may store it.
-func (tx *grantTx) holder(refresh string) (string, error) {
+// holder is who holds the grant of refresh, other than tx's name (name
+// "": nobody), and any attempt on it a deleted name left in doubt. The
+// grant stays locked until tx ends: no other name can take it meanwhile,
+// and tx may store it.
+func (tx *grantTx) holder(refresh string) (heldBy, error) {
 	sl, err := tx.r.keys.get(tx.ctx, tx.s)
 	if err != nil {
-		return "", err
+		return heldBy{}, err
 	}
 	k := grantKeyOf(sl, refresh)
 	tx.lockGrant(k)
-	other, err := tx.r.holderLocked(tx.ctx, tx.s, k, refresh, tx.name)
+	held, err := tx.r.holderLocked(tx.ctx, tx.s, k, refresh, tx.name)
 	if err == nil {
 		if tx.checked == nil {
-			tx.checked = map[grantKey]bool{}
+			tx.checked = map[grantKey]heldBy{}
 		}
-		tx.checked[k] = true
+		tx.checked[k] = held
 	}
-	return other, err
+	return held, err
 }
 
 // holderLocked answers holder under the grant's lock: from the grant index,
 // verified against the grant it names, once every grant is indexed; by
 // reading every grant before then.
-func (r *registry) holderLocked(ctx context.Context, s logical.Storage, k grantKey, refresh, except string) (string, error) {
-	indexed, err := r.isIndexed(ctx, s)
-	if err != nil {
-		return "", err
-	}
-	if !indexed {
-		return r.scanForHolder(ctx, s, refresh, except)
-	}
+func (r *registry) holderLocked(ctx context.Context, s logical.Storage, k grantKey, refresh, except string) (heldBy, error) {
 	var claim grantClaim
 	found, err := getJSON(ctx, s, k.storageKey(), &claim)
-	if err != nil || !found || claim.Name == except || claim.Name == "" {
-		return "", err
+	if err != nil {
+		return heldBy{}, err
+	}
+	held := heldBy{attemptStartedAt: claim.AttemptStartedAt, attemptLandsBy: claim.AttemptLandsBy}
+	indexed, err := r.isIndexed(ctx, s)
+	if err != nil {
+		return heldBy{}, err
+	}
+	if !indexed {
+		held.name, err = r.scanForHolder(ctx, s, refresh, except)
+		return held, err
+	}
+	if !found || claim.Name == except {
+		return held, nil
 	}
 	g, err := r.get(ctx, s, claim.Name)
 	if err != nil {
-		return "", err
+		return heldBy{}, err
 	}
 	if g != nil && g.RefreshToken == refresh {
-		return claim.Name, nil
+		held.name = claim.Name
 	}
-	return "", nil // a stale claim: its name holds another grant now
+	return held, nil // else a stale claim: its name holds another grant now
 }
 
 // scanForHolder reads every grant: the answer before the indexes are
@@ -404,13 +469,36 @@ func (tx *grantTx) put(g *grant) error {
 	if old != nil {
 		oldKey, oldAccount = grantKeyOf(sl, old.RefreshToken), accountHash(sl, old.AccountXID)
 	}
-	if old == nil || oldKey != newKey {
-		if err := tx.claim(newKey, g.RefreshToken); err != nil {
+	indexedOld := old != nil && old.Layout >= grantLayout
+	if !indexedOld || oldKey != newKey {
+		held, err := tx.claim(newKey, g.RefreshToken)
+		if err != nil {
+			return err
+		}
+		if held.inDoubt(tx.r.now()) && !g.attempting() {
+			g = g.withInheritedAttempt(held.attemptStartedAt, held.attemptLandsBy)
+		}
+	}
+	if !indexedOld || oldAccount != newAccount {
+		// The name joins the account: under the account's lock, so that a
+		// revoke of the account sees it, or it sees the revoke.
+		tx.lockAccounts(g.AccountXID)
+		if err := putJSON(tx.ctx, tx.s, accountKey(newAccount, tx.name), struct{}{}); err != nil {
 			return err
 		}
 	}
-	if newAccount != 0 && (old == nil || oldAccount != newAccount) {
-		if err := putJSON(tx.ctx, tx.s, accountKey(newAccount, tx.name), struct{}{}); err != nil {
+	if newToken := old == nil || old.AccessToken != g.AccessToken; newToken && !g.attempting() {
+		if until, ok := tx.r.disconnects.concerning(g.AccountXID, tx.began, tx.beganAt); ok {
+			// The account was being disconnected while tx got this token,
+			// or a disconnect of it may still land: the token may be dead,
+			// or die. It is stored in doubt, and checked before it is
+			// handed out, until the disconnect can no longer land.
+			g = g.withInheritedAttempt(tx.r.now(), later(until, tx.r.now()))
+		}
+	}
+	keptOld := false
+	if old != nil && oldKey != newKey {
+		if keptOld, err = tx.keepAttempt(oldKey, old); err != nil {
 			return err
 		}
 	}
@@ -421,52 +509,185 @@ func (tx *grantTx) put(g *grant) error {
 	}
 	tx.current = &stamped
 	tx.r.mem.set(tx.name, summarize(&stamped, newKey, newAccount))
-	if old != nil && oldKey != newKey {
+	if old != nil && oldKey != newKey && !keptOld {
 		tx.r.dropClaim(tx.ctx, tx.s, oldKey, tx.name, tx.held)
 	}
-	if old != nil && oldAccount != 0 && oldAccount != newAccount {
+	if old != nil && oldAccount != newAccount {
 		tx.r.dropAccountEntry(tx.ctx, tx.s, oldAccount, tx.name)
 	}
 	return nil
 }
 
-// claim records in the grant index that tx's name holds the grant k,
-// unless another name verifiably holds it.
-func (tx *grantTx) claim(k grantKey, refresh string) error {
-	tx.lockGrant(k)
-	if !tx.checked[k] {
-		other, err := tx.r.holderLocked(tx.ctx, tx.s, k, refresh, tx.name)
-		if err != nil {
-			return err
-		}
-		if other != "" {
-			return sharedGrant(other)
-		}
+// markAttempt records on the grant of refresh, which tx holds the lock of
+// and no name holds yet, an attempt on it that Jawbone may carry out until
+// landsBy (zero times: none): a later store of the grant inherits it, and
+// a later import waits for it. tx itself, should the attempt succeed,
+// stores the grant without it.
+func (tx *grantTx) markAttempt(refresh string, started, landsBy time.Time) error {
+	sl, err := tx.r.keys.get(tx.ctx, tx.s)
+	if err != nil {
+		return err
 	}
-	return putJSON(tx.ctx, tx.s, k.storageKey(), grantClaim{Name: tx.name})
+	k := grantKeyOf(sl, refresh)
+	claim := grantClaim{Name: tx.name, AttemptStartedAt: started, AttemptLandsBy: landsBy}
+	return putJSON(tx.ctx, tx.s, k.storageKey(), claim)
 }
 
-// delete forgets tx's grant: the grant, then its index entries.
+// lockAccounts takes the locks of the accounts xids (in order: "", the
+// grants whose account is not known, first) for the rest of tx.
+func (tx *grantTx) lockAccounts(xids ...string) {
+	if tx.account != nil {
+		return
+	}
+	var unlocks []func()
+	for _, xid := range slices.Compact(slices.Sorted(slices.Values(xids))) {
+		unlocks = append(unlocks, tx.r.accounts.lock(xid))
+	}
+	tx.account = func() {
+		for _, unlock := range slices.Backward(unlocks) {
+			unlock()
+		}
+	}
+}
+
+// disconnectLog records the revokes' disconnects of accounts on this node,
+// so that a grant a flow got while its account was being disconnected (or
+// that a disconnect still in doubt may end) is not stored as if it surely
+// worked.
+type disconnectLog struct {
+	mu   sync.Mutex
+	n    uint64
+	last map[string]disconnected
+}
+
+// disconnected is the last disconnect of an account: its count, and until
+// when it may land.
+type disconnected struct {
+	seq     uint64
+	landsBy time.Time
+}
+
+func (d *disconnectLog) count() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.n
+}
+
+// note records that account xid is being disconnected, by a call Jawbone
+// may carry out until landsBy.
+func (d *disconnectLog) note(xid string, landsBy time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.n++
+	if d.last == nil {
+		d.last = map[string]disconnected{}
+	}
+	d.last[xid] = disconnected{seq: d.n, landsBy: landsBy}
+}
+
+// settle records that the disconnect of account xid can no longer land.
+func (d *disconnectLog) settle(xid string, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e, ok := d.last[xid]; ok {
+		e.landsBy = now
+		d.last[xid] = e
+	}
+}
+
+// concerning reports whether a disconnect may have ended, or may still
+// end, a token of account xid (any account, for "": one not known) that a
+// flow got after it began (when the count was began, at beganAt): one
+// began since, or one could still land then. until is when the last of
+// them can no longer land.
+func (d *disconnectLog) concerning(xid string, began uint64, beganAt time.Time) (until time.Time, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for account, e := range d.last {
+		if (xid == "" || account == xid) && (e.seq > began || !e.landsBy.Before(beganAt)) {
+			until, ok = later(until, e.landsBy), true
+		}
+	}
+	return until, ok
+}
+
+// disconnectLogTTL is how long a disconnect is remembered once it can no
+// longer land: far longer than any flow takes from its first call to
+// Jawbone to its write (a few calls, each within request_timeout).
+const disconnectLogTTL = time.Hour
+
+// forgetOld drops what no flow can still be concerned with.
+func (d *disconnectLog) forgetOld(now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for xid, e := range d.last {
+		if now.Sub(e.landsBy) > disconnectLogTTL {
+			delete(d.last, xid)
+		}
+	}
+}
+
+// claim records in the grant index that tx's name holds the grant k,
+// unless another name verifiably holds it, and returns what the index said
+// of the grant before.
+func (tx *grantTx) claim(k grantKey, refresh string) (heldBy, error) {
+	tx.lockGrant(k)
+	held, checked := tx.checked[k]
+	if !checked {
+		var err error
+		if held, err = tx.r.holderLocked(tx.ctx, tx.s, k, refresh, tx.name); err != nil {
+			return heldBy{}, err
+		}
+	}
+	if held.name != "" {
+		return heldBy{}, sharedGrant(held.name)
+	}
+	return held, putJSON(tx.ctx, tx.s, k.storageKey(), grantClaim{Name: tx.name})
+}
+
+// delete forgets tx's grant: the grant, then its index entries (but an
+// attempt on it that may still land, see keepAttempt).
 func (tx *grantTx) delete() error {
-	if tx.current == nil {
+	old := tx.current
+	if old == nil {
 		return nil
+	}
+	sl, err := tx.r.keys.get(tx.ctx, tx.s)
+	if err != nil {
+		return err
+	}
+	k := grantKeyOf(sl, old.RefreshToken)
+	kept, err := tx.keepAttempt(k, old)
+	if err != nil {
+		return err
 	}
 	if err := cachedDelete(tx.ctx, tx.r.cache, tx.s, credsStoragePrefix+tx.name); err != nil {
 		return err
 	}
-	old := tx.current
 	tx.current = nil
 	tx.r.mem.remove(tx.name)
-	sl, err := tx.r.keys.get(tx.ctx, tx.s)
-	if err != nil {
-		tx.r.log().Warn("creds deleted, but their index entries are left for the repair", "name", tx.name, "error", err)
-		return nil
+	if !kept {
+		tx.r.dropClaim(tx.ctx, tx.s, k, tx.name, tx.held)
 	}
-	tx.r.dropClaim(tx.ctx, tx.s, grantKeyOf(sl, old.RefreshToken), tx.name, tx.held)
-	if a := accountHash(sl, old.AccountXID); a != 0 {
-		tx.r.dropAccountEntry(tx.ctx, tx.s, a, tx.name)
-	}
+	tx.r.dropAccountEntry(tx.ctx, tx.s, accountHash(sl, old.AccountXID), tx.name)
 	return nil
+}
+
+// keepAttempt records, in the claim of grant k that tx is about to stop
+// holding (old: deleted, or replaced by another grant), an attempt on it
+// that Jawbone may still carry out: what may still land outlives the name,
+// and whoever stores the grant before then inherits it. It is written
+// while the name still holds the grant (a crash then leaves the claim
+// with the attempt), and stays until the attempt can no longer land (the
+// repair drops it then). kept reports whether there was one.
+func (tx *grantTx) keepAttempt(k grantKey, old *grant) (kept bool, err error) {
+	landsBy := old.landsBy(maxRequestTimeout)
+	if !old.attempting() || !tx.r.now().Before(landsBy) {
+		return false, nil
+	}
+	tx.lockGrant(k)
+	claim := grantClaim{Name: tx.name, AttemptStartedAt: old.AttemptStartedAt, AttemptLandsBy: landsBy}
+	return true, putJSON(tx.ctx, tx.s, k.storageKey(), claim)
 }
 
 // dropClaim deletes the claim k if it still names name. It takes the
@@ -501,10 +722,10 @@ func (r *registry) dropAccountEntry(ctx context.Context, s logical.Storage, acco
 // this node (another node's write): the cache drops it, and a grant is
 // read again for the schedule at the next tick.
 func (r *registry) invalidated(key string) {
-	switch {
-	case key == saltStoragePath:
+	switch key {
+	case saltStoragePath:
 		r.keys.forget()
-	case key == indexMetaPath:
+	case indexMetaPath:
 		r.indexed.Store(false)
 	}
 	if name, ok := strings.CutPrefix(key, credsStoragePrefix); ok && name != "" {

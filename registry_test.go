@@ -251,7 +251,7 @@ func TestCredsListPages(t *testing.T) {
 		}
 	}
 	// A node that has not loaded its schedule lists from storage.
-	e.b.registry = newRegistry(defaultCacheBytes, e.b.log)
+	e.b.registry = newRegistry(defaultCacheBytes, e.b.log, e.clock.Now)
 	got := e.mustOK(logical.ListOperation, "creds/", map[string]any{keyAfter: want[4], keyLimit: 3}).Data["keys"].([]string)
 	if strings.Join(got, ",") != strings.Join(want[5:8], ",") {
 		t.Fatalf("from storage: %v, want %v", got, want[5:8])

@@ -11,6 +11,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,12 +53,9 @@ func (l *loadState) markStale(name string) {
 func (l *loadState) takeStale(n int) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var names []string
-	for name := range l.stale {
-		if len(names) == n {
-			break
-		}
-		names = append(names, name)
+	names := slices.Sorted(maps.Keys(l.stale)) // in order: a simulation replays the same schedule
+	names = names[:min(n, len(names))]
+	for _, name := range names {
 		delete(l.stale, name)
 	}
 	return names
@@ -68,12 +67,12 @@ func (r *registry) startLoading(ctx context.Context, s logical.Storage) {
 	if !r.load.started.CompareAndSwap(false, true) {
 		return
 	}
-	go func() {
+	r.spawn(func() {
 		if err := r.loadAll(ctx, s); err != nil && ctx.Err() == nil {
 			r.log().Error("loading the creds schedule failed; the next tick tries again", "error", err)
 			r.load.started.Store(false)
 		}
-	}()
+	})
 }
 
 // loadAll reads every grant into the schedule, indexing those an older
@@ -184,9 +183,11 @@ func (r *registry) ensureIndexed(ctx context.Context, s logical.Storage, name st
 	if !found || claim.Name != name {
 		other := ""
 		if found {
-			if other, err = r.holderLocked(ctx, s, key, g.RefreshToken, name); err != nil {
+			held, err := r.holderLocked(ctx, s, key, g.RefreshToken, name)
+			if err != nil {
 				return err
 			}
+			other = held.name
 		}
 		if other != "" {
 			r.load.duplicates.Add(1)
@@ -194,9 +195,6 @@ func (r *registry) ensureIndexed(ctx context.Context, s logical.Storage, name st
 		} else if err := putJSON(ctx, s, key.storageKey(), grantClaim{Name: name}); err != nil {
 			return err
 		}
-	}
-	if account == 0 {
-		return nil
 	}
 	entry, err := s.Get(ctx, accountKey(account, name))
 	if err != nil || entry != nil {
@@ -253,7 +251,9 @@ func (r *registry) repair(ctx context.Context, s logical.Storage, budget int) {
 	if !r.load.done.Load() {
 		return // the index in memory is not complete: nothing to compare with
 	}
-	r.repairAt.mu.Lock()
+	if !r.repairAt.mu.TryLock() {
+		return // another tick is repairing
+	}
 	defer r.repairAt.mu.Unlock()
 	left := r.checkNames(ctx, s, sl, budget/2)
 	r.checkEntries(ctx, s, sl, budget-budget/2+left)
@@ -303,9 +303,6 @@ func (r *registry) indexedAsIs(ctx context.Context, s logical.Storage, name stri
 	found, err := getJSON(ctx, s, sum.grantKey.storageKey(), &claim)
 	if err == nil && (!found || claim.Name != name) {
 		return false
-	}
-	if sum.account == 0 {
-		return true
 	}
 	entry, err := s.Get(ctx, accountKey(sum.account, name))
 	return err != nil || entry != nil
@@ -385,8 +382,8 @@ func (r *registry) checkClaim(ctx context.Context, s logical.Storage, sl *salt.S
 		return 0
 	}
 	gk, ok := grantKeyOfStorageKey(key)
-	if !ok {
-		return 0
+	if !ok || r.now().Before(claim.AttemptLandsBy) {
+		return 0 // an attempt a deleted name left may still land: kept till then
 	}
 	if sum, ok := r.mem.get(claim.Name); ok && sum.grantKey == gk {
 		return 0

@@ -23,7 +23,7 @@ func legacyGrant(t *testing.T, e *testEnv, name string, g *grant) {
 // restart is a new plugin process on the same storage: nothing in memory,
 // the schedule not loaded yet.
 func restart(e *testEnv) {
-	e.b.registry = newRegistry(defaultCacheBytes, e.b.log)
+	e.b.registry = newRegistry(defaultCacheBytes, e.b.log, e.clock.Now)
 }
 
 // indexEntries is every index entry in storage.
@@ -231,5 +231,29 @@ func TestInvalidatedGrantIsRescheduled(t *testing.T) {
 	tick(t, e) // reads it again, finds it due, refreshes it
 	if got := e.stored("me"); got.AccessToken == changed.AccessToken {
 		t.Fatal("the grant another node made due was not refreshed")
+	}
+}
+
+// An attempt a deleted name left in doubt is kept in the grant index until
+// it can no longer land, then dropped by the repair.
+func TestRepairKeepsAnAttemptThatMayStillLand(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("me")
+	refresh := e.stored("me").RefreshToken
+	e.b.transport = &lateTransport{}
+	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, 409) // times out: in doubt
+	e.mustOK(logical.DeleteOperation, "creds/me", nil)
+	sl, _ := e.b.registry.keys.get(context.Background(), e.storage)
+	key := grantKeyOf(sl, refresh).storageKey()
+	e.b.registry.repair(context.Background(), e.storage, 4*256*2)
+	var claim grantClaim
+	if found, _ := getJSON(context.Background(), e.storage, key, &claim); !found || claim.AttemptLandsBy.IsZero() {
+		t.Fatal("the repair dropped an attempt that may still land")
+	}
+	e.clock.Advance(landingFactor*defaultRequestTimeout + time.Second)
+	e.b.registry.repair(context.Background(), e.storage, 4*256*2)
+	if found, _ := getJSON(context.Background(), e.storage, key, &claim); found {
+		t.Fatal("the repair kept an attempt that can no longer land")
 	}
 }

@@ -108,7 +108,7 @@ var listReplyFields = map[string]*framework.FieldSchema{
 // described by their metrics' own help.
 var statusReplyFields = func() map[string]*framework.FieldSchema {
 	fields := map[string]*framework.FieldSchema{}
-	families, _ := newMetrics(newRegistry(0, nil), time.Now).registry.Gather()
+	families, _ := newMetrics(newRegistry(0, nil, time.Now), time.Now).registry.Gather()
 	for _, f := range families {
 		for _, series := range f.GetMetric() {
 			fields[jsonKey(f.GetName(), series)] = &framework.FieldSchema{Type: framework.TypeFloat, Description: f.GetHelp()}

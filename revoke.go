@@ -3,11 +3,22 @@ package jawbone
 // Revoking a grant: disconnecting the app from the Jawbone account behind
 // it, then forgetting it. Deleting creds only forgets them, and leaves the
 // app connected to the person's account.
+//
+// A disconnect kills every token of the account, so it is an attempt like a
+// refresh, on every grant of the account at once: each is marked before the
+// call (their names' critical sections taken together), and what the
+// answer proves decides what becomes of the marks (jawbone.Outcome):
+// carried out, the grant is forgotten and the account's other grants are
+// left to be found dead by their next read; not carried out, the marks are
+// taken back; unknown, they stay, so that no token of the account is handed
+// out again before Jawbone says it still accepts it.
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -23,64 +34,197 @@ type revoked struct {
 	alsoDead []string
 }
 
+// revokeTries bounds how often a revoke starts over because the grant of
+// the name moved to another account meanwhile.
+const revokeTries = 3
+
 // revokeGrant disconnects the app from the account of name's grant at
 // Jawbone (DELETE users/@me/PartnerAppMembership), then forgets the grant.
 // If Jawbone does not disconnect it, nothing is forgotten. A token Jawbone
 // no longer accepts is refreshed once first, to have one that it does.
 func (b *backend) revokeGrant(ctx context.Context, s logical.Storage, name string) (*revoked, error) {
-	cfg, _, err := b.loadGrant(ctx, s, name)
+	cfg, g, err := b.loadGrant(ctx, s, name)
 	if err != nil {
 		return nil, err
 	}
 	ctx = context.WithoutCancel(ctx) // once disconnected, the grant must be forgotten
-	var done *revoked
-	err = b.registry.update(ctx, s, name, func(tx *grantTx) error {
-		if tx.current == nil {
-			return missingCreds(name)
-		}
-		g, err := b.disconnectLocked(tx, cfg)
+	for range revokeTries {
+		others, err := b.concernedBy(ctx, s, g.AccountXID, name)
 		if err != nil {
+			return nil, err
+		}
+		var done *revoked
+		err = b.registry.updateAll(ctx, s, append([]string{name}, others...), func(txs []*grantTx) error {
+			tx := txs[0]
+			switch {
+			case tx.current == nil:
+				return missingCreds(name)
+			case tx.current.AccountXID != g.AccountXID:
+				g = tx.current // another account's grant now: start over
+				return nil
+			case g.AccountXID == "":
+				// Which creds the disconnect ends depends on the account:
+				// learn it first, then start over.
+				xid, err := b.accountHeld(tx, cfg)
+				if err != nil {
+					return unknownAccountRevoke(name, err)
+				}
+				g = tx.current.ofAccount(xid)
+				return nil
+			}
+			// No name joins the account while it is being disconnected;
+			// one that joined since the names were listed starts it over.
+			tx.lockAccounts("", g.AccountXID)
+			now, err := b.concernedBy(ctx, s, g.AccountXID, name)
+			if err != nil || !isSubset(now, others) {
+				return err
+			}
+			done, err = b.revokeLocked(tx, concerned(txs[1:], g.AccountXID), cfg)
 			return err
+		})
+		if err != nil || done != nil {
+			return done, err
 		}
-		if err := tx.delete(); err != nil {
-			return fmt.Errorf("the app was disconnected at Jawbone, but forgetting creds %q failed: %w", name, err)
-		}
-		done = &revoked{name: name, account: g.AccountXID}
-		return nil
+	}
+	return nil, conflict("the grant of creds %q kept changing while it was being revoked", name).withFix(fixForgetAnyway(name))
+}
+
+func isSubset(names, of []string) bool {
+	return !slices.ContainsFunc(names, func(n string) bool { return !slices.Contains(of, n) })
+}
+
+// concernedBy are the names other than except whose token a disconnect of
+// account xid kills: its other names, and the names whose account is not
+// known (it may be this one).
+func (b *backend) concernedBy(ctx context.Context, s logical.Storage, xid, except string) ([]string, error) {
+	same, err := b.registry.namesOfAccount(ctx, s, xid, except)
+	if err != nil || xid == "" {
+		return same, err
+	}
+	unknown, err := b.registry.namesOfAccount(ctx, s, "", except)
+	return append(same, unknown...), err
+}
+
+// concerned are the transactions whose grant a disconnect of account
+// kills, or may: of the account, or of an account not known.
+func concerned(txs []*grantTx, account string) []*grantTx {
+	return slices.DeleteFunc(slices.Clone(txs), func(tx *grantTx) bool {
+		return tx.current == nil || (tx.current.AccountXID != account && tx.current.AccountXID != "")
 	})
+}
+
+// revokeLocked disconnects the app from the account of tx's grant, with
+// the critical sections of the account's other names (siblings) held, and
+// forgets tx's grant.
+func (b *backend) revokeLocked(tx *grantTx, siblings []*grantTx, cfg *config) (*revoked, error) {
+	g, err := b.disconnectLocked(tx, siblings, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if done.alsoDead, err = b.registry.namesOfAccount(ctx, s, done.account, name); err != nil {
-		b.log().Warn("could not list the other creds of the revoked account", "account", done.account, "error", err)
+	if err := tx.delete(); err != nil {
+		return nil, fmt.Errorf("the app was disconnected at Jawbone, but forgetting creds %q failed: %w", tx.name, err)
+	}
+	done := &revoked{name: tx.name, account: g.AccountXID}
+	for _, sib := range siblings {
+		if sib.current.AccountXID == g.AccountXID && g.AccountXID != "" {
+			done.alsoDead = append(done.alsoDead, sib.name)
+		}
 	}
 	slices.Sort(done.alsoDead)
-	b.log().Info("creds revoked at Jawbone and forgotten", "name", name, "account", done.account)
+	b.log().Info("creds revoked at Jawbone and forgotten", "name", tx.name, "account", done.account, "also_disconnected", done.alsoDead)
 	return done, nil
 }
 
-// disconnectLocked asks Jawbone to disconnect the app, with a refreshed
-// token when the stored one is no longer accepted; it returns the grant
-// as it was used.
-func (b *backend) disconnectLocked(tx *grantTx, cfg *config) (*grant, error) {
-	g, client := tx.current, b.client(cfg)
-	err := client.Disconnect(tx.ctx, g.AccessToken)
-	if jawbone.KindOf(err) == jawbone.TokenRejected && g.RefreshToken != "" && !g.NeedsReauth {
-		res := b.refreshLocked(tx, cfg, g, 0)
-		switch {
-		case res.fatal != nil:
-			return nil, res.fatal
-		case res.err == nil:
-			g = res.grant
-			err = client.Disconnect(tx.ctx, g.AccessToken)
+// disconnectLocked asks Jawbone to disconnect the app, every grant of the
+// account marked first; with a refreshed token when Jawbone does not accept
+// the stored one. It returns the grant as it was used.
+func (b *backend) disconnectLocked(tx *grantTx, siblings []*grantTx, cfg *config) (*grant, error) {
+	all := append([]*grantTx{tx}, siblings...)
+	for refreshed := false; ; refreshed = true {
+		g := tx.current
+		before, err := markAll(all, b.now(), cfg.RequestTimeout)
+		if err != nil {
+			return nil, err
+		}
+		b.registry.disconnects.note(g.AccountXID, tx.current.landsBy(cfg.RequestTimeout))
+		err = b.client(cfg).Disconnect(tx.ctx, g.AccessToken)
+		switch outcome := jawbone.OutcomeOf(err); {
+		case err == nil:
+			b.registry.disconnects.settle(g.AccountXID, b.now())
+			return g, b.settleAll(all, before)
+		case outcome == jawbone.NotCarriedOut:
+			b.registry.disconnects.settle(g.AccountXID, b.now())
+			if err := restoreAll(all, before); err != nil {
+				return nil, err
+			}
+			if refreshed || jawbone.KindOf(err) != jawbone.TokenRejected || g.RefreshToken == "" || g.NeedsReauth {
+				return nil, revokeFailed(tx.name, g.AccountXID, err)
+			}
+			if g.attempting() && g.mayLand(b.now(), cfg.RequestTimeout) {
+				// A refresh for a token Jawbone takes would race the one in
+				// doubt, which could kill it.
+				return nil, conflict("Jawbone does not accept the token of creds %q, and an earlier refresh of theirs may still be carried out until %s; nothing was forgotten",
+					tx.name, g.landsBy(cfg.RequestTimeout).UTC().Format(time.RFC3339)).withFix(fixRevokeLater(tx.name))
+			}
+			res := b.refreshLocked(tx, cfg, g, 0, true)
+			switch {
+			case res.fatal != nil:
+				return nil, res.fatal
+			case res.err != nil:
+				return nil, revokeFailed(tx.name, g.AccountXID, res.err)
+			}
 		default:
-			err = res.err
+			if outcome == jawbone.UnknownFinished {
+				b.registry.disconnects.settle(g.AccountXID, b.now())
+				// A mark that cannot be settled stays as it was: in doubt,
+				// which is safe (settleAll logs it).
+				_ = b.settleAll(all, before)
+			}
+			return nil, revokeInDoubt(tx.name, g.AccountXID, err)
 		}
 	}
-	if err != nil {
-		return nil, revokeFailed(tx.name, g.AccountXID, err)
+}
+
+// markAll stores each grant marked as in an attempt, and returns them as
+// they were.
+func markAll(txs []*grantTx, now time.Time, timeout time.Duration) ([]*grant, error) {
+	before := make([]*grant, len(txs))
+	for i, tx := range txs {
+		before[i] = tx.current
+		if err := tx.put(tx.current.withAttempt(now, timeout, false)); err != nil {
+			// Nothing was called: a mark that cannot be taken back is only
+			// a check more.
+			_ = restoreAll(txs[:i], before)
+			return nil, err
+		}
 	}
-	return g, nil
+	return before, nil
+}
+
+// restoreAll stores each grant as it was before markAll.
+func restoreAll(txs []*grantTx, before []*grant) error {
+	var first error
+	for i, tx := range txs {
+		if err := tx.put(before[i]); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// settleAll stores each grant marked by markAll (before: as they were) as
+// after a disconnect that can no longer land: their next read checks them.
+func (b *backend) settleAll(txs []*grantTx, before []*grant) error {
+	var first error
+	for i, tx := range txs {
+		if err := tx.put(tx.current.landed(b.now(), before[i])); err != nil {
+			b.log().Error("could not record the outcome of a disconnect", "name", tx.name, "error", err)
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
 }
 
 func revokeFailed(name, account string, err error) error {
@@ -90,4 +234,26 @@ func revokeFailed(name, account string, err error) error {
 	}
 	re.msg = fmt.Sprintf("Jawbone did not disconnect the app from %s (%v), so nothing was forgotten", accountText(account, nil), err)
 	return re
+}
+
+func fixRevokeLater(name string) remedy {
+	return func(m string) string {
+		return "revoke again after then with " + vaultCmd(m, "write -f", "creds/"+name+"/revoke") +
+			", or forget the creds without disconnecting with " + vaultCmd(m, "delete", "creds/"+name)
+	}
+}
+
+// unknownAccountRevoke refuses to disconnect the app from an account
+// Jawbone would not name: which other creds it would end is not known.
+func unknownAccountRevoke(name string, err error) error {
+	var re *requestError
+	errors.As(providerFailure(err, fixForgetAnyway(name), nil), &re)
+	return &requestError{status: re.status, fix: fixForgetAnyway(name),
+		msg: fmt.Sprintf("the Jawbone account of creds %q is not known, and Jawbone would not name it (%v), so nothing was disconnected or forgotten", name, err)}
+}
+
+// revokeInDoubt answers a disconnect whose outcome is not known.
+func revokeInDoubt(name, account string, err error) error {
+	return badGateway("Jawbone may have disconnected the app from %s, or not: its answer does not say (%v); nothing was forgotten, and no token of the account's creds is handed out again before Jawbone says it still accepts it",
+		accountText(account, nil), err).withFix(fixForgetAnyway(name))
 }

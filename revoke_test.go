@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -35,20 +36,51 @@ func TestRevokeDisconnectsThenForgets(t *testing.T) {
 	}
 }
 
-// If Jawbone does not disconnect the app, nothing is forgotten, and the
-// error says how to forget the creds anyway.
-func TestRevokeKeepsEverythingWhenJawboneFails(t *testing.T) {
+// If Jawbone says it did not disconnect the app (its own answer), nothing
+// is forgotten, the creds are as they were, and the error says how to
+// forget them anyway.
+func TestRevokeKeepsEverythingWhenJawboneRefuses(t *testing.T) {
 	t.Parallel()
 	e := newConfiguredEnv(t)
 	token := e.authorize("me")
-	e.fake.InjectFault(fakejawbone.EndpointMembership, fakejawbone.Fault{Status: http.StatusServiceUnavailable, Times: 1})
+	before := e.stored("me")
+	e.fake.InjectFault(fakejawbone.EndpointMembership, fakejawbone.Fault{Status: http.StatusServiceUnavailable,
+		Body: `{"meta":{"code":503,"error_type":"unavailable","error_detail":"try later"}}`, Times: 1})
 	e.mustFail(logical.UpdateOperation, "creds/me/revoke", nil, http.StatusBadGateway,
 		"Jawbone did not disconnect the app", "nothing was forgotten", "vault delete jawbone/creds/me")
-	if g := e.stored("me"); g == nil || g.AccessToken != token || !e.fake.TokenValid(token) {
-		t.Fatal("a failed revocation changed the creds")
+	if g := e.stored("me"); g == nil || g.AccessToken != token || !e.fake.TokenValid(token) || g.attempting() || g.CheckedAt != before.CheckedAt {
+		t.Fatal("a refused revocation changed the creds")
 	}
 	e.mustOK(logical.UpdateOperation, "creds/me/revoke", nil)
 	e.mustFail(logical.UpdateOperation, "creds/me/revoke", nil, http.StatusNotFound, `no creds named "me"`)
+}
+
+// A gateway's 503 does not say whether Jawbone disconnected the app: the
+// creds are kept, every grant of the account stays marked, and the error
+// says so.
+func TestRevokeInDoubtKeepsTheMarks(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("me")
+	e.authorize("same-account")
+	e.fake.InjectFault(fakejawbone.EndpointMembership, fakejawbone.Fault{Status: http.StatusServiceUnavailable, Times: 1})
+	e.mustFail(logical.UpdateOperation, "creds/me/revoke", nil, http.StatusBadGateway,
+		"Jawbone may have disconnected the app from Jawbone account", "or not", "nothing was forgotten", "vault delete jawbone/creds/me")
+	for _, name := range []string{"me", "same-account"} {
+		if g := e.stored(name); g == nil || !g.attempting() {
+			t.Fatalf("%s is not marked as in doubt after a revoke whose outcome is unknown: %+v", name, g)
+		}
+	}
+	// Jawbone did not carry it out after all: the tokens still work, and
+	// are handed out with a warning until the attempt can no longer land.
+	resp := e.mustOK(logical.ReadOperation, "creds/same-account", nil)
+	if len(resp.Warnings) == 0 {
+		t.Fatal("a token of the account was handed out without a warning while the revoke may land")
+	}
+	e.clock.Advance(landingFactor*defaultRequestTimeout + time.Second)
+	if resp := e.mustOK(logical.ReadOperation, "creds/same-account", nil); len(resp.Warnings) > 0 || e.stored("same-account").attempting() {
+		t.Fatalf("once the revoke can no longer land and the token works, the creds are settled: %v", resp.Warnings)
+	}
 }
 
 // A token Jawbone no longer accepts is refreshed once to disconnect.

@@ -1,23 +1,38 @@
 package jawbone
 
-// A deterministic simulation of the grant lifecycle under faults. A seeded
-// scheduler runs reads, forced refreshes, imports, exchanges, callbacks,
-// deletes, background scans and config writes, one at a time, on one or two
-// backends sharing one storage (two: an active node and a performance
-// standby, with failover), against the fake Jawbone behind a simulated
-// network. The network loses, delays and garbles requests; a request that
-// times out on our side may still complete at Jawbone a few steps later.
-// Storage fails on demand, and a node may crash in the middle of a request.
-// After every step the invariants of the lifecycle are checked:
+// A deterministic simulation of the grant lifecycle under faults and
+// concurrency. A seeded scheduler runs several workers, each a client
+// making requests (reads, forced refreshes, imports of the same grant,
+// another grant or another account's, exchanges, callbacks, deletes,
+// revokes) or playing the world (background ticks, config writes, time
+// passing, a late request landing, another client refreshing a grant, a
+// person disconnecting the app, a crash, a standby joining, a failover).
+// One worker runs at a time, and the baton passes at every storage
+// operation, every call to Jawbone and every wait for a lock, in an order
+// the seed decides: so the workers' requests interleave inside the plugin,
+// and a seed replays exactly.
 //
-//   - every access token handed out without a warning is accepted by Jawbone
-//     at that moment;
-//   - a refresh token the engine acknowledged is never lost except by a
-//     delete, and a stored one is always one the name was given;
-//   - at most one call that can replace a grant's access token is in
-//     flight at Jawbone at a time;
+// The backends are one or two nodes (an active one and a performance
+// standby) sharing one storage, against the fake Jawbone behind a
+// simulated network that loses, delays, garbles and gateways requests: a
+// request that times out on our side may still be carried out at Jawbone a
+// few steps later, and a gateway may answer 502 while Jawbone carries on.
+// Storage fails on demand, and a node may crash in the middle of a
+// request. After every request, and after every step, the invariants are
+// checked:
+//
+//   - a reply that hands out an access token without a warning hands out
+//     one that Jawbone had not retired when the request began;
+//   - no two names hold one grant;
+//   - a refresh token a write acknowledged is never lost except by a
+//     delete or a revoke that may have come after it, and a stored one is
+//     always one the name was given;
+//   - at most one call that can replace a grant's access token is in flight
+//     at Jawbone at a time;
 //   - needs_reauthorization only follows an invalid_grant from Jawbone;
-//   - every node reads what storage holds (a read after a write sees it).
+//   - every node reads what storage holds, the storage indexes hold every
+//     stored grant, and the active node's schedule holds each as stored;
+//   - no reply is a 500 but for a storage failure or a crash.
 //
 // A failing schedule prints its seed: replay it with
 //
@@ -50,7 +65,8 @@ import (
 
 var (
 	simSchedules = flag.Int("sim.schedules", 200, "how many seeded fault schedules TestSimulatedFaultSchedules runs")
-	simSteps     = flag.Int("sim.steps", 40, "steps per schedule")
+	simSteps     = flag.Int("sim.steps", 40, "steps per worker in a schedule")
+	simWorkers   = flag.Int("sim.workers", 0, "workers per schedule (0: 1 to 4, as the seed picks)")
 	simSeed      = flag.Uint64("sim.seed", 0, "run only the schedule of this seed (and log every step)")
 	simFirstSeed = flag.Uint64("sim.first", 1, "the seed of the first schedule")
 )
@@ -64,15 +80,18 @@ func TestSimulatedFaultSchedules(t *testing.T) {
 			seeds = append(seeds, *simFirstSeed+i)
 		}
 	}
-	started := time.Now()
+	started, concurrent := time.Now(), 0
 	for _, seed := range seeds {
 		w := newSimWorld(t, seed, *simSeed != 0)
+		if w.workers > 1 {
+			concurrent++
+		}
 		if err := w.run(*simSteps); err != nil {
-			t.Fatalf("schedule with seed %d broke an invariant: %v\n\nreplay it with: go test -run TestSimulatedFaultSchedules -sim.seed=%d -v .\n\nsteps:\n%s",
-				seed, err, seed, strings.Join(w.trace, "\n"))
+			t.Fatalf("schedule with seed %d (%d workers) broke an invariant: %v\n\nreplay it with: go test -run TestSimulatedFaultSchedules -sim.seed=%d -v .\n\nsteps:\n%s",
+				seed, w.workers, err, seed, strings.Join(w.trace, "\n"))
 		}
 	}
-	t.Logf("%d schedules of %d steps in %s", len(seeds), *simSteps, time.Since(started).Round(time.Millisecond))
+	t.Logf("%d schedules (%d of them concurrent) of %d steps a worker in %s", len(seeds), concurrent, *simSteps, time.Since(started).Round(time.Millisecond))
 }
 
 const (
@@ -81,7 +100,11 @@ const (
 	simMount       = "jawbone/"
 )
 
-var simNames = []string{"me", "alice"}
+// The names, and the accounts their grants are of: some names share one.
+var (
+	simNames    = []string{"me", "alice", "bob"}
+	simAccounts = []string{"acct-one", "acct-two"}
+)
 
 // simWorld is one schedule: the fake, the network, the storage and the
 // nodes, and the model the invariants are checked against.
@@ -90,6 +113,8 @@ type simWorld struct {
 	rng     *rand.Rand
 	verbose bool
 	trace   []string
+	workers int
+	sched   *simSched
 
 	clock   *fakejawbone.ManualClock
 	fake    *fakejawbone.Server
@@ -97,13 +122,30 @@ type simWorld struct {
 	storage *simStorage
 	nodes   []*simNode // nodes[0] is active; a second one is a standby
 	timeout time.Duration
+	// lifetime is how long the fake's access tokens live.
+	lifetime time.Duration
 
-	// given[name] is every refresh token name was given since its last
-	// delete; acked[name] the one the last successful write stored.
-	given map[string][]string
-	acked map[string]string
+	// given[name] is every refresh token name was ever given; writes[name]
+	// the last acknowledged write of a grant, and deletes[name] when the
+	// last delete or revoke of name ended (in steps): a grant is lost only
+	// if it is gone with no delete after its write began.
+	given   map[string][]string
+	writes  map[string]simWrite
+	deletes map[string]int
+	// busy[name] counts the requests that may change name's grant in flight.
+	busy map[string]int
 	// rejected are the refresh tokens Jawbone answered invalid_grant for.
 	rejected map[string]bool
+	// codeFor is the name each authorization code was issued for.
+	codeFor map[string]string
+	step    int
+}
+
+// simWrite is an acknowledged write of a grant: its refresh token, and the
+// step its request began at.
+type simWrite struct {
+	refresh string
+	began   int
 }
 
 // simNode is one node's backend.
@@ -117,23 +159,30 @@ type simNode struct {
 func newSimWorld(t *testing.T, seed uint64, verbose bool) *simWorld {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	clock := fakejawbone.NewManualClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+	lifetime := []time.Duration{fakejawbone.DefaultTokenLifetime, time.Hour, 10 * time.Minute, 40 * time.Second}[rng.IntN(4)]
 	fake := fakejawbone.New(fakejawbone.Config{
 		ClientID: testClientID, ClientSecret: testClientSecret, RedirectURIPrefix: simRedirectURI,
-		Now: clock.Now, Random: rand.NewChaCha8(seedBytes(seed)),
-		TokenLifetime: []time.Duration{fakejawbone.DefaultTokenLifetime, time.Hour, 10 * time.Minute, 40 * time.Second}[rng.IntN(4)],
+		Now: clock.Now, Random: rand.NewChaCha8(seedBytes(seed)), AccountXID: simAccounts[0], TokenLifetime: lifetime,
 	})
 	w := &simWorld{
-		t: t, rng: rng, verbose: verbose, clock: clock, fake: fake,
-		given: map[string][]string{}, acked: map[string]string{}, rejected: map[string]bool{},
+		t: t, rng: rng, verbose: verbose, clock: clock, fake: fake, lifetime: lifetime,
+		given: map[string][]string{}, writes: map[string]simWrite{}, deletes: map[string]int{},
+		busy: map[string]int{}, rejected: map[string]bool{}, codeFor: map[string]string{},
 	}
+	w.workers = *simWorkers
+	if w.workers == 0 {
+		w.workers = 1 + rng.IntN(4)
+	}
+	w.sched = &simSched{w: w}
 	w.net = &simNet{w: w, inFlight: map[string]int{}}
-	w.storage = &simStorage{w: w, inmem: &logical.InmemStorage{}}
+	w.storage = &simStorage{w: w, inmem: &logical.InmemStorage{}, plans: map[int]*storagePlan{}}
 	w.nodes = []*simNode{w.newNode(false)}
 	w.timeout = 30 * time.Second
 	resp, err := w.handle(w.active(), logical.UpdateOperation, "config", map[string]any{
 		keyClientID: testClientID, keyClientSecret: testClientSecret, keyRedirectURI: simRedirectURI,
 		keyAuthURL: fakejawbone.AuthURL(simJawbone), keyTokenURL: fakejawbone.TokenURL(simJawbone), keyAPIURL: fakejawbone.APIURL(simJawbone),
 		keyRefreshAhead: []int{0, 60, 7 * 24 * 3600}[rng.IntN(3)], keyRequestTimeout: int(w.timeout.Seconds()),
+		keyCheckInterval: []int{60, 3600}[rng.IntN(2)],
 	})
 	if err != nil || resp.IsError() {
 		t.Fatalf("configuring: %v %v", err, resp)
@@ -166,7 +215,14 @@ func (w *simWorld) newNode(standby bool) *simNode {
 	b.now = w.clock.Now
 	b.jitter = func() time.Duration { return 0 }
 	b.scanWorkers = 1
-	b.transport = w.net
+	b.transport = nodeTransport{net: w.net, n: n}
+	// Every caller attends for itself, and waits for a lock by yielding:
+	// the scheduler sees every wait.
+	b.share = func(_ string, attend func() attended) attended { return attend() }
+	b.registry.spawn = func(load func()) { load() }
+	for _, l := range []*keyLocks{&b.registry.names, &b.registry.grants, &b.registry.accounts, &b.registry.keys.lock, &b.states.locks, &b.configLock} {
+		l.wait = w.sched.waitForLock
+	}
 	if err := b.Setup(context.Background(), conf); err != nil {
 		w.t.Fatalf("backend setup: %v", err)
 	}
@@ -189,10 +245,96 @@ func (w *simWorld) initialize(n *simNode) {
 }
 
 func (w *simWorld) logf(format string, args ...any) {
-	line := fmt.Sprintf("%4d %s  ", len(w.trace), w.clock.Now().Format("2006-01-02 15:04:05")) + fmt.Sprintf(format, args...)
+	line := fmt.Sprintf("%4d w%d %s  ", len(w.trace), w.sched.current, w.clock.Now().Format("2006-01-02 15:04:05")) + fmt.Sprintf(format, args...)
 	w.trace = append(w.trace, line)
 	if w.verbose {
 		w.t.Log(line)
+	}
+}
+
+// --- the scheduler ------------------------------------------------------------
+
+// simSched runs the workers one at a time: it hands the baton to one,
+// chosen by the seed, and waits for it to come back (the worker yields, at
+// a storage operation, a call to Jawbone or a wait for a lock, or ends).
+// Outside run, yield does nothing: set-up and checks run straight through.
+type simSched struct {
+	w       *simWorld
+	running bool
+	current int // the worker holding the baton
+	waits   int // lock waits in a row
+	wake    []chan struct{}
+	back    chan struct{}
+	done    []bool
+}
+
+func (s *simSched) run(workers []func()) {
+	s.running, s.back = true, make(chan struct{})
+	s.wake, s.done = make([]chan struct{}, len(workers)), make([]bool, len(workers))
+	for i, work := range workers {
+		s.wake[i] = make(chan struct{})
+		go func() {
+			<-s.wake[i]
+			work()
+			s.done[i] = true
+			s.back <- struct{}{}
+		}()
+	}
+	for {
+		var live []int
+		for i, d := range s.done {
+			if !d {
+				live = append(live, i)
+			}
+		}
+		if len(live) == 0 {
+			break
+		}
+		s.current = live[s.w.rng.IntN(len(live))]
+		s.wake[s.current] <- struct{}{}
+		<-s.back
+	}
+	s.running, s.current = false, 0
+}
+
+// maxLockWaits bounds how often a worker finds a lock held in a row: a
+// deadlock would otherwise spin for ever.
+const maxLockWaits = 100_000
+
+// waitForLock is a worker's wait for a lock another holds: it yields.
+func (s *simSched) waitForLock() {
+	if !s.running {
+		panic("a lock is held outside the schedule")
+	}
+	if s.waits++; s.waits > maxLockWaits {
+		panic(fmt.Sprintf("deadlock: a worker waited for a lock %d times in a row\n\nsteps:\n%s", s.waits, strings.Join(s.w.trace, "\n")))
+	}
+	s.yield()
+}
+
+// yield gives the baton back and waits for it.
+func (s *simSched) yield() {
+	if !s.running {
+		return
+	}
+	me := s.current
+	s.back <- struct{}{}
+	<-s.wake[me]
+}
+
+// progressed resets the count of lock waits: something else happened.
+func (s *simSched) progressed() { s.waits = 0 }
+
+// quietKey marks a context whose storage operations do not yield: the
+// invariant checks read storage in one go.
+type quietKey struct{}
+
+func quiet() context.Context { return context.WithValue(context.Background(), quietKey{}, true) }
+
+func (s *simSched) yieldFor(ctx context.Context) {
+	if ctx.Value(quietKey{}) == nil {
+		s.progressed()
+		s.yield()
 	}
 }
 
@@ -206,55 +348,77 @@ type simOp struct {
 }
 
 var simOps = []simOp{
-	{"read", 26, (*simWorld).opRead},
+	{"read", 24, (*simWorld).opRead},
 	{"forced refresh", 7, (*simWorld).opForce},
-	{"background scan", 9, (*simWorld).opScan},
-	{"re-import the stored grant", 5, (*simWorld).opReimport},
+	{"background tick", 9, (*simWorld).opTick},
+	{"re-import the stored grant", 4, (*simWorld).opReimport},
 	{"import another grant", 4, (*simWorld).opImportNew},
 	{"import an access token", 3, (*simWorld).opImportAccess},
 	{"import another name's grant", 2, (*simWorld).opImportOthers},
+	{"import another account's grant, replacing", 2, (*simWorld).opImportReplacing},
 	{"exchange", 5, (*simWorld).opExchange},
 	{"callback", 4, (*simWorld).opCallback},
 	{"delete", 2, (*simWorld).opDelete},
-	{"config write", 3, (*simWorld).opConfig},
-	{"time passes", 14, (*simWorld).opAdvance},
+	{"revoke", 2, (*simWorld).opRevoke},
+	{"config write", 2, (*simWorld).opConfig},
+	{"time passes", 13, (*simWorld).opAdvance},
 	{"a late request lands", 6, (*simWorld).opLand},
+	{"another client refreshes a grant", 2, (*simWorld).opRefreshOutside},
+	{"a person disconnects the app", 1, (*simWorld).opDisconnectOutside},
 	{"crash and restart", 2, (*simWorld).opCrash},
 	{"standby joins", 2, (*simWorld).opAddStandby},
 	{"failover", 2, (*simWorld).opFailover},
 }
 
+// run runs the workers, each for steps steps, interleaved by the seed.
 func (w *simWorld) run(steps int) error {
 	total := 0
 	for _, op := range simOps {
 		total += op.weight
 	}
-	for range steps {
-		pick := w.rng.IntN(total)
-		for _, op := range simOps {
-			if pick -= op.weight; pick < 0 {
-				if err := op.run(w); err != nil {
-					return fmt.Errorf("%s: %w", op.name, err)
+	var failure error
+	worker := func() {
+		for range steps {
+			if failure != nil {
+				return
+			}
+			pick := w.rng.IntN(total)
+			for _, op := range simOps {
+				if pick -= op.weight; pick < 0 {
+					w.step++
+					if err := op.run(w); err != nil {
+						failure = fmt.Errorf("%s: %w", op.name, err)
+						return
+					}
+					break
 				}
-				break
+			}
+			if w.verbose {
+				w.logState()
+			}
+			if err := w.checkInvariants(); err != nil {
+				failure = err
+				return
 			}
 		}
-		if w.verbose {
-			w.logState()
-		}
-		if err := w.checkInvariants(); err != nil {
-			return err
-		}
 	}
-	return nil
+	workers := make([]func(), w.workers)
+	for i := range workers {
+		workers[i] = worker
+	}
+	w.sched.run(workers)
+	if w.verbose {
+		w.logState()
+	}
+	return failure
 }
 
 // logState shows what storage holds, for replaying a seed.
 func (w *simWorld) logState() {
 	for _, name := range simNames {
 		if g := w.storedGrant(name); g != nil {
-			w.logf("      %s: token ...%s (accepted %v) expires %s, attempt %s lands %s, checked %s, next attempt %s, reauth %v",
-				name, tail(g.AccessToken), w.fake.TokenValid(g.AccessToken), g.ExpiresAt.Format(time.DateTime),
+			w.logf("      %s (%s): token ...%s (accepted %v) expires %s, attempt %s lands %s, checked %s, next attempt %s, reauth %v",
+				name, g.AccountXID, tail(g.AccessToken), w.fake.TokenValid(g.AccessToken), g.ExpiresAt.Format(time.DateTime),
 				g.AttemptStartedAt.Format(time.TimeOnly), g.AttemptLandsBy.Format(time.TimeOnly),
 				g.CheckedAt.Format(time.TimeOnly), g.NextAttemptAt.Format(time.TimeOnly), g.NeedsReauth)
 		}
@@ -265,33 +429,53 @@ func tail(s string) string { return s[max(len(s)-6, 0):] }
 
 func (w *simWorld) name() string { return simNames[w.rng.IntN(len(simNames))] }
 
+func (w *simWorld) account() string { return simAccounts[w.rng.IntN(len(simAccounts))] }
+
 func (w *simWorld) active() *simNode { return w.nodes[0] }
 
 // anyNode is the node a client happens to reach.
 func (w *simWorld) anyNode() *simNode { return w.nodes[w.rng.IntN(len(w.nodes))] }
 
+// simRequest is one request as a client makes it, and what it saw.
+type simRequest struct {
+	op        logical.Operation
+	path      string
+	data      map[string]any
+	forwarded bool
+	// epoch and began are the fake's count of retired tokens and the time
+	// when the request began.
+	epoch uint64
+	began time.Time
+	resp  *logical.Response
+	err   error
+	// replied: the reply reached the client (the node did not crash).
+	replied bool
+}
+
 // do runs a request the way Vault would: a forwarded write goes to the
 // active node, and a request that answers ErrReadOnly is forwarded there.
-// A crash planned for this request fails one of its storage writes and
-// throws the node away; its reply is then lost.
-func (w *simWorld) do(n *simNode, op logical.Operation, path string, data map[string]any, forwarded bool) (*logical.Response, error, bool) {
-	if forwarded && n.sys.standby.Load() {
+// A storage fault or a crash planned for this request fails one of its
+// storage operations; after a crash its reply is lost.
+func (w *simWorld) do(n *simNode, r *simRequest) *simRequest {
+	if r.forwarded && n.sys.standby.Load() {
 		n = w.active()
 	}
+	r.epoch, r.began = w.fake.Epoch(), w.clock.Now()
 	w.planStorageFaults(n)
-	resp, err := w.handle(n, op, path, data)
-	if errors.Is(err, logical.ErrReadOnly) && n != w.active() {
+	r.resp, r.err = w.handle(n, r.op, r.path, r.data)
+	if errors.Is(r.err, logical.ErrReadOnly) && n != w.active() {
 		w.logf("  forwarded to the active node")
 		n = w.active()
-		resp, err = w.handle(n, op, path, data)
+		r.resp, r.err = w.handle(n, r.op, r.path, r.data)
 	}
-	w.storage.clearFaults()
+	delete(w.storage.plans, w.sched.current)
 	if n.crashed.Load() {
 		w.logf("  the node crashed mid-request; starting it again")
 		w.replace(n)
-		return nil, nil, false
+		return r
 	}
-	return resp, err, true
+	r.replied = true
+	return r
 }
 
 func (w *simWorld) handle(n *simNode, op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
@@ -303,51 +487,56 @@ func (w *simWorld) handle(n *simNode, op logical.Operation, path string, data ma
 // planStorageFaults sometimes fails a write or a read of the next request,
 // and sometimes crashes the node at one of its writes.
 func (w *simWorld) planStorageFaults(n *simNode) {
+	plan := &storagePlan{}
 	switch r := w.rng.IntN(100); {
 	case r < 4:
-		w.storage.failPutAt = 1 + w.rng.IntN(3)
-		w.logf("  storage: put #%d fails", w.storage.failPutAt)
+		plan.failPutAt = 1 + w.rng.IntN(3)
+		w.logf("  storage: put #%d fails", plan.failPutAt)
 	case r < 6:
-		w.storage.failGets = true
+		plan.failGets = true
 		w.logf("  storage: reads fail")
 	case r < 9 && n == w.active():
-		w.storage.crashAtPut = 1 + w.rng.IntN(3)
-		w.storage.crashing = n
-		w.logf("  the node will crash at put #%d", w.storage.crashAtPut)
+		plan.crashAtPut, plan.crashing = 1+w.rng.IntN(3), n
+		w.logf("  the node will crash at put #%d", plan.crashAtPut)
 	}
+	w.storage.plans[w.sched.current] = plan
 }
 
 // --- steps ------------------------------------------------------------------
 
-func (w *simWorld) opRead() error {
-	name, n := w.name(), w.anyNode()
-	resp, err, ok := w.do(n, logical.ReadOperation, "creds/"+name, nil, false)
-	w.logf("read %s on node %d: %s", name, slices.Index(w.nodes, n), describeReply(resp, err))
-	if !ok {
-		return nil
+// request makes a request on name's behalf (marking name busy while it is
+// in flight if it may change its grant).
+func (w *simWorld) request(name string, changes bool, n *simNode, r *simRequest) *simRequest {
+	if changes {
+		w.busy[name]++
+		defer func() { w.busy[name]-- }()
 	}
-	return w.requireWorkingToken(name, resp, err)
+	return w.do(n, r)
+}
+
+func (w *simWorld) opRead() error {
+	name := w.name()
+	r := w.request(name, false, w.anyNode(), &simRequest{op: logical.ReadOperation, path: "creds/" + name})
+	w.logf("read %s: %s", name, describeReply(r))
+	return w.requireWorkingToken(name, r)
 }
 
 func (w *simWorld) opForce() error {
 	name := w.name()
-	resp, err, ok := w.do(w.anyNode(), logical.UpdateOperation, "creds/"+name+"/refresh", nil, true)
-	w.logf("forced refresh of %s: %s", name, describeReply(resp, err))
-	if !ok {
-		return nil
-	}
-	return w.requireWorkingToken(name, resp, err)
+	r := w.request(name, false, w.anyNode(), &simRequest{op: logical.UpdateOperation, path: "creds/" + name + "/refresh", forwarded: true})
+	w.logf("forced refresh of %s: %s", name, describeReply(r))
+	return w.requireWorkingToken(name, r)
 }
 
-func (w *simWorld) opScan() error {
+func (w *simWorld) opTick() error {
 	n := w.anyNode()
 	if n.sys.standby.Load() {
 		return nil // Vault runs the periodic function where storage is writable
 	}
 	w.planStorageFaults(n)
 	err := n.b.periodic(context.Background(), &logical.Request{Storage: n.view, MountPoint: simMount})
-	w.storage.clearFaults()
-	w.logf("background scan: %v", err)
+	delete(w.storage.plans, w.sched.current)
+	w.logf("background tick: %v", err)
 	if n.crashed.Load() {
 		w.replace(n)
 	}
@@ -356,7 +545,7 @@ func (w *simWorld) opScan() error {
 
 func (w *simWorld) opReimport() error {
 	name := w.name()
-	refresh := w.acked[name]
+	refresh := w.writes[name].refresh
 	if refresh == "" {
 		return nil
 	}
@@ -365,41 +554,54 @@ func (w *simWorld) opReimport() error {
 
 func (w *simWorld) opImportNew() error {
 	name := w.name()
-	_, refresh := w.fake.IssueTokens(nil)
+	_, refresh := w.fake.IssueTokensFor(w.account(), nil)
 	return w.importGrant(name, map[string]any{keyRefreshToken: refresh}, refresh)
+}
+
+func (w *simWorld) opImportAccess() error {
+	name := w.name()
+	access, refresh := w.fake.IssueTokensFor(w.account(), nil)
+	data := map[string]any{keyAccessToken: access}
+	if w.rng.IntN(2) == 0 { // kept as is
+		data[keyRefreshToken], data[keyExpiresAt] = refresh, w.clock.Now().Add(w.lifetime).Format(time.RFC3339)
+	}
+	return w.importGrant(name, data, refresh)
 }
 
 // opImportOthers imports the grant another name holds: it must be refused
 // (the invariants check that no two names end up holding it).
 func (w *simWorld) opImportOthers() error {
 	name := w.name()
-	other := simNames[(slices.Index(simNames, name)+1)%len(simNames)]
-	refresh := w.acked[other]
+	other := simNames[(slices.Index(simNames, name)+1+w.rng.IntN(len(simNames)-1))%len(simNames)]
+	refresh := w.writes[other].refresh
 	if refresh == "" {
 		return nil
 	}
-	resp, err, _ := w.do(w.anyNode(), logical.UpdateOperation, "creds/"+name, map[string]any{keyRefreshToken: refresh}, true)
-	w.logf("import %s's grant into %s: %s", other, name, describeReply(resp, err))
-	return nil
+	w.give(name, refresh)
+	return w.importGrant(name, map[string]any{keyRefreshToken: refresh}, refresh)
 }
 
-func (w *simWorld) opImportAccess() error {
+func (w *simWorld) opImportReplacing() error {
 	name := w.name()
-	access, refresh := w.fake.IssueTokens(nil)
-	return w.importGrant(name, map[string]any{keyAccessToken: access}, refresh)
+	_, refresh := w.fake.IssueTokensFor(w.account(), nil)
+	return w.importGrant(name, map[string]any{keyRefreshToken: refresh, keyReplace: true}, refresh)
 }
 
 func (w *simWorld) importGrant(name string, data map[string]any, refresh string) error {
 	w.give(name, refresh)
-	resp, err, ok := w.do(w.anyNode(), logical.UpdateOperation, "creds/"+name, data, true)
-	w.logf("import into %s: %s", name, describeReply(resp, err))
-	if !ok {
-		return nil
+	began := w.step
+	r := w.request(name, true, w.anyNode(), &simRequest{op: logical.UpdateOperation, path: "creds/" + name, data: data, forwarded: true})
+	w.logf("import into %s (grant ...%s): %s", name, tail(refresh), describeReply(r))
+	if r.replied && r.err == nil && !r.resp.IsError() {
+		w.wrote(name, refresh, began)
 	}
-	if err == nil && !resp.IsError() {
-		w.acked[name] = refresh
+	return w.requireWorkingToken(name, r)
+}
+
+func (w *simWorld) wrote(name, refresh string, began int) {
+	if last, ok := w.writes[name]; !ok || last.began <= began {
+		w.writes[name] = simWrite{refresh: refresh, began: began}
 	}
-	return w.requireWorkingToken(name, resp, err)
 }
 
 func (w *simWorld) opExchange() error {
@@ -407,9 +609,10 @@ func (w *simWorld) opExchange() error {
 	if !ok {
 		return nil
 	}
-	resp, err, ok := w.do(w.anyNode(), logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, true)
-	w.logf("exchange for %s: %s", name, describeReply(resp, err))
-	return w.afterAuthorization(name, ok && err == nil && !resp.IsError())
+	began := w.step
+	r := w.request(name, true, w.anyNode(), &simRequest{op: logical.UpdateOperation, path: "exchange", data: map[string]any{keyRedirectURL: landed}, forwarded: true})
+	w.logf("exchange for %s: %s", name, describeReply(r))
+	return w.afterAuthorization(name, began, r.replied && r.err == nil && !r.resp.IsError())
 }
 
 func (w *simWorld) opCallback() error {
@@ -422,53 +625,65 @@ func (w *simWorld) opCallback() error {
 	for k, v := range u.Query() {
 		data[k] = v[0]
 	}
-	resp, err, ok := w.do(w.anyNode(), logical.ReadOperation, callbackPath, data, true)
+	began := w.step
+	r := w.request(name, true, w.anyNode(), &simRequest{op: logical.ReadOperation, path: callbackPath, data: data, forwarded: true})
 	status := 0
-	if resp != nil {
-		status, _ = resp.Data[logical.HTTPStatusCode].(int)
+	if r.resp != nil {
+		status, _ = r.resp.Data[logical.HTTPStatusCode].(int)
 	}
-	w.logf("callback for %s: page %d %v", name, status, err)
-	return w.afterAuthorization(name, ok && err == nil && status == http.StatusOK)
+	w.logf("callback for %s: page %d %v", name, status, r.err)
+	return w.afterAuthorization(name, began, r.replied && r.err == nil && status == http.StatusOK)
 }
 
 // authorize starts an authorization (replacing working creds) and plays the
-// browser at Jawbone, returning where it lands.
+// browser at Jawbone, signed in to one of the accounts, returning where it
+// lands.
 func (w *simWorld) authorize() (name, landed string, ok bool) {
 	name = w.name()
-	resp, err, ok := w.do(w.anyNode(), logical.UpdateOperation, "auth-url", map[string]any{keyName: name, keyReplace: true}, true)
-	if !ok || err != nil || resp.IsError() {
-		w.logf("auth-url for %s: %s", name, describeReply(resp, err))
+	r := w.do(w.anyNode(), &simRequest{op: logical.UpdateOperation, path: "auth-url", data: map[string]any{keyName: name, keyReplace: true}, forwarded: true})
+	if !r.replied || r.err != nil || r.resp.IsError() {
+		w.logf("auth-url for %s: %s", name, describeReply(r))
 		return "", "", false
 	}
+	w.fake.SetSignedIn(w.account())
 	rec := httptest.NewRecorder()
-	w.fake.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, resp.Data[keyURL].(string), nil))
-	w.net.issuedBefore = len(w.net.issued)
-	return name, rec.Header().Get("Location"), true
+	w.fake.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, r.resp.Data[keyURL].(string), nil))
+	landed = rec.Header().Get("Location")
+	if u, err := url.Parse(landed); err == nil {
+		w.codeFor[u.Query().Get("code")] = name
+	}
+	return name, landed, true
 }
 
-func (w *simWorld) afterAuthorization(name string, succeeded bool) error {
-	for _, refresh := range w.net.issued[w.net.issuedBefore:] {
-		w.give(name, refresh)
+// afterAuthorization records the grant an authorization of name stored.
+func (w *simWorld) afterAuthorization(name string, began int, succeeded bool) error {
+	if !succeeded {
+		return nil
 	}
-	if succeeded {
-		stored := w.storedGrant(name)
-		if stored == nil {
-			return fmt.Errorf("an authorization of %s succeeded, but nothing is stored", name)
-		}
-		w.acked[name] = stored.RefreshToken
+	stored := w.storedGrant(name)
+	switch {
+	case stored != nil:
+		w.wrote(name, stored.RefreshToken, began)
+	case w.busy[name] == 0 && w.deletes[name] < began:
+		return fmt.Errorf("an authorization of %s succeeded, but nothing is stored", name)
 	}
 	return nil
 }
 
 func (w *simWorld) opDelete() error {
 	name := w.name()
-	resp, err, ok := w.do(w.anyNode(), logical.DeleteOperation, "creds/"+name, nil, true)
-	w.logf("delete %s: %s", name, describeReply(resp, err))
-	if ok && err == nil && !resp.IsError() {
-		delete(w.acked, name)
-		delete(w.given, name)
-	}
+	r := w.request(name, true, w.anyNode(), &simRequest{op: logical.DeleteOperation, path: "creds/" + name, forwarded: true})
+	w.logf("delete %s: %s", name, describeReply(r))
+	w.deletes[name] = w.step
 	return nil
+}
+
+func (w *simWorld) opRevoke() error {
+	name := w.name()
+	r := w.request(name, true, w.anyNode(), &simRequest{op: logical.UpdateOperation, path: "creds/" + name + "/revoke", forwarded: true})
+	w.logf("revoke %s: %s", name, describeReply(r))
+	w.deletes[name] = w.step
+	return w.requireNo500("revoke", r)
 }
 
 func (w *simWorld) opConfig() error {
@@ -477,22 +692,15 @@ func (w *simWorld) opConfig() error {
 	case 0:
 		data[keyRefreshAhead] = []int{0, 30, 3600, 7 * 24 * 3600}[w.rng.IntN(4)]
 	case 1:
-		data[keyRequestTimeout] = []int{1, 5, 30}[w.rng.IntN(3)]
+		data[keyCheckInterval] = []int{60, 3600}[w.rng.IntN(2)]
 	default:
 		data[keyScopes] = "basic_read,move_read"
 	}
-	w.configure(data)
+	// request_timeout stays: an attempt in flight took its landing time
+	// from the config it began with, and so does the network here.
+	r := w.do(w.active(), &simRequest{op: logical.UpdateOperation, path: "config", data: data, forwarded: true})
+	w.logf("config %v: %s", data, describeReply(r))
 	return nil
-}
-
-func (w *simWorld) configure(data map[string]any) {
-	resp, err, ok := w.do(w.active(), logical.UpdateOperation, "config", data, true)
-	w.logf("config %v: %s", data, describeReply(resp, err))
-	if ok && err == nil && !resp.IsError() {
-		if v, set := data[keyRequestTimeout]; set {
-			w.timeout = time.Duration(v.(int)) * time.Second
-		}
-	}
 }
 
 func (w *simWorld) opAdvance() error {
@@ -512,6 +720,30 @@ func (w *simWorld) opAdvance() error {
 
 func (w *simWorld) opLand() error {
 	w.net.landOne()
+	return nil
+}
+
+// opRefreshOutside: another client of the app (an old kiefer install)
+// refreshes a grant a name holds, killing the token the name hands out.
+// The docs ask to stop every other client of a grant first; this one
+// refreshed at some moment while nothing of ours was in doubt (overlapping
+// an attempt in doubt, a dead token says nothing any more).
+func (w *simWorld) opRefreshOutside() error {
+	name := w.name()
+	g := w.storedGrant(name)
+	if g == nil || g.attempting() || w.net.inFlight[g.RefreshToken] > 0 {
+		return nil
+	}
+	_, ok := w.fake.RefreshOutside(g.RefreshToken)
+	w.logf("another client refreshes the grant of %s: %v", name, ok)
+	return nil
+}
+
+// opDisconnectOutside: a person disconnects the app at Jawbone's site.
+func (w *simWorld) opDisconnectOutside() error {
+	account := w.account()
+	w.fake.DisconnectOutside(account)
+	w.logf("%s disconnects the app", account)
 	return nil
 }
 
@@ -545,13 +777,17 @@ func (w *simWorld) opFailover() error {
 	return nil
 }
 
+// replace starts a new node in the place of n, which crashed. The new one
+// loads its schedule first (other workers run meanwhile); if another
+// worker replaced n since, the new one is thrown away.
 func (w *simWorld) replace(n *simNode) {
 	n.crashed.Store(true)
-	i := slices.Index(w.nodes, n)
-	if i < 0 {
-		return
+	fresh := w.newNode(n.sys.standby.Load())
+	if i := slices.Index(w.nodes, n); i >= 0 {
+		w.nodes[i] = fresh
+	} else {
+		fresh.crashed.Store(true)
 	}
-	w.nodes[i] = w.newNode(n.sys.standby.Load())
 }
 
 func (w *simWorld) give(name, refresh string) {
@@ -563,16 +799,39 @@ func (w *simWorld) give(name, refresh string) {
 // --- invariants -------------------------------------------------------------
 
 // requireWorkingToken: a reply that hands out a token without a warning
-// hands out one Jawbone accepts now.
-func (w *simWorld) requireWorkingToken(name string, resp *logical.Response, err error) error {
-	if err != nil || resp == nil || resp.IsError() || len(resp.Warnings) > 0 {
+// hands out one Jawbone had not retired when the request began; and no
+// reply is a 500 but for storage.
+func (w *simWorld) requireWorkingToken(name string, r *simRequest) error {
+	if err := w.requireNo500(name, r); err != nil {
+		return err
+	}
+	if !r.replied || r.err != nil || r.resp == nil || r.resp.IsError() || len(r.resp.Warnings) > 0 {
 		return nil
 	}
-	tok, _ := resp.Data[keyAccessToken].(string)
-	if tok != "" && !w.fake.TokenValid(tok) {
-		return fmt.Errorf("the token handed out for %s without a warning is not accepted by Jawbone", name)
+	tok, _ := r.resp.Data[keyAccessToken].(string)
+	if tok != "" && w.fake.RetiredBy(tok, r.epoch, r.began) {
+		return fmt.Errorf("the token handed out for %s without a warning was dead at Jawbone before the request began", name)
 	}
 	return nil
+}
+
+// requireNo500: an error the caller cannot act on comes only from storage
+// (a fault, a crash, a node that cannot write).
+func (w *simWorld) requireNo500(what string, r *simRequest) error {
+	if !r.replied || r.err == nil {
+		return nil
+	}
+	var coded logical.HTTPCodedError
+	if errors.As(r.err, &coded) || errors.Is(r.err, logical.ErrReadOnly) {
+		return nil
+	}
+	msg := r.err.Error()
+	for _, fromStorage := range []string{"storage", "the node is down", "listing "} {
+		if strings.Contains(msg, fromStorage) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s answered a 500 not caused by storage: %v", what, r.err)
 }
 
 func (w *simWorld) checkInvariants() error {
@@ -588,20 +847,23 @@ func (w *simWorld) checkInvariants() error {
 		if err := w.checkIndexed(name, stored); err != nil {
 			return err
 		}
-		if w.acked[name] != "" && stored == nil {
-			return fmt.Errorf("the grant of %s was lost: nothing is stored, and no delete succeeded", name)
+		if write, ok := w.writes[name]; ok && stored == nil && w.busy[name] == 0 && w.deletes[name] < write.began {
+			return fmt.Errorf("the grant of %s was lost: nothing is stored, and no delete or revoke came after its write", name)
 		}
 		if stored == nil {
 			continue
 		}
 		if !slices.Contains(w.given[name], stored.RefreshToken) {
-			return fmt.Errorf("%s holds a refresh token it was never given", name)
+			return fmt.Errorf("%s holds a refresh token it was never given (...%s; given %v)", name, tail(stored.RefreshToken), w.given[name])
 		}
 		if stored.NeedsReauth && !w.rejected[stored.RefreshToken] {
 			return fmt.Errorf("%s is marked needs_reauthorization, but Jawbone never said invalid_grant for its grant", name)
 		}
 		for i, n := range w.nodes {
-			seen, err := n.b.registry.get(context.Background(), n.view, name)
+			if n.crashed.Load() {
+				continue // being replaced
+			}
+			seen, err := n.b.registry.get(quiet(), n.view, name)
 			if err != nil {
 				return fmt.Errorf("node %d reading %s: %w", i, name, err)
 			}
@@ -616,9 +878,9 @@ func (w *simWorld) checkInvariants() error {
 // checkIndexed: the storage indexes hold the stored grant of name, and the
 // active node's schedule holds it as stored.
 func (w *simWorld) checkIndexed(name string, stored *grant) error {
-	ctx := context.Background()
+	ctx := quiet()
 	active := w.active()
-	if !active.b.registry.load.done.Load() {
+	if !active.b.registry.load.done.Load() || active.crashed.Load() {
 		return nil
 	}
 	sum, inMemory := active.b.registry.mem.get(name)
@@ -650,23 +912,25 @@ func (w *simWorld) checkIndexed(name string, stored *grant) error {
 
 func (w *simWorld) storedGrant(name string) *grant {
 	var g grant
-	found, err := getJSON(context.Background(), w.storage.inmem, credsStoragePrefix+name, &g)
+	found, err := getJSON(quiet(), w.storage.inmem, credsStoragePrefix+name, &g)
 	if err != nil || !found {
 		return nil
 	}
 	return &g
 }
 
-func describeReply(resp *logical.Response, err error) string {
+func describeReply(r *simRequest) string {
 	switch {
-	case err != nil:
-		return "error: " + firstLine(err.Error())
-	case resp == nil:
+	case !r.replied:
+		return "no reply (crashed)"
+	case r.err != nil:
+		return "error: " + firstLine(r.err.Error())
+	case r.resp == nil:
 		return "no reply"
-	case resp.IsError():
-		return "error: " + firstLine(resp.Error().Error())
-	case len(resp.Warnings) > 0:
-		return "ok, warned: " + firstLine(resp.Warnings[0])
+	case r.resp.IsError():
+		return "error: " + firstLine(r.resp.Error().Error())
+	case len(r.resp.Warnings) > 0:
+		return "ok, warned: " + firstLine(r.resp.Warnings[0])
 	}
 	return "ok"
 }
@@ -681,8 +945,8 @@ func firstLine(s string) string {
 // --- the network ------------------------------------------------------------
 
 // simNet carries the backends' requests to the fake, with faults. A request
-// that times out may be held and completed at Jawbone later (a late
-// landing), before its attempt's landsBy.
+// that times out may be held and carried out at Jawbone later (a late
+// landing), no later than its attempt's landing time.
 type simNet struct {
 	w *simWorld
 	// held are requests Jawbone got but has not completed yet.
@@ -691,9 +955,6 @@ type simNet struct {
 	// completed.
 	inFlight  map[string]int
 	violation error
-	// issued are the refresh tokens exchanges returned, in order.
-	issued       []string
-	issuedBefore int
 }
 
 type heldRequest struct {
@@ -710,28 +971,49 @@ func (simTimeout) Error() string   { return "simulated timeout" }
 func (simTimeout) Timeout() bool   { return true }
 func (simTimeout) Temporary() bool { return true }
 
-func (n *simNet) RoundTrip(req *http.Request) (*http.Response, error) {
+// send carries a request from node from to Jawbone (or not: a node that
+// crashed sends nothing).
+func (n *simNet) send(req *http.Request, from *simNode) (*http.Response, error) {
+	n.w.sched.yieldFor(req.Context())
+	if from.crashed.Load() {
+		return nil, &netOpError{}
+	}
 	var body []byte
 	if req.Body != nil {
 		body, _ = io.ReadAll(req.Body)
 	}
 	form, _ := url.ParseQuery(string(body))
-	isToken := strings.HasSuffix(req.URL.Path, "/token")
+	isToken, isDisconnect := strings.HasSuffix(req.URL.Path, "/token"), strings.HasSuffix(req.URL.Path, "PartnerAppMembership")
 	refresh := form.Get("refresh_token")
-	if isToken && refresh != "" {
-		if n.inFlight[refresh] > 0 && n.violation == nil {
-			n.violation = errors.New("a second call that can replace a grant's access token reached Jawbone while the first was still in flight")
-		}
+	var landsBy time.Time
+	var marked bool
+	if (isToken && refresh != "") || isDisconnect {
+		landsBy, marked = n.w.attemptLandsBy(refresh, strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer "))
 	}
-	fault := n.pickFault(isToken)
-	n.w.logf("  %s %s: %s", req.Method, req.URL.Path, fault)
+	if marked && !n.w.clock.Now().Before(landsBy) {
+		// Sent after its attempt could no longer land: the client gave up
+		// before the request left (its deadline is the attempt's).
+		n.w.logf("  %s %s: too late, the client gave up", req.Method, req.URL.Path)
+		return nil, simTimeout{}
+	}
+	if isToken && refresh != "" && n.inFlight[refresh] > 0 && n.w.fake.GrantActive(refresh) && n.violation == nil {
+		n.violation = fmt.Errorf("a second call that can replace the access token of grant ...%s reached Jawbone while the first was still in flight", tail(refresh))
+		n.w.logf("  %v", n.violation)
+	}
+	fault := n.pickFault(isToken, isDisconnect)
+	n.w.logf("  %s %s: %s (grant ...%s, marked %v until %s)", req.Method, req.URL.Path, fault, tail(refresh), marked, landsBy.Format(time.TimeOnly))
 	switch fault {
 	case "unreachable":
 		return nil, &netOpError{}
 	case "503":
 		return reply(http.StatusServiceUnavailable, "text/html", "<html>unavailable</html>", nil), nil
+	case "gateway 502 after Jawbone carried it out":
+		n.deliver(req, body).Body.Close()
+		return reply(http.StatusBadGateway, "text/html", "<html>bad gateway</html>", nil), nil
 	case "429":
 		return reply(http.StatusTooManyRequests, "application/json", `{}`, http.Header{"Retry-After": {"120"}}), nil
+	case "jawbone's own 503":
+		return reply(http.StatusServiceUnavailable, "application/json", `{"error":"temporarily_unavailable"}`, nil), nil
 	case "invalid_grant":
 		n.w.rejected[refresh] = true
 		return reply(http.StatusBadRequest, "application/json", `{"error":"invalid_grant","error_description":"the refresh token is unknown"}`, nil), nil
@@ -740,7 +1022,10 @@ func (n *simNet) RoundTrip(req *http.Request) (*http.Response, error) {
 	case "captive portal":
 		return reply(http.StatusOK, "text/html", "<html>welcome to the hotel wifi</html>", nil), nil
 	case "timeout, lands later":
-		n.hold(req, body, refresh)
+		if !marked {
+			landsBy = n.w.clock.Now().Add(landingFactor * n.w.timeout)
+		}
+		n.hold(req, body, refresh, landsBy)
 		return nil, simTimeout{}
 	case "timeout":
 		return nil, simTimeout{}
@@ -751,13 +1036,37 @@ func (n *simNet) RoundTrip(req *http.Request) (*http.Response, error) {
 	return n.deliver(req, body), nil
 }
 
-func (n *simNet) pickFault(isToken bool) string {
+// attemptLandsBy is the landing time of the attempt a request belongs to,
+// as the plugin stored it before the call: of the grant with this refresh
+// token (a refresh) or this access token (a disconnect), or of the mark an
+// import's refresh left on the grant.
+func (w *simWorld) attemptLandsBy(refresh, access string) (time.Time, bool) {
+	for _, name := range simNames {
+		g := w.storedGrant(name)
+		if g != nil && g.attempting() && ((refresh != "" && g.RefreshToken == refresh) || (refresh == "" && g.AccessToken == access)) {
+			return g.landsBy(w.timeout), true
+		}
+	}
+	if refresh == "" {
+		return time.Time{}, false
+	}
+	sl, err := w.active().b.registry.keys.get(quiet(), w.storage.inmem)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var claim grantClaim
+	if found, _ := getJSON(quiet(), w.storage.inmem, grantKeyOf(sl, refresh).storageKey(), &claim); found && !claim.AttemptLandsBy.IsZero() {
+		return claim.AttemptLandsBy, true
+	}
+	return time.Time{}, false
+}
+
+func (n *simNet) pickFault(isToken, isDisconnect bool) string {
 	r := n.w.rng.IntN(100)
-	if !isToken {
-		faults := []struct {
-			upTo int
-			name string
-		}{{6, "503"}, {10, "captive portal"}, {14, "timeout"}, {17, "bare 401"}, {19, "unreachable"}}
+	pick := func(faults []struct {
+		upTo int
+		name string
+	}) string {
 		for _, f := range faults {
 			if r < f.upTo {
 				return f.name
@@ -765,16 +1074,23 @@ func (n *simNet) pickFault(isToken bool) string {
 		}
 		return "ok"
 	}
-	faults := []struct {
+	switch {
+	case isToken:
+		return pick([]struct {
+			upTo int
+			name string
+		}{{4, "unreachable"}, {8, "503"}, {11, "jawbone's own 503"}, {14, "429"}, {20, "timeout, lands later"}, {24, "reply lost"},
+			{27, "gateway 502 after Jawbone carried it out"}, {30, "invalid_grant"}, {33, "bare 401"}})
+	case isDisconnect:
+		return pick([]struct {
+			upTo int
+			name string
+		}{{6, "503"}, {10, "timeout, lands later"}, {14, "reply lost"}, {18, "gateway 502 after Jawbone carried it out"}, {21, "unreachable"}})
+	}
+	return pick([]struct {
 		upTo int
 		name string
-	}{{4, "unreachable"}, {10, "503"}, {13, "429"}, {21, "timeout, lands later"}, {25, "reply lost"}, {28, "invalid_grant"}, {31, "bare 401"}}
-	for _, f := range faults {
-		if r < f.upTo {
-			return f.name
-		}
-	}
-	return "ok"
+	}{{6, "503"}, {10, "captive portal"}, {14, "timeout"}, {17, "bare 401"}, {19, "unreachable"}})
 }
 
 // deliver has Jawbone handle the request now.
@@ -794,7 +1110,8 @@ func (n *simNet) deliver(req *http.Request, body []byte) *http.Response {
 	return resp
 }
 
-// noteIssued remembers the refresh tokens code exchanges hand out.
+// noteIssued gives the refresh token a code exchange hands out to the name
+// the code was for (before any check could see it stored).
 func (n *simNet) noteIssued(path string, form url.Values, body []byte) {
 	if !strings.HasSuffix(path, "/token") || form.Get("grant_type") != "authorization_code" {
 		return
@@ -803,21 +1120,20 @@ func (n *simNet) noteIssued(path string, form url.Values, body []byte) {
 		RefreshToken string `json:"refresh_token"`
 	}
 	if json.Unmarshal(body, &tok) == nil && tok.RefreshToken != "" {
-		n.issued = append(n.issued, tok.RefreshToken)
+		n.w.give(n.w.codeFor[form.Get("code")], tok.RefreshToken)
 	}
 }
 
-// hold keeps a request Jawbone got but completes later, at the latest when
-// an attempt made now could no longer land.
-func (n *simNet) hold(req *http.Request, body []byte, refresh string) {
-	n.held = append(n.held, heldRequest{req: req, body: body, refresh: refresh,
-		landsBy: n.w.clock.Now().Add(landingFactor * n.w.timeout)})
+// hold keeps a request Jawbone got but carries out later, at the latest
+// when its attempt can no longer land.
+func (n *simNet) hold(req *http.Request, body []byte, refresh string, landsBy time.Time) {
+	n.held = append(n.held, heldRequest{req: req, body: body, refresh: refresh, landsBy: landsBy})
 	if refresh != "" {
 		n.inFlight[refresh]++
 	}
 }
 
-// landOne completes (or, sometimes, drops) the oldest held request.
+// landOne carries out (or, sometimes, drops) the oldest held request.
 func (n *simNet) landOne() {
 	if len(n.held) > 0 {
 		n.land(0)
@@ -836,7 +1152,6 @@ func (n *simNet) land(i int) {
 	}
 	n.w.logf("a late request lands at Jawbone")
 	n.deliver(h.req, h.body).Body.Close() // the reply goes nowhere
-
 }
 
 // landBefore lands every held request that Jawbone must complete before t.
@@ -848,6 +1163,17 @@ func (n *simNet) landBefore(t time.Time) {
 		}
 		n.land(i)
 	}
+}
+
+// nodeTransport is one node's way to Jawbone: a node that crashed is a
+// process that died, and sends nothing more.
+type nodeTransport struct {
+	net *simNet
+	n   *simNode
+}
+
+func (t nodeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.net.send(req, t.n)
 }
 
 type netOpError struct{}
@@ -865,12 +1191,18 @@ func reply(status int, contentType, body string, header http.Header) *http.Respo
 
 // --- storage and nodes ------------------------------------------------------
 
-// simStorage is the storage every node shares, failing on demand through the
-// SDK's own InmemStorage switches, and telling every other node of each
-// change, as Vault's invalidation does.
+// simStorage is the storage every node shares, failing on demand (each
+// worker's request as planned) through the SDK's own InmemStorage
+// switches, and telling every other node of each change, as Vault's
+// invalidation does.
 type simStorage struct {
-	w          *simWorld
-	inmem      *logical.InmemStorage
+	w     *simWorld
+	inmem *logical.InmemStorage
+	plans map[int]*storagePlan // by worker
+}
+
+// storagePlan is what storage does to one request's operations.
+type storagePlan struct {
 	failPutAt  int
 	failGets   bool
 	crashAtPut int
@@ -878,12 +1210,16 @@ type simStorage struct {
 	puts       int
 }
 
-func (s *simStorage) clearFaults() {
-	s.failPutAt, s.failGets, s.crashAtPut, s.crashing, s.puts = 0, false, 0, nil, 0
+func (s *simStorage) plan() *storagePlan {
+	if p := s.plans[s.w.sched.current]; p != nil {
+		return p
+	}
+	return &storagePlan{}
 }
 
 // nodeStorage is one node's view of the shared storage: read-only on a
-// standby, and dead once the node has crashed.
+// standby, and dead once the node has crashed. Every operation is a point
+// where the scheduler may run another worker.
 type nodeStorage struct {
 	w *simWorld
 	n *simNode
@@ -892,16 +1228,18 @@ type nodeStorage struct {
 var errNodeDown = errors.New("the node is down")
 
 func (v *nodeStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	v.w.sched.yieldFor(ctx)
 	s := v.w.storage
 	if v.n.crashed.Load() {
 		return nil, errNodeDown
 	}
-	s.inmem.FailGet(s.failGets)
+	s.inmem.FailGet(s.plan().failGets)
 	defer s.inmem.FailGet(false)
 	return s.inmem.Get(ctx, key)
 }
 
 func (v *nodeStorage) List(ctx context.Context, prefix string) ([]string, error) {
+	v.w.sched.yieldFor(ctx)
 	if v.n.crashed.Load() {
 		return nil, errNodeDown
 	}
@@ -909,16 +1247,18 @@ func (v *nodeStorage) List(ctx context.Context, prefix string) ([]string, error)
 }
 
 func (v *nodeStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
+	v.w.sched.yieldFor(ctx)
 	s := v.w.storage
 	if err := v.writable(); err != nil {
 		return err
 	}
-	s.puts++
-	if s.crashing == v.n && s.puts == s.crashAtPut {
+	plan := s.plan()
+	plan.puts++
+	if plan.crashing == v.n && plan.puts == plan.crashAtPut {
 		v.n.crashed.Store(true)
 		return errNodeDown
 	}
-	s.inmem.FailPut(s.puts == s.failPutAt)
+	s.inmem.FailPut(plan.puts == plan.failPutAt)
 	defer s.inmem.FailPut(false)
 	if err := s.inmem.Put(ctx, e); err != nil {
 		return err
@@ -928,6 +1268,7 @@ func (v *nodeStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
 }
 
 func (v *nodeStorage) Delete(ctx context.Context, key string) error {
+	v.w.sched.yieldFor(ctx)
 	if err := v.writable(); err != nil {
 		return err
 	}

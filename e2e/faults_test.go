@@ -395,8 +395,10 @@ func (e *faultEnv) testBackoff(t *testing.T) {
 			e.a.call(t, http.MethodDelete, mountPath+"/creds/"+n, nil)
 		}
 	}()
+	// Jawbone's own 503: the refresh was not made (a gateway's would leave
+	// it in doubt, see the fault cases).
 	down := []string{"http 503"}
-	e.f.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 503})
+	e.f.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 503, Body: `{"error":"temporarily_unavailable"}`})
 	calls0 := e.calls()
 
 	started := time.Now()

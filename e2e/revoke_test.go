@@ -24,8 +24,8 @@ func authorizeAs(t *testing.T, v *Vault, f *Fake, name, account string) string {
 	return requireAccount(t, v, f, name, account)
 }
 
-// TestRevoke: a revocation Jawbone fails (a 503 from PartnerAppMembership)
-// answers 502, says nothing was forgotten and how to forget anyway, and the
+// TestRevoke: a revocation Jawbone refuses (its own 503 from
+// PartnerAppMembership) answers 502, says nothing was forgotten and how to forget anyway, and the
 // creds still work; the next one disconnects the app, after which the
 // account's tokens get 401 at Jawbone, other creds of the account included
 // (the reply names them), and the creds are gone.
@@ -37,7 +37,8 @@ func TestRevoke(t *testing.T) {
 	bystander := authorizeAs(t, v, f, "someone-else", "another-account")
 	f.ResetCalls()
 
-	f.InjectFault(fakejawbone.EndpointMembership, fakejawbone.Fault{Status: http.StatusServiceUnavailable, Times: 1})
+	f.InjectFault(fakejawbone.EndpointMembership, fakejawbone.Fault{Status: http.StatusServiceUnavailable, Times: 1,
+		Body: `{"meta":{"code":503,"error_type":"unavailable","error_detail":"try again later"}}`})
 	v.CLI("write", "-f", mountPath+"/creds/me/revoke").requireStatus(t, http.StatusBadGateway,
 		"Jawbone did not disconnect the app from Jawbone account "+account,
 		"so nothing was forgotten; try again with vault write -f "+mountPath+"/creds/me/revoke, "+
@@ -55,13 +56,17 @@ func TestRevoke(t *testing.T) {
 		t.Errorf("revoke replied %v, want revoked=true for me of account %s", sec.Data, account)
 	}
 	requireWarning(t, "revoke", sec.Warnings, fmt.Sprintf(
-		"Jawbone disconnected the app from the whole account, so the creds %q of the same account no longer work either: revoke or delete them too", "me-too"))
+		"Jawbone disconnected the app from the whole account, so the creds %q of the same account no longer work either (their next read finds them rejected): delete them with vault delete %s/creds/<name>, or authorize them again with vault read %s/auth-url name=<name>",
+		"me-too", mountPath, mountPath))
 	if n := f.Calls(fakejawbone.EndpointMembership); n != 2 {
 		t.Errorf("PartnerAppMembership called %d times in all, want 2", n)
 	}
 	f.requireTokenRejected(t, token, "the revoked creds' token")
 	f.requireTokenRejected(t, sibling, "the token of other creds of the revoked account")
 	f.requireTokenWorks(t, bystander, "the token of creds of another account")
+	// The account's other creds were marked: their next read finds the
+	// grant gone, rather than hand out its dead token.
+	v.CLI("read", mountPath+"/creds/me-too").requireStatus(t, http.StatusBadRequest, `creds "me-too" need re-authorization`)
 	if r := apiOf(v).call(t, http.MethodGet, mountPath+"/creds/me", nil); r.Status != http.StatusNotFound ||
 		!strings.Contains(r.message(), `no creds named "me"`) {
 		t.Errorf("creds/me after the revocation: %s, want 404 saying there are no such creds", r)

@@ -101,7 +101,7 @@ func (s *Server) handleMembership(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.disconnect(g.account)
+	s.disconnect(g.account, false)
 	s.writeAPI(w, g.account, struct{}{})
 }
 

@@ -98,14 +98,14 @@ func (s *Server) redeemCode(code, clientID, redirectURI string, sentRedirect boo
 
 // refresh gives the grant of refreshToken a new access token, retiring the
 // old one. The refresh token itself stays the same, as at Jawbone.
-func (s *Server) refresh(refreshToken string) (issued, *oauthError) {
+func (s *Server) refresh(refreshToken string, outside bool) (issued, *oauthError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, ok := s.byRefresh[refreshToken]
 	if !ok {
 		return issued{}, invalidGrant("the refresh token is unknown")
 	}
-	return s.renewAccessLocked(g), nil
+	return s.renewAccessLocked(g, outside), nil
 }
 
 // RefreshOutside refreshes the grant of refreshToken as another client of
@@ -114,7 +114,7 @@ func (s *Server) refresh(refreshToken string) (issued, *oauthError) {
 // not count it and no fault applies: it is not a request to this fake. ok is
 // false if the refresh token is unknown.
 func (s *Server) RefreshOutside(refreshToken string) (accessToken string, ok bool) {
-	iss, oerr := s.refresh(refreshToken)
+	iss, oerr := s.refresh(refreshToken, true)
 	if oerr != nil {
 		return "", false
 	}
@@ -125,13 +125,13 @@ func (s *Server) RefreshOutside(refreshToken string) (accessToken string, ok boo
 // the app has not redeemed yet: disconnecting takes back the whole
 // authorization (inferred for the codes). The fake has one registered app,
 // so these are all the account's grants.
-func (s *Server) disconnect(account string) {
+func (s *Server) disconnect(account string, outside bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for refreshToken, g := range s.byRefresh {
 		if g.account == account {
 			delete(s.byRefresh, refreshToken)
-			s.retireLocked(g)
+			s.retireLocked(g, outside)
 		}
 	}
 	for code, c := range s.codes {
@@ -139,6 +139,13 @@ func (s *Server) disconnect(account string) {
 			delete(s.codes, code)
 		}
 	}
+}
+
+// DisconnectOutside disconnects the app from account xid as the person
+// would at Jawbone's site: every grant of the account ends. Calls does not
+// count it and no fault applies.
+func (s *Server) DisconnectOutside(xid string) {
+	s.disconnect(s.mustAccount("DisconnectOutside", xid), true)
 }
 
 // IssueTokens creates a grant of the default account out of band, as if the
@@ -175,12 +182,12 @@ func (s *Server) grantFor(accessToken string) (grantView, bool) {
 func (s *Server) newGrantLocked(account string, scopes []string) issued {
 	g := &grant{account: account, refreshToken: s.randomString(32), scopes: scopes}
 	s.byRefresh[g.refreshToken] = g
-	return s.renewAccessLocked(g)
+	return s.renewAccessLocked(g, false)
 }
 
-func (s *Server) renewAccessLocked(g *grant) issued {
+func (s *Server) renewAccessLocked(g *grant, outside bool) issued {
 	if g.accessToken != "" {
-		s.retireLocked(g)
+		s.retireLocked(g, outside)
 	}
 	g.accessToken = s.randomString(32)
 	g.accessExpires = s.cfg.Now().Add(s.lifetime)
@@ -189,17 +196,20 @@ func (s *Server) renewAccessLocked(g *grant) issued {
 }
 
 // retirement is when an access token stopped working: the epoch of its
-// retirement, and when it would have expired.
+// retirement, when it would have expired, and whether something outside
+// the requests this fake served ended it (RefreshOutside,
+// DisconnectOutside).
 type retirement struct {
 	epoch   uint64
 	expires time.Time
+	outside bool
 }
 
 // retireLocked ends g's current access token.
-func (s *Server) retireLocked(g *grant) {
+func (s *Server) retireLocked(g *grant, outside bool) {
 	delete(s.byAccess, g.accessToken)
 	s.epoch++
-	s.retired[g.accessToken] = retirement{epoch: s.epoch, expires: g.accessExpires}
+	s.retired[g.accessToken] = retirement{epoch: s.epoch, expires: g.accessExpires, outside: outside}
 }
 
 // Epoch counts the access tokens retired so far (by a refresh or a
@@ -212,8 +222,10 @@ func (s *Server) Epoch() uint64 {
 }
 
 // RetiredBy reports whether accessToken had stopped working when Epoch
-// returned epoch at time at: retired by then, expired by then, or never
-// issued here.
+// returned epoch at time at: retired by then by a request this fake
+// served, expired by then, or never issued here. A token ended from
+// outside (RefreshOutside, DisconnectOutside) counts as working until it
+// expires: nothing a client did killed it, and no client can know at once.
 func (s *Server) RetiredBy(accessToken string, epoch uint64, at time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -221,5 +233,14 @@ func (s *Server) RetiredBy(accessToken string, epoch uint64, at time.Time) bool 
 		return !at.Before(g.accessExpires)
 	}
 	r, ok := s.retired[accessToken]
-	return !ok || r.epoch <= epoch || !at.Before(r.expires)
+	return !ok || (r.epoch <= epoch && !r.outside) || !at.Before(r.expires)
+}
+
+// GrantActive reports whether the grant of refreshToken exists: a refresh
+// of it would issue a token.
+func (s *Server) GrantActive(refreshToken string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.byRefresh[refreshToken]
+	return ok
 }

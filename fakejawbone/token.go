@@ -89,7 +89,7 @@ func (s *Server) grantTokens(params url.Values) (issued, *oauthError) {
 		if rt == "" {
 			return issued{}, &oauthError{"invalid_request", "refresh_token is required"}
 		}
-		return s.refresh(rt)
+		return s.refresh(rt, false)
 	case "":
 		return issued{}, &oauthError{"invalid_request", "grant_type is required"}
 	}

@@ -109,7 +109,7 @@ func (c *Client) api(ctx context.Context, op, method, path, accessToken string, 
 	}
 	c.debugBody(op, resp.StatusCode, raw, accessToken)
 	je := &Error{Op: op, Kind: Transient, Status: resp.StatusCode, RetryAfter: c.retryAfter(resp),
-		Err: errors.New("the reply is not Jawbone's API envelope")}
+		Err: errors.New("the reply is not Jawbone's API envelope"), Outcome: outcomeOfReply(resp.StatusCode, false)}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		je.Kind, je.Location, je.Err = ClientRejected, redirectTarget(resp), nil
 	}
@@ -118,5 +118,6 @@ func (c *Client) api(ctx context.Context, op, method, path, accessToken string, 
 
 func (c *Client) apiError(op string, kind Kind, resp *http.Response, env *envelope) *Error {
 	return &Error{Op: op, Kind: kind, Status: resp.StatusCode, RetryAfter: c.retryAfter(resp),
-		Code: sanitize(env.Meta.ErrorType, maxCodeLen), Description: sanitize(env.Meta.ErrorDetail, maxDescriptionLen)}
+		Code: sanitize(env.Meta.ErrorType, maxCodeLen), Description: sanitize(env.Meta.ErrorDetail, maxDescriptionLen),
+		Outcome: outcomeOfReply(resp.StatusCode, true)}
 }

@@ -116,7 +116,10 @@ func (c *Client) Exchange(ctx context.Context, code string) (*Token, error) {
 	}
 	tok := c.fromOAuth(t)
 	if tok.RefreshToken == "" {
-		return nil, &Error{Op: op, Kind: Transient, Incomplete: true, Err: errors.New("the reply carries no refresh_token, so the creds could never be refreshed")}
+		// Jawbone issued a grant, whose tokens are not stored: what it did to
+		// the grant the name holds is not known.
+		return nil, &Error{Op: op, Kind: Transient, Incomplete: true, Outcome: UnknownFinished,
+			Err: errors.New("the reply carries no refresh_token, so the creds could never be refreshed")}
 	}
 	return tok, nil
 }

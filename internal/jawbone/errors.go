@@ -53,16 +53,9 @@ type Error struct {
 	// Location is where a redirect pointed (scheme, host and path only).
 	Location string
 	Err      error
-	// MayHaveIssued is set when the request may have reached Jawbone and
-	// produced a token we never saw (a timeout or broken connection after
-	// sending, a 2xx we could not read): the previous access token may be
-	// dead.
-	MayHaveIssued bool
-	// InFlight is set when Jawbone may still be working on the request:
-	// no complete reply came (a timeout, a broken connection), so it may
-	// complete after this error. A reply that came but could not be read
-	// ended the request.
-	InFlight bool
+	// Outcome is what the answer proves about whether Jawbone carried the
+	// call out (see outcomeOfReply).
+	Outcome Outcome
 	// Unreachable is set when the request never reached a server: the
 	// host does not resolve, nothing listens, TLS failed.
 	Unreachable bool
@@ -105,19 +98,67 @@ func KindOf(err error) Kind {
 	return Transient
 }
 
-// MayHaveIssued reports whether a failed call may still have replaced the
-// access token at Jawbone. Unknown errors are assumed to have.
-func MayHaveIssued(err error) bool {
-	var je *Error
-	return !errors.As(err, &je) || je.MayHaveIssued
+// Outcome is what the answer to a call that can change something at
+// Jawbone (a refresh or a code exchange, which can replace an access
+// token; a disconnect, which ends a whole account's) proves about whether
+// Jawbone carried it out.
+type Outcome int
+
+const (
+	// NotCarriedOut: the answer proves that Jawbone did not carry it out.
+	NotCarriedOut Outcome = iota
+	// Unknown: Jawbone may have carried it out, and may still: no answer
+	// says, and the request may still be at Jawbone.
+	Unknown
+	// UnknownFinished: Jawbone may have carried it out, but is done with
+	// it: an answer came, but not Jawbone's.
+	UnknownFinished
+)
+
+// outcomeOfReply is the one place that decides what an HTTP answer to such
+// a call proves (docs/operations.md has the same table); outcomeOfTransport
+// decides for a request that got no answer:
+//
+//	the answer                                           what it proves
+//	Jawbone's own refusal: an OAuth error from the        not carried out
+//	  token endpoint, an API reply in Jawbone's envelope
+//	429 Too Many Requests                                 not carried out
+//	a 2xx that is not Jawbone's answer (unreadable)       unknown; Jawbone is done with it
+//	anything else: a 5xx, 4xx or 3xx without Jawbone's    unknown, and it may still be
+//	  own words (a gateway that gave up, a proxy)           carried out
+//	never sent: the name does not resolve, nothing        not carried out
+//	  listens, TLS failed
+//	sent, and no answer: a timeout, a broken connection   unknown, and it may still be
+//	                                                        carried out
+//
+// Only Jawbone itself can say it did not carry a request out: a gateway's
+// 502 or 504 may come while Jawbone carries on.
+func outcomeOfReply(status int, jawbonesOwn bool) Outcome {
+	switch {
+	case jawbonesOwn, status == http.StatusTooManyRequests:
+		return NotCarriedOut
+	case status >= 200 && status < 300:
+		return UnknownFinished
+	}
+	return Unknown
 }
 
-// InFlight reports whether Jawbone may still complete the request after
-// err. Unknown errors are assumed to be.
-func InFlight(err error) bool {
+// OutcomeOf is what err proves about whether the call was carried out; an
+// error that is not this package's proves nothing.
+func OutcomeOf(err error) Outcome {
 	var je *Error
-	return !errors.As(err, &je) || je.InFlight
+	if !errors.As(err, &je) {
+		return Unknown
+	}
+	return je.Outcome
 }
+
+// MayHaveIssued reports whether a failed call may have been carried out at
+// Jawbone: a refresh may have replaced the access token.
+func MayHaveIssued(err error) bool { return OutcomeOf(err) != NotCarriedOut }
+
+// InFlight reports whether Jawbone may still carry the call out after err.
+func InFlight(err error) bool { return OutcomeOf(err) == Unknown }
 
 // Unreachable reports whether err is a request that never reached a
 // server.
@@ -148,7 +189,7 @@ func transportError(op string, err error) *Error {
 		// Only a failure to connect proves the request never reached
 		// Jawbone; anything later may have been processed there, or still
 		// be.
-		je.MayHaveIssued, je.InFlight = true, true
+		je.Outcome = Unknown
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) && netErr.Timeout() {
@@ -185,7 +226,7 @@ func (c *Client) classifyToken(op string, err error, sent ...string) error {
 			// with the request, we did not see a token. x/oauth2's words
 			// say why without quoting the body.
 			why := sanitize(strings.TrimPrefix(err.Error(), "oauth2: "), maxDescriptionLen)
-			return &Error{Op: op, Kind: Transient, Err: fmt.Errorf("the reply is not a token reply (%s)", why), MayHaveIssued: true}
+			return &Error{Op: op, Kind: Transient, Err: fmt.Errorf("the reply is not a token reply (%s)", why), Outcome: outcomeOfReply(http.StatusOK, false)}
 		}
 		return transportError(op, err)
 	}
@@ -195,12 +236,12 @@ func (c *Client) classifyToken(op string, err error, sent ...string) error {
 		je.RetryAfter = c.retryAfter(re.Response)
 	}
 	je.Kind = kindOfTokenReply(je.Status, re.ErrorCode)
+	je.Outcome = outcomeOfReply(je.Status, re.ErrorCode != "")
 	switch {
 	case je.Status >= 300 && je.Status < 400:
 		je.Location = redirectTarget(re.Response)
 	case re.ErrorCode == "" && je.Status >= 200 && je.Status < 300:
 		je.Err = errors.New("the reply is not a token reply")
-		je.MayHaveIssued = true
 	case re.ErrorCode == "" && je.Kind == Transient:
 		je.Err = errors.New("no OAuth error in the reply")
 	}
@@ -257,8 +298,10 @@ func (c *Client) retryAfter(resp *http.Response) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
-		return time.Duration(secs) * time.Second
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs > 0 {
+		// Bounded before it is multiplied: a huge value must not overflow
+		// into a short wait.
+		return time.Duration(min(secs, maxRetryAfterSeconds)) * time.Second
 	}
 	if at, err := http.ParseTime(v); err == nil {
 		if d := at.Sub(c.now()); d > 0 {
@@ -267,6 +310,10 @@ func (c *Client) retryAfter(resp *http.Response) time.Duration {
 	}
 	return 0
 }
+
+// maxRetryAfterSeconds bounds a Retry-After in seconds (a year): the
+// engine caps it lower still.
+const maxRetryAfterSeconds = 366 * 24 * 3600
 
 // Bounds on what of Jawbone's own words an error carries.
 const (

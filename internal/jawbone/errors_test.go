@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -135,5 +136,73 @@ func TestRepliesNeverReachAnErrorRaw(t *testing.T) {
 	joined := strings.Join(logged, "\n")
 	if !strings.Contains(joined, "internal-service-banner") || strings.Contains(joined, refresh) || strings.Contains(joined, testClientSecret) {
 		t.Fatalf("the debug log should hold the body with its secrets blanked: %q", joined)
+	}
+}
+
+// Every row of the outcome table (outcomeOfReply): what each answer to a
+// refresh and to a disconnect proves about whether Jawbone carried it out.
+func TestOutcomeOfEveryAnswer(t *testing.T) {
+	t.Parallel()
+	const jsonType = "application/json"
+	cases := []struct {
+		name     string
+		endpoint string
+		fault    fakejawbone.Fault
+		want     Outcome
+	}{
+		{"refresh: Jawbone's OAuth error", fakejawbone.EndpointToken, fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant"}`}, NotCarriedOut},
+		{"refresh: Jawbone's server_error", fakejawbone.EndpointToken, fakejawbone.Fault{Status: 500, Body: `{"error":"server_error"}`}, NotCarriedOut},
+		{"refresh: 429", fakejawbone.EndpointToken, fakejawbone.Fault{Status: 429}, NotCarriedOut},
+		{"refresh: a gateway's 502", fakejawbone.EndpointToken, fakejawbone.Fault{Status: 502}, Unknown},
+		{"refresh: a gateway's 504 after Jawbone carried it out", fakejawbone.EndpointToken, fakejawbone.Fault{Status: 504, AfterProcessing: true}, Unknown},
+		{"refresh: a proxy's 401", fakejawbone.EndpointToken, fakejawbone.Fault{Status: 401, Body: "<html>login</html>", ContentType: "text/html"}, Unknown},
+		{"refresh: a redirect", fakejawbone.EndpointToken, fakejawbone.Fault{Status: 302, Header: http.Header{"Location": {"https://elsewhere.example/"}}}, Unknown},
+		{"refresh: a 200 that is not a token reply", fakejawbone.EndpointToken, fakejawbone.Fault{Body: "<html>portal</html>", ContentType: "text/html"}, UnknownFinished},
+		{"refresh: the reply lost", fakejawbone.EndpointToken, fakejawbone.Fault{LoseReply: true}, Unknown},
+		{"disconnect: Jawbone's 401", fakejawbone.EndpointMembership, fakejawbone.Fault{Status: 401, Body: `{"meta":{"code":401,"error_type":"authentication_error"}}`, ContentType: jsonType}, NotCarriedOut},
+		{"disconnect: Jawbone's own 503", fakejawbone.EndpointMembership, fakejawbone.Fault{Status: 503, Body: `{"meta":{"code":503,"error_type":"unavailable"}}`, ContentType: jsonType}, NotCarriedOut},
+		{"disconnect: a gateway's 503", fakejawbone.EndpointMembership, fakejawbone.Fault{Status: 503}, Unknown},
+		{"disconnect: 429", fakejawbone.EndpointMembership, fakejawbone.Fault{Status: 429}, NotCarriedOut},
+		{"disconnect: the reply lost", fakejawbone.EndpointMembership, fakejawbone.Fault{LoseReply: true}, Unknown},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			client, fake := testClient(t)
+			access, refresh := fake.IssueTokens(nil)
+			c.fault.Times = 1
+			fake.InjectFault(c.endpoint, c.fault)
+			var err error
+			if c.endpoint == fakejawbone.EndpointToken {
+				_, err = client.Refresh(context.Background(), refresh)
+			} else {
+				err = client.Disconnect(context.Background(), access)
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := OutcomeOf(err); got != c.want {
+				t.Fatalf("outcome %d, want %d (%v)", got, c.want, err)
+			}
+		})
+	}
+	t.Run("never sent", func(t *testing.T) {
+		t.Parallel()
+		client := New(Config{ClientID: testClientID, ClientSecret: testClientSecret, TokenURL: "http://127.0.0.1:1/token", Timeout: time.Second})
+		if _, err := client.Refresh(context.Background(), "r"); OutcomeOf(err) != NotCarriedOut {
+			t.Fatalf("a refused connection: outcome %d (%v)", OutcomeOf(err), err)
+		}
+	})
+}
+
+// A Retry-After too large for a time.Duration is bounded, not wrapped.
+func TestHugeRetryAfterIsBounded(t *testing.T) {
+	t.Parallel()
+	client, fake := testClient(t)
+	_, refresh := fake.IssueTokens(nil)
+	fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 429, RetryAfter: "18446744073", Times: 1})
+	_, err := client.Refresh(context.Background(), refresh)
+	if got := RetryAfter(err); got != maxRetryAfterSeconds*time.Second {
+		t.Fatalf("Retry-After: 18446744073 reads as %s", got)
 	}
 }

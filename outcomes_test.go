@@ -1,0 +1,231 @@
+package jawbone
+
+// The scenarios of calls whose outcome was not seen, and of one name's
+// call affecting another: each hands out, on the code before the fix, a
+// token Jawbone had retired, without a warning (or leaves two names holding
+// one grant).
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
+)
+
+// Scenario 1: a gateway answers 502 while Jawbone carries the refresh out.
+// That answer does not prove the refresh was not made: the attempt stays
+// in doubt, and the token it killed is not handed out as if all were well.
+func TestAGatewayErrorLeavesTheRefreshInDoubt(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{http.StatusBadGateway, http.StatusGatewayTimeout} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			t.Parallel()
+			e := newConfiguredEnv(t)
+			old := e.authorize("me")
+			e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: status, AfterProcessing: true, Times: 1})
+			_, _ = e.request(logical.UpdateOperation, "creds/me/refresh", nil)
+			if e.fake.TokenValid(old) {
+				t.Fatal("premise: the refresh was carried out behind the gateway")
+			}
+			for _, wait := range []time.Duration{0, backoffBase + time.Second, time.Hour} {
+				e.clock.Advance(wait)
+				requireNoDeadTokenUnwarned(t, e, "me", "after the gateway's "+http.StatusText(status))
+			}
+		})
+	}
+}
+
+// Scenario 2: two imports of one refresh token under two names at once:
+// one stores it, the other is refused.
+func TestConcurrentImportsOfOneGrantUnderTwoNames(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	_, refresh := e.fake.IssueTokens(nil)
+	// Each import refreshes the grant: hold the first at Jawbone until the
+	// second has begun.
+	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Delay: 300 * time.Millisecond, Times: 1})
+	importAsync := func(name string) <-chan *logical.Response {
+		done := make(chan *logical.Response, 1)
+		go func() {
+			resp, _ := e.request(logical.UpdateOperation, "creds/"+name, map[string]any{keyRefreshToken: refresh})
+			done <- resp
+		}()
+		return done
+	}
+	first := importAsync("a")
+	waitForCalls(t, e.fake, fakejawbone.EndpointToken, 1)
+	second := importAsync("b")
+	replies := []*logical.Response{<-first, <-second}
+	ok := 0
+	for _, r := range replies {
+		if r != nil && !r.IsError() {
+			ok++
+		} else if r == nil || !strings.Contains(r.Error().Error(), "this grant is stored as the creds") {
+			t.Fatalf("refused with %v, want the grant named as stored elsewhere", r)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of the two imports stored the grant, want exactly 1", ok)
+	}
+}
+
+// waitForCalls waits until the fake has received n calls to endpoint.
+func waitForCalls(t *testing.T, f *fakejawbone.Server, endpoint string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.Calls(endpoint) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the fake got %d calls to %s, want %d", f.Calls(endpoint), endpoint, n)
+		}
+		time.Sleep(time.Millisecond) // the fake has no other signal for a call begun
+	}
+}
+
+// Scenario 3: a revoke whose reply was lost, and one whose disconnect
+// worked but whose delete failed: the creds are kept, but never hand out
+// the token the disconnect killed as if it worked, and the error does not
+// claim that nothing happened.
+func TestARevokeWhoseOutcomeIsUnknown(t *testing.T) {
+	t.Parallel()
+	t.Run("reply lost", func(t *testing.T) {
+		t.Parallel()
+		e := newConfiguredEnv(t)
+		e.authorize("me")
+		e.fake.InjectFault(fakejawbone.EndpointMembership, fakejawbone.Fault{LoseReply: true, Times: 1})
+		msg := e.mustFail(logical.UpdateOperation, "creds/me/revoke", nil, http.StatusBadGateway)
+		if strings.Contains(msg, "nothing was forgotten") && !strings.Contains(msg, "may have disconnected") {
+			t.Fatalf("the error claims nothing happened: %s", msg)
+		}
+		requireNoDeadTokenUnwarned(t, e, "me", "after a revoke whose reply was lost")
+	})
+	t.Run("delete failed", func(t *testing.T) {
+		t.Parallel()
+		e := newConfiguredEnv(t)
+		e.authorize("me")
+		e.storage.FailDelete(true)
+		e.mustFail(logical.UpdateOperation, "creds/me/revoke", nil, http.StatusInternalServerError, "disconnected at Jawbone, but forgetting")
+		e.storage.FailDelete(false)
+		requireNoDeadTokenUnwarned(t, e, "me", "after a revoke whose delete failed")
+	})
+}
+
+// Scenario 4: a revoke disconnects the app from the whole account: the
+// account's other creds are marked, and never hand out their dead token as
+// if it worked.
+func TestARevokeMarksTheAccountsOtherCreds(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("a")
+	e.authorize("b")
+	resp := e.mustOK(logical.UpdateOperation, "creds/a/revoke", nil)
+	if !strings.Contains(strings.Join(resp.Warnings, " "), `"b"`) {
+		t.Fatalf("the revoke does not name the account's other creds: %v", resp.Warnings)
+	}
+	requireNoDeadTokenUnwarned(t, e, "b", "after the account's other creds were revoked")
+}
+
+// Scenario 5: an imported access token that Jawbone rejects is not stored
+// as healthy, though expires_at says it has a year left.
+func TestAnImportedTokenJawboneRejectsIsNotKept(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	dead, refresh := e.fake.IssueTokens(nil)
+	if _, ok := e.fake.RefreshOutside(refresh); !ok {
+		t.Fatal("premise: refreshing outside")
+	}
+	_, _ = e.request(logical.UpdateOperation, "creds/me", map[string]any{keyAccessToken: dead, keyRefreshToken: refresh,
+		keyExpiresAt: e.clock.Now().Add(year).Format(time.RFC3339)})
+	requireNoDeadTokenUnwarned(t, e, "me", "after importing a token Jawbone rejects")
+}
+
+// Scenario 6: a liveness check finds the token dead and refreshes, and that
+// refresh's reply is lost. The next check finds the token dead again (it
+// was already): that is no proof the refresh landed, so no new refresh is
+// made while the lost one can still land and kill its token.
+func TestARefreshOfADeadTokenIsBlind(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyCheckInterval: "1m"})
+	e.authorize("me")
+	stored := e.stored("me")
+	if _, ok := e.fake.RefreshOutside(stored.RefreshToken); !ok {
+		t.Fatal("premise: refreshing outside")
+	}
+	late := &lateTransport{}
+	e.b.transport = late
+	e.clock.Advance(time.Minute)
+	periodic(t, e) // the check finds the token dead; the refresh times out, kept by Jawbone
+	periodic(t, e) // must not refresh again while the kept one can land
+	late.land(t)
+	for _, wait := range []time.Duration{0, time.Minute, time.Hour} {
+		e.clock.Advance(wait)
+		requireNoDeadTokenUnwarned(t, e, "me", "after the lost refresh landed")
+	}
+}
+
+// periodic runs one background tick.
+func periodic(t *testing.T, e *testEnv) {
+	t.Helper()
+	if err := e.b.periodic(context.Background(), &logical.Request{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Scenario 7: an attempt in doubt whose check failed (and so backs off)
+// is settled once it can no longer land, backoff or not: the token the late
+// attempt killed is not handed out, with or without a warning naming a
+// time already past.
+func TestAnAttemptIsSettledWhileTheGrantBacksOff(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("me")
+	late := &lateTransport{}
+	e.b.transport = late
+	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, http.StatusConflict) // times out; in doubt
+	e.clock.Advance(backoffBase + time.Second)                                        // the refresh's backoff is over; it may still land
+	e.fake.InjectFault(fakejawbone.EndpointMe, fakejawbone.Fault{Status: http.StatusServiceUnavailable, RetryAfter: "3600", Times: 1})
+	_, _ = e.request(logical.ReadOperation, "creds/me", nil) // the check fails: backs off for an hour
+	late.land(t)
+	e.clock.Advance(landingFactor * defaultRequestTimeout) // past the landing time, in the backoff
+	resp, err := e.request(logical.ReadOperation, "creds/me", nil)
+	if err != nil || resp.IsError() {
+		return
+	}
+	if tok := resp.Data[keyAccessToken].(string); !e.fake.TokenValid(tok) {
+		t.Fatalf("past the landing time, the read handed out the token the late attempt killed (warnings %q)", resp.Warnings)
+	}
+}
+
+// Scenario 8: deleting creds while a refresh of theirs may still land, then
+// importing the same refresh token again: the late refresh must not kill
+// the token the import hands out.
+func TestAnAttemptInDoubtOutlivesItsName(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("me")
+	refresh := e.stored("me").RefreshToken
+	late := &lateTransport{}
+	e.b.transport = late
+	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, http.StatusConflict) // times out; in doubt
+	e.mustOK(logical.DeleteOperation, "creds/me", nil)
+	_, _ = e.request(logical.UpdateOperation, "creds/me", map[string]any{keyRefreshToken: refresh})
+	late.land(t)
+	requireNoDeadTokenUnwarned(t, e, "me", "after the deleted creds' refresh landed")
+}
+
+// Scenario 9: a huge Retry-After is capped, not overflowed into a moment.
+func TestAHugeRetryAfterIsCapped(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("me")
+	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: http.StatusTooManyRequests, RetryAfter: "18446744073", Times: 1})
+	_, _ = e.request(logical.UpdateOperation, "creds/me/refresh", nil)
+	if next := e.stored("me").NextAttemptAt; next.Sub(e.clock.Now()) != retryAfterMax {
+		t.Fatalf("after Retry-After: 18446744073 the next attempt is at %s, %s from now; want %s", next, next.Sub(e.clock.Now()), retryAfterMax)
+	}
+}
