@@ -73,13 +73,14 @@ func (c *Client) Disconnect(ctx context.Context, accessToken string) error {
 // api makes one API call and reads Jawbone's envelope from the reply. A
 // reply that is not in the envelope is never taken for Jawbone's answer.
 func (c *Client) api(ctx context.Context, op, method, path, accessToken string, form url.Values) (*envelope, error) {
+	k := c.newCall(op, accessToken)
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.apiURL+path, body)
 	if err != nil {
-		return nil, &Error{Op: op, Kind: ClientRejected, Err: err}
+		return nil, k.fail(&Error{Op: op, Kind: ClientRejected, Err: err})
 	}
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -88,12 +89,12 @@ func (c *Client) api(ctx context.Context, op, method, path, accessToken string, 
 	req.Header.Set("Authorization", "Bearer "+accessToken)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, transportError(op, err)
+		return nil, k.fail(transportError(op, err))
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
 	if err != nil {
-		return nil, transportError(op, err)
+		return nil, k.fail(transportError(op, err))
 	}
 	var env envelope
 	inEnvelope := json.Unmarshal(raw, &env) == nil && env.Meta.Code == resp.StatusCode
@@ -101,22 +102,23 @@ func (c *Client) api(ctx context.Context, op, method, path, accessToken string, 
 	case resp.StatusCode == http.StatusOK && inEnvelope:
 		return &env, nil
 	case resp.StatusCode == http.StatusUnauthorized && inEnvelope:
-		return nil, c.apiError(op, TokenRejected, resp, &env)
+		return nil, k.apiError(TokenRejected, resp, &env)
 	case inEnvelope && resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests:
-		return nil, c.apiError(op, ClientRejected, resp, &env)
+		return nil, k.apiError(ClientRejected, resp, &env)
 	case inEnvelope:
-		return nil, c.apiError(op, Transient, resp, &env)
+		return nil, k.apiError(Transient, resp, &env)
 	}
-	c.debugBody(op, resp.StatusCode, raw, accessToken)
+	k.debugBody(resp.StatusCode, raw)
 	je := &Error{Op: op, Kind: Transient, Status: resp.StatusCode, RetryAfter: c.retryAfter(resp),
 		Err: errors.New("the reply is not Jawbone's API envelope")}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		je.Kind, je.Location, je.Err = ClientRejected, redirectTarget(resp), nil
+		je.Kind, je.Location, je.Err = ClientRejected, k.redirectTarget(resp), nil
 	}
 	return nil, je
 }
 
-func (c *Client) apiError(op string, kind Kind, resp *http.Response, env *envelope) *Error {
-	return &Error{Op: op, Kind: kind, Status: resp.StatusCode, RetryAfter: c.retryAfter(resp),
-		Code: sanitize(env.Meta.ErrorType, maxCodeLen), Description: sanitize(env.Meta.ErrorDetail, maxDescriptionLen)}
+// apiError is the error the API said in its envelope.
+func (k *call) apiError(kind Kind, resp *http.Response, env *envelope) *Error {
+	return &Error{Op: k.op, Kind: kind, Status: resp.StatusCode, RetryAfter: k.retryAfter(resp),
+		Code: k.said(env.Meta.ErrorType, maxCodeLen), Description: k.said(env.Meta.ErrorDetail, maxDescriptionLen)}
 }

@@ -173,31 +173,29 @@ func isTLSError(err error) bool {
 		errors.As(err, &record) || errors.As(err, &verify)
 }
 
-// classifyToken turns what x/oauth2 returned for a token request into an
-// *Error.
-// sent are the secrets the request carried, kept out of the debug log even
-// when a proxy echoes the request in its error page.
-func (c *Client) classifyToken(op string, err error, sent ...string) error {
+// classifyToken turns what x/oauth2 returned for the call's token request
+// into an *Error.
+func (k *call) classifyToken(err error) error {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
 		if isParseError(err) {
 			// A 2xx whose body is not a token reply: whatever Jawbone did
 			// with the request, we did not see a token. x/oauth2's words
 			// say why without quoting the body.
-			why := sanitize(strings.TrimPrefix(err.Error(), "oauth2: "), maxDescriptionLen)
-			return &Error{Op: op, Kind: Transient, Err: fmt.Errorf("the reply is not a token reply (%s)", why), MayHaveIssued: true}
+			why := k.said(strings.TrimPrefix(err.Error(), "oauth2: "), maxDescriptionLen)
+			return &Error{Op: k.op, Kind: Transient, Err: fmt.Errorf("the reply is not a token reply (%s)", why), MayHaveIssued: true}
 		}
-		return transportError(op, err)
+		return k.fail(transportError(k.op, err))
 	}
-	je := &Error{Op: op, Code: sanitize(re.ErrorCode, maxCodeLen), Description: sanitize(re.ErrorDescription, maxDescriptionLen)}
+	je := &Error{Op: k.op, Code: k.said(re.ErrorCode, maxCodeLen), Description: k.said(re.ErrorDescription, maxDescriptionLen)}
 	if re.Response != nil {
 		je.Status = re.Response.StatusCode
-		je.RetryAfter = c.retryAfter(re.Response)
+		je.RetryAfter = k.retryAfter(re.Response)
 	}
 	je.Kind = kindOfTokenReply(je.Status, re.ErrorCode)
 	switch {
 	case je.Status >= 300 && je.Status < 400:
-		je.Location = redirectTarget(re.Response)
+		je.Location = k.redirectTarget(re.Response)
 	case re.ErrorCode == "" && je.Status >= 200 && je.Status < 300:
 		je.Err = errors.New("the reply is not a token reply")
 		je.MayHaveIssued = true
@@ -205,7 +203,7 @@ func (c *Client) classifyToken(op string, err error, sent ...string) error {
 		je.Err = errors.New("no OAuth error in the reply")
 	}
 	if je.Status >= 300 {
-		c.debugBody(op, je.Status, re.Body, sent...)
+		k.debugBody(je.Status, re.Body)
 	}
 	return je
 }
@@ -237,7 +235,7 @@ func isParseError(err error) bool {
 
 // redirectTarget is where a redirect pointed, without its query (which
 // could carry anything).
-func redirectTarget(resp *http.Response) string {
+func (k *call) redirectTarget(resp *http.Response) string {
 	if resp == nil {
 		return ""
 	}
@@ -248,7 +246,7 @@ func redirectTarget(resp *http.Response) string {
 	if resp.Request != nil && resp.Request.URL != nil {
 		loc = resp.Request.URL.ResolveReference(loc)
 	}
-	return sanitize(loc.Scheme+"://"+loc.Host+loc.Path, maxDescriptionLen)
+	return k.said(loc.Scheme+"://"+loc.Host+loc.Path, maxDescriptionLen)
 }
 
 // retryAfter reads a Retry-After header in seconds or HTTP-date form.
@@ -298,17 +296,71 @@ func sanitize(s string, limit int) string {
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // debugBody logs the start of an unexpected reply at debug level, never in
-// an error, which reaches the caller; the client secret and the secrets
-// the request carried are blanked out first.
-func (c *Client) debugBody(op string, status int, body []byte, sent ...string) {
-	if c.debug == nil || len(body) == 0 {
+// an error, which reaches the caller; the call's secrets are blanked out
+// first.
+func (k *call) debugBody(status int, body []byte) {
+	if k.debug == nil || len(body) == 0 {
 		return
 	}
-	text := string(body)
-	for _, secret := range append(sent, c.secret) {
-		if secret != "" {
-			text = strings.ReplaceAll(text, secret, "[redacted]")
+	k.debug("unexpected reply from jawbone", "op", k.op, "status", status, "body", k.said(string(body), maxDebugBodyLen))
+}
+
+// call is one request to Jawbone as its errors see it: the operation, and
+// every secret the request carried (the client secret always). A server
+// may repeat any of them in what it answers ("wrong client for this
+// refresh token: …", an echo of the form it got), so nothing it says
+// reaches an error or a log before they are blanked.
+type call struct {
+	*Client
+	op      string
+	secrets []string
+}
+
+// newCall is the call op makes, carrying sent besides the client secret.
+func (c *Client) newCall(op string, sent ...string) *call {
+	k := &call{Client: c, op: op}
+	for _, s := range append(sent, c.secret) {
+		if s != "" {
+			k.secrets = append(k.secrets, s)
 		}
 	}
-	c.debug("unexpected reply from jawbone", "op", op, "status", status, "body", sanitize(text, maxDebugBodyLen))
+	return k
+}
+
+// redacted stands where a secret was.
+const redacted = "[redacted]"
+
+// said is what a server said, fit to repeat: every secret of the call
+// blanked, and only then cut to limit, so that the cut cannot leave the
+// start of one behind.
+func (k *call) said(text string, limit int) string {
+	return sanitize(k.blank(text), limit)
+}
+
+// blank replaces every secret of the call in text, in each form a server
+// could echo it.
+func (k *call) blank(text string) string {
+	for _, s := range k.secrets {
+		for _, form := range echoForms(s) {
+			text = strings.ReplaceAll(text, form, redacted)
+		}
+	}
+	return text
+}
+
+// echoForms are the ways a server may write back a secret it received:
+// as is, form- or path-encoded, or JSON-escaped with "\/".
+func echoForms(secret string) []string {
+	return []string{secret, url.QueryEscape(secret), url.PathEscape(secret), strings.ReplaceAll(secret, "/", `\/`)}
+}
+
+// fail is je with the call's secrets blanked from the error it wraps too
+// (Code, Description and Location are blanked as they are read).
+func (k *call) fail(je *Error) *Error {
+	if je.Err != nil {
+		if text := je.Err.Error(); k.blank(text) != text {
+			je.Err = errors.New(k.said(text, maxDescriptionLen))
+		}
+	}
+	return je
 }

@@ -2,9 +2,12 @@ package jawbone
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +139,92 @@ func TestRepliesNeverReachAnErrorRaw(t *testing.T) {
 	if !strings.Contains(joined, "internal-service-banner") || strings.Contains(joined, refresh) || strings.Contains(joined, testClientSecret) {
 		t.Fatalf("the debug log should hold the body with its secrets blanked: %q", joined)
 	}
+}
+
+// Whatever a server says about a request, in the fields meant for its
+// words (an OAuth error, the API's error_type and error_detail, where a
+// redirect points), never repeats a secret the request carried: common
+// OAuth servers echo the refresh token ("Wrong client for this refresh
+// token: …") or the client credentials. Each secret is blanked, raw or
+// URL-encoded, before the text is cut to its bound, so that no prefix of
+// one survives the cut either.
+func TestProviderWordsNeverRepeatASecret(t *testing.T) {
+	t.Parallel()
+	type call func(c *Client, secret string) error
+	cases := []struct {
+		name     string
+		endpoint string
+		call     call
+		echo     func(said string) fakejawbone.Fault
+	}{
+		{"refresh, OAuth error", fakejawbone.EndpointToken,
+			func(c *Client, s string) error { _, err := c.Refresh(context.Background(), s); return err },
+			func(said string) fakejawbone.Fault {
+				return fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_client","error_description":` + quoteJSON(said) + `}`}
+			}},
+		{"exchange, OAuth error", fakejawbone.EndpointToken,
+			func(c *Client, s string) error { _, err := c.Exchange(context.Background(), s); return err },
+			func(said string) fakejawbone.Fault {
+				return fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant","error_description":` + quoteJSON(said) + `}`}
+			}},
+		{"refresh, OAuth error code", fakejawbone.EndpointToken,
+			func(c *Client, s string) error { _, err := c.Refresh(context.Background(), s); return err },
+			func(said string) fakejawbone.Fault {
+				return fakejawbone.Fault{Status: 400, Body: `{"error":` + quoteJSON(said) + `}`}
+			}},
+		{"refresh, a redirect", fakejawbone.EndpointToken,
+			func(c *Client, s string) error { _, err := c.Refresh(context.Background(), s); return err },
+			func(said string) fakejawbone.Fault {
+				return fakejawbone.Fault{Status: 302, Header: http.Header{"Location": {"https://sso.example/" + url.PathEscape(said)}}}
+			}},
+		{"check access token, API error", fakejawbone.EndpointMe,
+			func(c *Client, s string) error { _, err := c.Me(context.Background(), s); return err },
+			func(said string) fakejawbone.Fault { return apiErrorFault(401, said) }},
+		{"recover refresh token, API error", fakejawbone.EndpointRefreshToken,
+			func(c *Client, s string) error { _, err := c.RecoverRefreshToken(context.Background(), s); return err },
+			func(said string) fakejawbone.Fault { return apiErrorFault(400, said) }},
+		{"disconnect, API error", fakejawbone.EndpointMembership,
+			func(c *Client, s string) error { return c.Disconnect(context.Background(), s) },
+			func(said string) fakejawbone.Fault { return apiErrorFault(403, said) }},
+	}
+	const sent = "sent-Secret/Value+with=odd~chars_0123456789abcdef"
+	echoes := map[string]string{
+		"the request's secret":             "Wrong client for this refresh token: " + sent,
+		"it URL-encoded":                   "token=" + url.QueryEscape(sent) + " rejected",
+		"the client secret":                "client_id=" + testClientID + "&client_secret=" + testClientSecret,
+		"a secret across the length bound": strings.Repeat("x", maxDescriptionLen-10) + sent,
+	}
+	for _, tc := range cases {
+		for what, said := range echoes {
+			t.Run(tc.name+": "+what, func(t *testing.T) {
+				t.Parallel()
+				client, fake := testClient(t)
+				fake.InjectFault(tc.endpoint, tc.echo(said))
+				err := tc.call(client, sent)
+				var je *Error
+				if !errors.As(err, &je) {
+					t.Fatalf("%v (%T) is not an *Error", err, err)
+				}
+				msg := err.Error()
+				for _, secret := range []string{sent, url.QueryEscape(sent), url.PathEscape(sent), sent[:12], testClientSecret} {
+					if strings.Contains(msg, secret) {
+						t.Fatalf("the error repeats %q: %s", secret, msg)
+					}
+				}
+				if len(je.Description) > maxDescriptionLen+len("…") || len(je.Code) > maxCodeLen+len("…") {
+					t.Fatalf("what the server said is not bounded: code %d, description %d bytes", len(je.Code), len(je.Description))
+				}
+			})
+		}
+	}
+}
+
+func quoteJSON(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// apiErrorFault is an API error in Jawbone's envelope that says said.
+func apiErrorFault(status int, said string) fakejawbone.Fault {
+	return fakejawbone.Fault{Status: status, Body: fmt.Sprintf(`{"meta":{"code":%d,"error_type":"bad_request","error_detail":%s},"data":{}}`, status, quoteJSON(said))}
 }
