@@ -34,7 +34,7 @@ type envelope struct {
 // portal's page, a proxy's 401, a 5xx) is no answer.
 func (c *Client) Me(ctx context.Context, accessToken string) (*Account, error) {
 	const op = "check access token"
-	env, err := c.api(ctx, op, http.MethodGet, "/users/@me", accessToken, nil)
+	env, err := c.newCall(op, accessToken).api(ctx, http.MethodGet, "/users/@me", accessToken, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -48,8 +48,10 @@ func (c *Client) Me(ctx context.Context, accessToken string) (*Account, error) {
 // access token belongs to (kiefer's get_refresh_token).
 func (c *Client) RecoverRefreshToken(ctx context.Context, accessToken string) (string, error) {
 	const op = "recover refresh token"
+	k := c.newCall(op, accessToken)
+	k.answersWithAToken = true
 	form := url.Values{"secret": {c.secret}}
-	env, err := c.api(ctx, op, http.MethodPost, "/users/@me/refreshToken", accessToken, form)
+	env, err := k.api(ctx, http.MethodPost, "/users/@me/refreshToken", accessToken, form)
 	if err != nil {
 		return "", err
 	}
@@ -66,19 +68,20 @@ func (c *Client) RecoverRefreshToken(ctx context.Context, accessToken string) (s
 // (DELETE users/@me/PartnerAppMembership): afterwards none of the app's
 // tokens for that account work.
 func (c *Client) Disconnect(ctx context.Context, accessToken string) error {
-	_, err := c.api(ctx, "disconnect the app", http.MethodDelete, "/users/@me/PartnerAppMembership", accessToken, nil)
+	_, err := c.newCall("disconnect the app", accessToken).api(ctx, http.MethodDelete, "/users/@me/PartnerAppMembership", accessToken, nil)
 	return err
 }
 
-// api makes one API call and reads Jawbone's envelope from the reply. A
-// reply that is not in the envelope is never taken for Jawbone's answer.
-func (c *Client) api(ctx context.Context, op, method, path, accessToken string, form url.Values) (*envelope, error) {
-	k := c.newCall(op, accessToken)
+// api makes the call to the API, with accessToken, and reads Jawbone's
+// envelope from the reply. A reply that is not in the envelope is never
+// taken for Jawbone's answer.
+func (k *call) api(ctx context.Context, method, path, accessToken string, form url.Values) (*envelope, error) {
+	op := k.op
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.apiURL+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, k.apiURL+path, body)
 	if err != nil {
 		return nil, k.fail(&Error{Op: op, Kind: ClientRejected, Err: err})
 	}
@@ -87,7 +90,7 @@ func (c *Client) api(ctx context.Context, op, method, path, accessToken string, 
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", "Bearer "+accessToken)
-	resp, err := c.http.Do(req)
+	resp, err := k.http.Do(req)
 	if err != nil {
 		return nil, k.fail(transportError(op, err))
 	}
@@ -109,7 +112,7 @@ func (c *Client) api(ctx context.Context, op, method, path, accessToken string, 
 		return nil, k.apiError(Transient, resp, &env)
 	}
 	k.debugBody(resp.StatusCode, raw)
-	je := &Error{Op: op, Kind: Transient, Status: resp.StatusCode, RetryAfter: c.retryAfter(resp),
+	je := &Error{Op: op, Kind: Transient, Status: resp.StatusCode, RetryAfter: k.retryAfter(resp),
 		Err: errors.New("the reply is not Jawbone's API envelope")}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		je.Kind, je.Location, je.Err = ClientRejected, k.redirectTarget(resp), nil

@@ -1,13 +1,17 @@
 package jawbone
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -295,14 +299,80 @@ func sanitize(s string, limit int) string {
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
-// debugBody logs the start of an unexpected reply at debug level, never in
-// an error, which reaches the caller; the call's secrets are blanked out
-// first.
+// debugBody logs what an unexpected reply was like, at debug level, never
+// in an error, which reaches the caller. A page (a proxy's, a captive
+// portal's) is logged by its start, with the call's secrets blanked: it is
+// what says who answered. Any other body can hold a token the server
+// issued (a token reply, the recovery's data.refresh_token, a form), which
+// blanking the secrets we sent cannot catch, and neither can a page the
+// recovery gets, whose answer is a refresh token: those are logged by
+// their shape only, their length and the names of their keys.
 func (k *call) debugBody(status int, body []byte) {
 	if k.debug == nil || len(body) == 0 {
 		return
 	}
-	k.debug("unexpected reply from jawbone", "op", k.op, "status", status, "body", k.said(string(body), maxDebugBodyLen))
+	if isMarkup(body) && !k.answersWithAToken {
+		k.debug("unexpected reply from jawbone", "op", k.op, "status", status, "body", k.said(string(body), maxDebugBodyLen))
+		return
+	}
+	k.debug("unexpected reply from jawbone (its body can hold a token, so only its shape is logged)",
+		"op", k.op, "status", status, "bytes", len(body), "keys", bodyKeys(body))
+}
+
+// isMarkup reports whether body is an HTML or XML page.
+func isMarkup(body []byte) bool {
+	return bytes.HasPrefix(bytes.TrimSpace(body), []byte("<"))
+}
+
+// Bounds on a logged shape: names of fields, not values that could be a
+// token (a token is longer, and has no reason to be a key).
+const maxShapeKeys = 20
+
+var fieldName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_@-]{0,31}$`)
+
+// bodyKeys names the keys of a JSON object (those of nested objects as
+// a.b) or of a form, sorted; keys that do not look like field names are
+// only counted.
+func bodyKeys(body []byte) []string {
+	var keys []string
+	var doc any
+	if json.Unmarshal(body, &doc) == nil {
+		keys = jsonKeys("", doc, 2)
+	} else if form, err := url.ParseQuery(string(body)); err == nil && bytes.Contains(body, []byte("=")) {
+		for key := range form {
+			keys = append(keys, key)
+		}
+	}
+	named, others := keys[:0], 0
+	for _, key := range keys {
+		if last := key[strings.LastIndex(key, ".")+1:]; fieldName.MatchString(last) && len(named) < maxShapeKeys {
+			named = append(named, key)
+		} else {
+			others++
+		}
+	}
+	slices.Sort(named)
+	if others > 0 {
+		named = append(named, fmt.Sprintf("(%d other keys)", others))
+	}
+	return named
+}
+
+// jsonKeys are the keys of v under prefix, down to depth levels.
+func jsonKeys(prefix string, v any, depth int) []string {
+	obj, ok := v.(map[string]any)
+	if !ok || depth == 0 {
+		return nil
+	}
+	var keys []string
+	for key, val := range obj {
+		if nested := jsonKeys(prefix+key+".", val, depth-1); len(nested) > 0 {
+			keys = append(keys, nested...)
+		} else {
+			keys = append(keys, prefix+key)
+		}
+	}
+	return keys
 }
 
 // call is one request to Jawbone as its errors see it: the operation, and
@@ -314,6 +384,9 @@ type call struct {
 	*Client
 	op      string
 	secrets []string
+	// answersWithAToken: the call's reply is a refresh token, whatever
+	// form it takes (the recovery).
+	answersWithAToken bool
 }
 
 // newCall is the call op makes, carrying sent besides the client secret.

@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,4 +229,73 @@ func quoteJSON(s string) string {
 // apiErrorFault is an API error in Jawbone's envelope that says said.
 func apiErrorFault(status int, said string) fakejawbone.Fault {
 	return fakejawbone.Fault{Status: status, Body: fmt.Sprintf(`{"meta":{"code":%d,"error_type":"bad_request","error_detail":%s},"data":{}}`, status, quoteJSON(said))}
+}
+
+// A reply that can hold a refresh token (any JSON reply: a token reply,
+// the recovery's data.refresh_token) is never logged, not even at debug
+// level: a token it holds is no secret the request carried, so blanking
+// those cannot catch it. Its shape is logged instead: its keys and length.
+func TestRepliesThatCanHoldATokenAreLoggedByShape(t *testing.T) {
+	t.Parallel()
+	const issued = "RT-issued-by-the-server-0123456789"
+	cases := []struct {
+		name     string
+		endpoint string
+		call     func(c *Client) error
+		fault    fakejawbone.Fault
+		keys     []string
+	}{
+		{"recovery reply outside the envelope", fakejawbone.EndpointRefreshToken,
+			func(c *Client) error {
+				_, err := c.RecoverRefreshToken(context.Background(), "an-access-token")
+				return err
+			},
+			fakejawbone.Fault{Status: 200, Body: `{"meta":{"code":201},"data":{"refresh_token":"` + issued + `"}}`},
+			[]string{"data.refresh_token", "meta.code"}},
+		{"recovery reply that is not JSON", fakejawbone.EndpointRefreshToken,
+			func(c *Client) error {
+				_, err := c.RecoverRefreshToken(context.Background(), "an-access-token")
+				return err
+			},
+			fakejawbone.Fault{Status: 200, ContentType: "text/plain", Body: "refresh_token=" + issued},
+			nil},
+		{"token error reply carrying a token", fakejawbone.EndpointToken,
+			func(c *Client) error { _, err := c.Refresh(context.Background(), "a-refresh-token"); return err },
+			fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_request","refresh_token":"` + issued + `"}`},
+			[]string{"error", "refresh_token"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			client, fake := testClient(t)
+			var logged []string
+			var mu sync.Mutex
+			client.debug = func(msg string, kv ...any) {
+				mu.Lock()
+				defer mu.Unlock()
+				logged = append(logged, fmt.Sprint(append([]any{msg}, kv...)...))
+			}
+			fake.InjectFault(tc.endpoint, tc.fault)
+			if err := tc.call(client); err == nil {
+				t.Fatal("the call succeeded")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			joined := strings.Join(logged, "\n")
+			if joined == "" {
+				t.Fatal("nothing was logged about the unexpected reply")
+			}
+			if strings.Contains(joined, issued) || strings.Contains(joined, issued[:10]) {
+				t.Fatalf("the debug log holds the token the reply carried: %s", joined)
+			}
+			for _, k := range tc.keys {
+				if !strings.Contains(joined, k) {
+					t.Fatalf("the debug log does not name the reply's key %s: %s", k, joined)
+				}
+			}
+			if !strings.Contains(joined, strconv.Itoa(len(tc.fault.Body))) {
+				t.Fatalf("the debug log does not give the reply's length %d: %s", len(tc.fault.Body), joined)
+			}
+		})
+	}
 }
