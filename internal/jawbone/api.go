@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -38,11 +40,23 @@ func (c *Client) Me(ctx context.Context, accessToken string) (*Account, error) {
 	if err != nil {
 		return nil, err
 	}
-	if env.Meta.UserXID == "" {
+	switch xid := env.Meta.UserXID; {
+	case xid == "":
 		return nil, &Error{Op: op, Kind: Transient, Status: http.StatusOK, Err: errors.New("the reply names no account (meta.user_xid)")}
+	case !accountXID.MatchString(xid):
+		// Not repeated: it is shown nowhere, as it is not Jawbone's.
+		return nil, &Error{Op: op, Kind: Transient, Status: http.StatusOK,
+			Err: fmt.Errorf("the reply names an account (meta.user_xid, %d bytes) that is not 1 to %d letters, digits, '_' or '-', as Jawbone's are", len(xid), maxAccountXIDLen)}
 	}
 	return &Account{XID: env.Meta.UserXID}, nil
 }
+
+// maxAccountXIDLen bounds an account's user_xid. Jawbone's were short
+// base64url strings (22 characters); the xid is shown in CLI output, on
+// the callback's page and in the log, so anything else is refused.
+const maxAccountXIDLen = 64
+
+var accountXID = regexp.MustCompile(fmt.Sprintf(`^[A-Za-z0-9_-]{1,%d}$`, maxAccountXIDLen))
 
 // RecoverRefreshToken asks the API for the refresh token of the grant an
 // access token belongs to (kiefer's get_refresh_token).
