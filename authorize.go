@@ -549,6 +549,14 @@ func (b *backend) exchangeLocked(ctx context.Context, s logical.Storage, cfg *co
 	return done, nil
 }
 
+// sharedGrantForAnyone refuses a grant that other creds hold as it is
+// shown to the callback's browser: without their name.
+func sharedGrantForAnyone() *requestError {
+	return badRequest("this grant is stored under other creds already, so nothing was stored").withFix(func(m string) string {
+		return "whoever started this authorization can find them with " + vaultCmd(m, "list", "creds")
+	})
+}
+
 // restoreAfterExchange puts current back after an exchange that stored
 // nothing: as it was when Jawbone answered (err nil: a refused grant),
 // still marked in doubt otherwise.

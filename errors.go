@@ -16,6 +16,12 @@ type requestError struct {
 	status int
 	msg    string // what is wrong
 	fix    remedy // what to do about it; nil when msg says it all
+	// public is what the error says to a reader who is not a user of the
+	// mount (the callback's anonymous browser) when msg says more than
+	// such a reader may know: what a provider said, another Jawbone
+	// account's id, another creds' name. nil when msg may be shown to
+	// anyone.
+	public *requestError
 	// completed names the creds an authorization used again had stored,
 	// for the callback to show the browser the success it reloaded;
 	// inProgress names the creds one used again is still filling.
@@ -42,6 +48,26 @@ func (e *requestError) text(mount string) string {
 func (e *requestError) withFix(fix remedy) *requestError {
 	e.fix = fix
 	return e
+}
+
+// withPublic sets what the error says to a reader who is not a user of the
+// mount; its remedy, unless it has one, is e's.
+func (e *requestError) withPublic(public *requestError) *requestError {
+	e.public = public
+	return e
+}
+
+// forAnyone is the whole message as a reader who is not a user of the
+// mount may read it on mount.
+func (e *requestError) forAnyone(mount string) string {
+	if e.public == nil {
+		return e.text(mount)
+	}
+	p := *e.public
+	if p.fix == nil {
+		p.fix = e.fix
+	}
+	return p.text(mount)
 }
 
 // badRequest: the input is wrong; the message names the field and the fix.
@@ -106,24 +132,30 @@ func vaultCmd(mount, verb, rest string) string {
 func providerFailure(err error, onRejected, onRetry remedy) error {
 	var je *jawbone.Error
 	errors.As(err, &je)
+	status, fix := http.StatusBadGateway, onRetry
 	switch kind := jawbone.KindOf(err); {
 	case kind == jawbone.GrantRejected, kind == jawbone.TokenRejected:
-		return badRequest("%v", err).withFix(onRejected)
+		status, fix = http.StatusBadRequest, onRejected
 	case kind == jawbone.ClientRejected && je != nil && je.Location != "":
-		return badRequest("%v", err).withFix(fixRedirected)
+		status, fix = http.StatusBadRequest, fixRedirected
 	case kind == jawbone.ClientRejected && je != nil && je.Code == "":
-		return badRequest("%v", err).withFix(fixNotJawbone)
+		status, fix = http.StatusBadRequest, fixNotJawbone
 	case kind == jawbone.ClientRejected:
-		return badRequest("%v", err).withFix(fixClientConfig)
+		status, fix = http.StatusBadRequest, fixClientConfig
 	case jawbone.Unreachable(err):
-		return badGateway("%v", err).withFix(fixUnreachable)
+		fix = fixUnreachable
 	case je != nil && je.Incomplete:
-		return badGateway("%v", err).withFix(fixNotATokenEndpoint)
-	case onRetry != nil:
-		return badGateway("%v", err).withFix(onRetry)
-	default:
-		return badGateway("%v", err).withFix(fixTryLater)
+		fix = fixNotATokenEndpoint
+	case onRetry == nil:
+		fix = fixTryLater
 	}
+	re := &requestError{status: status, msg: err.Error(), fix: fix}
+	if je != nil {
+		// Jawbone's own words (blanked of every secret) are for the
+		// mount's users; anyone else is told the error code.
+		re.public = &requestError{status: status, msg: je.Summary()}
+	}
+	return re
 }
 
 // The remedies, one per situation.

@@ -190,7 +190,7 @@ func (b *backend) refuseSharedGrant(ctx context.Context, s logical.Storage, name
 	if err != nil || other == "" {
 		return err
 	}
-	return badRequest("this grant is stored as the creds %q already: two names that share a grant kill each other's access token with every refresh", other).withFix(fixSharedGrant(other))
+	return badRequest("this grant is stored as the creds %q already: two names that share a grant kill each other's access token with every refresh", other).withFix(fixSharedGrant(other)).withPublic(sharedGrantForAnyone())
 }
 
 func replacedWarning(name string, g *grant, repl replacement) string {

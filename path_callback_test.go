@@ -378,6 +378,31 @@ func TestCallbackProviderOutageIsBadGateway(t *testing.T) {
 	}
 }
 
+// The page is for an anonymous browser: of what Jawbone said about a
+// failed exchange it shows the error code, if well-formed, and nothing
+// else (the exchange's reply, to a Vault user, has the description too).
+func TestCallbackShowsNoProviderWords(t *testing.T) {
+	t.Parallel()
+	for name, fault := range map[string]fakejawbone.Fault{
+		"a description":                 {Status: 400, Body: `{"error":"invalid_grant","error_description":"call 555-0100 to restore access"}`},
+		"an error code that is not one": {Status: 400, Body: `{"error":"call 555-0100","error_description":"x"}`},
+		"an API's words":                {Status: 400, Body: `{"error":"invalid_grant","error_uri":"https://phish.example/","error_description":"visit phish.example"}`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newConfiguredEnv(t)
+			q := e.landing("me")
+			e.fake.InjectFault(fakejawbone.EndpointToken, fault)
+			r := e.callback(q)
+			r.requirePage(t, http.StatusBadRequest, "jawbone exchange failed (HTTP 400)", "vault read jawbone/auth-url name=me")
+			r.requireNoEcho(t, "555-0100", "phish.example")
+			if strings.Contains(fault.Body, `"invalid_grant"`) {
+				r.requirePage(t, http.StatusBadRequest, "invalid_grant")
+			}
+		})
+	}
+}
+
 func TestCallbackInternalErrorIsAPageWithoutDetails(t *testing.T) {
 	t.Parallel()
 	e := newConfiguredEnv(t)

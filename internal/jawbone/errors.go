@@ -100,6 +100,27 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Summary is the error without anything the server said but a well-formed
+// error code: the operation, the HTTP status and the code. It is what may
+// be shown to someone who is not the caller.
+func (e *Error) Summary() string {
+	s := "jawbone " + e.Op + " failed"
+	if e.Status != 0 {
+		s += fmt.Sprintf(" (HTTP %d)", e.Status)
+	}
+	if IsErrorCode(e.Code) {
+		s += ": " + e.Code
+	}
+	return s
+}
+
+// errorCode is the character set of an OAuth 2.0 error code (RFC 6749,
+// appendix A.7), narrowed to what Jawbone and the RFC use.
+var errorCode = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// IsErrorCode reports whether code is a well-formed OAuth error code.
+func IsErrorCode(code string) bool { return errorCode.MatchString(code) }
+
 // KindOf is the kind of a client error; anything else counts as transient.
 func KindOf(err error) Kind {
 	var je *Error
