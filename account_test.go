@@ -134,7 +134,7 @@ func TestCredsFilledMeanwhileAreNotReplaced(t *testing.T) {
 // differs, not which account the creds hold (nor which signed in).
 func TestTheCallbackRefusesAnotherAccount(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	working := e.authorize("me")
 	holder := e.stored("me").AccountXID
 	e.fake.SetSignedIn("intruder")
@@ -151,7 +151,7 @@ func TestTheCallbackRefusesAnotherAccount(t *testing.T) {
 // the account that signed in, not the one it replaced.
 func TestTheCallbackPageNamesNoReplacedAccount(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	e.authorize("me")
 	holder := e.stored("me").AccountXID
 	e.fake.SetSignedIn("newcomer")

@@ -48,6 +48,9 @@ type pendingAuth struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 	// Replace allows another account's grant to replace working creds.
 	Replace bool `json:"replace,omitempty"`
+	// Via is how the authorization may be completed; "" in a state stored
+	// before it was recorded (see via).
+	Via completion `json:"via,omitempty"`
 	// Spent is set when the state has been used: it is kept, spent, until
 	// it expires, so that a second use (a reloaded callback page, a paste
 	// repeated) can be told what became of the first.
@@ -56,6 +59,37 @@ type pendingAuth struct {
 	// its grant, Failed when it ended without; neither, while it runs.
 	Completed bool `json:"completed,omitempty"`
 	Failed    bool `json:"failed,omitempty"`
+}
+
+// completion is the way an authorization's redirect comes back to Vault.
+type completion string
+
+const (
+	// byExchange: the redirect_uri is elsewhere (kiefer's way); the URL
+	// the browser landed on is pasted into exchange, which needs a Vault
+	// token with update on it.
+	byExchange completion = "exchange"
+	// byCallback: the redirect_uri is the mount's callback, to which
+	// Jawbone sends the browser, without a Vault token.
+	byCallback completion = "callback"
+)
+
+// completionFor is how an authorization whose redirect_uri is redirectURI
+// is completed on mount.
+func completionFor(redirectURI, mount string) completion {
+	if callbackInUse(redirectURI, mount) {
+		return byCallback
+	}
+	return byExchange
+}
+
+// via is how p may be completed on mount. A state stored before states
+// recorded it is completed the way its redirect_uri says.
+func (p *pendingAuth) via(mount string) completion {
+	if p.Via != "" {
+		return p.Via
+	}
+	return completionFor(p.RedirectURI, mount)
 }
 
 // authRequest is what auth-url was asked for.
@@ -107,7 +141,8 @@ func (b *backend) startAuthorization(ctx context.Context, s logical.Storage, mou
 			return nil, err
 		}
 	}
-	pending := &pendingAuth{Name: ar.Name, Scopes: scopes, RedirectURI: cfg.RedirectURI, Replace: ar.Replace}
+	pending := &pendingAuth{Name: ar.Name, Scopes: scopes, RedirectURI: cfg.RedirectURI, Replace: ar.Replace,
+		Via: completionFor(cfg.RedirectURI, mount)}
 	current, err := b.getGrant(ctx, s, ar.Name)
 	if err != nil {
 		return nil, err
@@ -128,7 +163,7 @@ func (b *backend) startAuthorization(ctx context.Context, s logical.Storage, mou
 		pending:       pending,
 		state:         state,
 		url:           b.client(cfg).AuthCodeURL(scopes, state),
-		callbackInUse: callbackInUse(cfg.RedirectURI, mount),
+		callbackInUse: pending.Via == byCallback,
 		warning:       pinnedWarning(current, ar),
 	}, nil
 }
@@ -180,24 +215,27 @@ func keyExpiry(key string) (time.Time, bool) {
 // exchanges racing with one state cannot both use it.
 type stateSpender struct{ mu sync.Mutex }
 
-// spend returns the pending authorization for state and marks it spent,
-// whether or not the caller goes on to succeed. nil means unknown; an
-// entry already spent is returned as it is, for the caller to refuse.
-func (sp *stateSpender) spend(ctx context.Context, s logical.Storage, state string) (*pendingAuth, error) {
+// spend returns the pending authorization for state and, when it is
+// completed the way the caller completes it (way, on mount), marks it
+// spent, whether or not the caller goes on to succeed; spent says so. nil
+// means unknown. An entry already spent, or to be completed the other way,
+// is returned as it is, for the caller to refuse: whoever sees the URL a
+// browser landed on for exchange cannot spend its state at the callback.
+func (sp *stateSpender) spend(ctx context.Context, s logical.Storage, state string, way completion, mount string) (p *pendingAuth, spent bool, err error) {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	key := storedStateKey(state)
-	var p pendingAuth
-	found, err := getJSON(ctx, s, key, &p)
-	if !found || err != nil || p.Spent {
-		return pendingOrNil(found, &p), err
+	var stored pendingAuth
+	found, err := getJSON(ctx, s, key, &stored)
+	if !found || err != nil || stored.Spent || stored.via(mount) != way {
+		return pendingOrNil(found, &stored), false, err
 	}
-	spent := p
-	spent.Spent = true
-	if err := putJSON(ctx, s, key, &spent); err != nil {
-		return nil, err
+	marked := stored
+	marked.Spent = true
+	if err := putJSON(ctx, s, key, &marked); err != nil {
+		return nil, false, err
 	}
-	return &p, nil
+	return &stored, true, nil
 }
 
 // ended records how the authorization of a state it spent ended: its grant
@@ -370,8 +408,8 @@ func (p pastedRedirect) redirect(redirectURI string) (*redirect, error) {
 }
 
 // exchangePasted completes the authorization whose redirect was pasted
-// into exchange.
-func (b *backend) exchangePasted(ctx context.Context, s logical.Storage, p pastedRedirect) (*completedAuth, error) {
+// into exchange on mount.
+func (b *backend) exchangePasted(ctx context.Context, s logical.Storage, mount string, p pastedRedirect) (*completedAuth, error) {
 	cfg, err := b.requireConfig(ctx, s)
 	if err != nil {
 		return nil, err
@@ -380,13 +418,13 @@ func (b *backend) exchangePasted(ctx context.Context, s logical.Storage, p paste
 	if err != nil {
 		return nil, err
 	}
-	return b.completeAuthorization(ctx, s, cfg, r)
+	return b.completeAuthorization(ctx, s, cfg, r, completing{byExchange, mount})
 }
 
 // completeCallback completes the authorization whose redirect reached the
-// callback, with data as Vault passes the query. The redirect is nil when
-// the query itself was refused.
-func (b *backend) completeCallback(ctx context.Context, s logical.Storage, data map[string]any) (*redirect, *completedAuth, error) {
+// callback of mount, with data as Vault passes the query. The redirect is
+// nil when the query itself was refused.
+func (b *backend) completeCallback(ctx context.Context, s logical.Storage, mount string, data map[string]any) (*redirect, *completedAuth, error) {
 	q, err := callbackQuery(data)
 	if err != nil {
 		return nil, nil, err
@@ -399,7 +437,7 @@ func (b *backend) completeCallback(ctx context.Context, s logical.Storage, data 
 	if err != nil {
 		return r, nil, err
 	}
-	done, err := b.completeAuthorization(ctx, s, cfg, r)
+	done, err := b.completeAuthorization(ctx, s, cfg, r, completing{byCallback, mount})
 	return r, done, err
 }
 
@@ -456,13 +494,20 @@ type completedAuth struct {
 	warning  string
 }
 
+// completing is how, and on which mount, a redirect is being completed.
+type completing struct {
+	way   completion
+	mount string
+}
+
 // completeAuthorization spends the state, then (if all checks pass) exchanges
 // the code and stores the tokens under the name the state was bound to.
-func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, cfg *config, r *redirect) (*completedAuth, error) {
+func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, cfg *config, r *redirect, by completing) (*completedAuth, error) {
 	var pending *pendingAuth
+	spent := false
 	if r.State != "" {
 		var err error
-		if pending, err = b.states.spend(ctx, s, r.State); err != nil {
+		if pending, spent, err = b.states.spend(ctx, s, r.State, by.way, by.mount); err != nil {
 			return nil, err
 		}
 		if pending != nil {
@@ -471,8 +516,8 @@ func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, 
 	}
 	// The exchange outlives the caller: its code is spent at Jawbone.
 	ctx = context.WithoutCancel(ctx)
-	done, err := b.authorizeWith(ctx, s, cfg, r, pending)
-	if pending != nil && !pending.Spent {
+	done, err := b.authorizeWith(ctx, s, cfg, r, pending, by)
+	if spent {
 		// This request spent the state: a second use is told how it ended.
 		if err := b.states.ended(ctx, s, r.State, pending, err == nil); err != nil {
 			b.log().Warn("could not record how the authorization ended", "name", pending.Name, "error", err)
@@ -488,8 +533,8 @@ func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, 
 
 // authorizeWith checks the redirect against its pending authorization and
 // exchanges the code under the name's lock.
-func (b *backend) authorizeWith(ctx context.Context, s logical.Storage, cfg *config, r *redirect, pending *pendingAuth) (*completedAuth, error) {
-	if err := b.checkRedirect(cfg, r, pending); err != nil {
+func (b *backend) authorizeWith(ctx context.Context, s logical.Storage, cfg *config, r *redirect, pending *pendingAuth, by completing) (*completedAuth, error) {
+	if err := b.checkRedirect(cfg, r, pending, by); err != nil {
 		return nil, err
 	}
 	var done *completedAuth
@@ -571,7 +616,7 @@ func (b *backend) restoreAfterExchange(ctx context.Context, s logical.Storage, n
 }
 
 // checkRedirect applies the checks in the order a user can act on them.
-func (b *backend) checkRedirect(cfg *config, r *redirect, pending *pendingAuth) error {
+func (b *backend) checkRedirect(cfg *config, r *redirect, pending *pendingAuth, by completing) error {
 	restart := fixRestartFor(pending)
 	switch {
 	case r.Error != "":
@@ -584,6 +629,8 @@ func (b *backend) checkRedirect(cfg *config, r *redirect, pending *pendingAuth) 
 		return badRequest("the redirect carries no %s, so it is not a complete Jawbone redirect", keyState).withFix(fixIncompleteRedirect(restart))
 	case pending == nil:
 		return badRequest("state is unknown (each state works once, for 10 minutes, on the Vault cluster that issued it)").withFix(restart)
+	case pending.via(by.mount) != by.way:
+		return completedElsewhere(pending, by.way)
 	case pending.Completed:
 		return completedAlready(pending.Name)
 	case pending.Spent && !pending.Failed:
@@ -597,6 +644,21 @@ func (b *backend) checkRedirect(cfg *config, r *redirect, pending *pendingAuth) 
 		return badRequest("%s changed in the config since this state was issued", keyRedirectURI).withFix(restart)
 	}
 	return nil
+}
+
+// completedElsewhere refuses a state completed the other way than it was
+// started for, saying which way completes it.
+func completedElsewhere(pending *pendingAuth, tried completion) *requestError {
+	if tried == byCallback {
+		return badRequest("this authorization was started to be pasted into exchange (%s is not this mount's callback), so the callback does not complete it; nothing was stored", keyRedirectURI).
+			withFix(func(m string) string {
+				return "whoever started it pastes the URL the browser landed on into " + vaultCmd(m, "write", "exchange redirect_url='https://...?code=...&state=...'")
+			})
+	}
+	return badRequest("this authorization was started for the browser callback (%s is this mount's callback), so exchange does not complete it: Jawbone sends the browser to the callback, which does; nothing was stored", keyRedirectURI).
+		withFix(func(m string) string {
+			return "open the URL from " + vaultCmd(m, "read", "auth-url name="+pending.Name) + " in a browser that can reach Vault at " + pending.RedirectURI
+		})
 }
 
 // completedAlready answers a state used again after its authorization

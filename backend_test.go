@@ -47,6 +47,8 @@ type testEnv struct {
 	logs *syncBuffer
 	// mount is the mount requests come in on; "" as outside Vault.
 	mount string
+	// redirectURI is the one registered at the fake, and configured.
+	redirectURI string
 }
 
 // syncBuffer is a log sink that background refreshes may write to concurrently.
@@ -69,11 +71,17 @@ func (s *syncBuffer) String() string {
 
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
+	return newTestEnvFor(t, testRedirectURI)
+}
+
+// newTestEnvFor is a testEnv whose fake Jawbone has redirectURI registered.
+func newTestEnvFor(t testing.TB, redirectURI string) *testEnv {
+	t.Helper()
 	// One clock for the backend and the fake, so both judge expiry alike.
 	clock := fakejawbone.NewManualClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 	fake, srv := fakejawbone.NewTestServer(t, fakejawbone.Config{
 		ClientID: testClientID, ClientSecret: testClientSecret,
-		RedirectURIPrefix: testRedirectURI, Now: clock.Now,
+		RedirectURIPrefix: redirectURI, Now: clock.Now,
 	})
 	storage := &logical.InmemStorage{}
 	conf := logical.TestBackendConfig()
@@ -86,7 +94,7 @@ func newTestEnv(t testing.TB) *testEnv {
 	if err := b.Setup(context.Background(), conf); err != nil {
 		t.Fatalf("backend setup: %v", err)
 	}
-	env := &testEnv{t: t, b: b, storage: storage, fake: fake, base: srv.URL, clock: clock, logs: logs}
+	env := &testEnv{t: t, b: b, storage: storage, fake: fake, base: srv.URL, clock: clock, logs: logs, redirectURI: redirectURI}
 	t.Cleanup(env.assertNoSecretsLeaked)
 	return env
 }
@@ -169,7 +177,7 @@ func (e *testEnv) configData() map[string]any {
 	return map[string]any{
 		keyClientID:     testClientID,
 		keyClientSecret: testClientSecret,
-		keyRedirectURI:  testRedirectURI,
+		keyRedirectURI:  e.redirectURI,
 		keyAuthURL:      e.fake.AuthURL(e.base),
 		keyTokenURL:     e.fake.TokenURL(e.base),
 		keyAPIURL:       e.fake.APIURL(e.base),
@@ -207,9 +215,15 @@ func (e *testEnv) visit(authURL string) string {
 	return resp.Header.Get("Location")
 }
 
-// authorize runs the whole flow for name and returns the stored access token.
+// authorize runs the whole flow for name, completed as the configured
+// redirect_uri has it (the callback, or a paste into exchange), and returns
+// the stored access token.
 func (e *testEnv) authorize(name string) string {
 	e.t.Helper()
+	if e.redirectURI == testCallbackURI {
+		e.callback(e.landing(name)).requirePage(e.t, http.StatusOK, "Jawbone access granted")
+		return e.accessToken(name)
+	}
 	auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: name})
 	landed := e.visit(auth.Data[keyURL].(string))
 	e.mustOK(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed})

@@ -11,7 +11,7 @@ import (
 
 func TestCallbackPageIsLockedDown(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	r := e.callback(e.landing("me"))
 	r.requirePage(t, http.StatusOK)
 	for _, want := range []string{
@@ -36,7 +36,7 @@ func TestCallbackPageIsLockedDown(t *testing.T) {
 
 func TestCallbackSuggestsCommandsForItsMount(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	q := e.landing("me")
 	resp, err := e.handle(&logical.Request{
 		Operation: logical.ReadOperation, Path: callbackPath, Storage: e.storage, MountPoint: "team/jawbone/",
@@ -54,7 +54,7 @@ func TestCallbackSuggestsCommandsForItsMount(t *testing.T) {
 // naming them: the page is for whoever holds the browser.
 func TestCallbackPageNamesNoOtherCreds(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	e.authorize("app-secret-name")
 	err := e.b.refuseSharedGrant(context.Background(), e.storage, "me", e.stored("app-secret-name").RefreshToken)
 	status, p := failurePage("jawbone/", &redirect{name: "me"}, "me", err)

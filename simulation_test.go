@@ -77,6 +77,9 @@ func TestSimulatedFaultSchedules(t *testing.T) {
 
 const (
 	simRedirectURI = "https://app.example/callback"
+	// simCallbackURI is the mount's callback: half the schedules (odd
+	// seeds) complete authorizations there, the others by exchange.
+	simCallbackURI = "https://vault.test/v1/" + simMount + callbackPath
 	simJawbone     = "https://jawbone.test"
 	simMount       = "jawbone/"
 )
@@ -117,8 +120,9 @@ type simNode struct {
 func newSimWorld(t *testing.T, seed uint64, verbose bool) *simWorld {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	clock := fakejawbone.NewManualClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+	redirectURI := []string{simRedirectURI, simCallbackURI}[seed%2]
 	fake := fakejawbone.New(fakejawbone.Config{
-		ClientID: testClientID, ClientSecret: testClientSecret, RedirectURIPrefix: simRedirectURI,
+		ClientID: testClientID, ClientSecret: testClientSecret, RedirectURIPrefix: redirectURI,
 		Now: clock.Now, Random: rand.NewChaCha8(seedBytes(seed)),
 		TokenLifetime: []time.Duration{fakejawbone.DefaultTokenLifetime, time.Hour, 10 * time.Minute, 40 * time.Second}[rng.IntN(4)],
 	})
@@ -131,7 +135,7 @@ func newSimWorld(t *testing.T, seed uint64, verbose bool) *simWorld {
 	w.nodes = []*simNode{w.newNode(false)}
 	w.timeout = 30 * time.Second
 	resp, err := w.handle(w.active(), logical.UpdateOperation, "config", map[string]any{
-		keyClientID: testClientID, keyClientSecret: testClientSecret, keyRedirectURI: simRedirectURI,
+		keyClientID: testClientID, keyClientSecret: testClientSecret, keyRedirectURI: redirectURI,
 		keyAuthURL: fakejawbone.AuthURL(simJawbone), keyTokenURL: fakejawbone.TokenURL(simJawbone), keyAPIURL: fakejawbone.APIURL(simJawbone),
 		keyRefreshAhead: []int{0, 60, 7 * 24 * 3600}[rng.IntN(3)], keyRequestTimeout: int(w.timeout.Seconds()),
 	})
