@@ -13,7 +13,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,9 +32,15 @@ const (
 	stateTTL = 10 * time.Minute
 	// stateBytes gives 256 random bits, well above the 128 a state needs.
 	stateBytes = 32
-	// maxPendingStates bounds the authorizations started and not
-	// completed: far more than people can start in ten minutes.
-	maxPendingStates = 1000
+	// maxStatesPerName bounds the authorizations of one creds name started
+	// in the last stateTTL, used or not: a handful is plenty for a person,
+	// and whoever may start authorizations only for a name of their own
+	// (auth-url/<name>) cannot crowd out everyone else's.
+	maxStatesPerName = 5
+	// maxStatesPerMount bounds them for the mount, so that storage cannot
+	// be filled: far above what people start in ten minutes, so that only
+	// an operator's mistake (a script in a loop over many names) reaches it.
+	maxStatesPerMount = 100_000
 	// maxRedirectBytes bounds a pasted redirect URL and a callback's query:
 	// far above any real redirect (a few hundred bytes), far below what
 	// could hurt.
@@ -147,16 +155,8 @@ func (b *backend) startAuthorization(ctx context.Context, s logical.Storage, mou
 	if err != nil {
 		return nil, err
 	}
-	if err := b.roomForAState(ctx, s, ar.Name); err != nil {
-		return nil, err
-	}
-	pending.ExpiresAt = b.now().Add(stateTTL)
-	state, err := newState(pending.ExpiresAt)
+	state, err := b.issueState(ctx, s, pending)
 	if err != nil {
-		return nil, err
-	}
-	key, _ := stateKey(state)
-	if err := putJSON(ctx, s, key, pending); err != nil {
 		return nil, err
 	}
 	return &startedAuth{
@@ -166,6 +166,94 @@ func (b *backend) startAuthorization(ctx context.Context, s logical.Storage, mou
 		callbackInUse: pending.Via == byCallback,
 		warning:       pinnedWarning(current, ar),
 	}, nil
+}
+
+// Where states are kept. A state is stored under a key derived from the
+// state a browser brings back (stateKey), as before; beside it, its name
+// keeps a marker, state-name/<name>/<expiry>-<hash>, so that the states of
+// one name are counted by listing a handful of keys rather than every
+// pending state of the mount, which a mount of many users would pay on
+// every auth-url. The mount's own count comes from the sweep, which lists
+// every state once a tick anyway (stateCensus). States issued before the
+// markers existed count for no name, for the ten minutes they live.
+const stateNamePrefix = "state-name/"
+
+// nameMarkerKey is the marker, under name, of the state stored at key.
+func nameMarkerKey(name, key string) string {
+	return stateNamePrefix + name + "/" + strings.TrimPrefix(key, stateStoragePrefix)
+}
+
+// issueState stores pending under a new state within the limits, and
+// returns the state. The states of one name are issued one at a time, so
+// that two requests cannot both take its last place.
+func (b *backend) issueState(ctx context.Context, s logical.Storage, pending *pendingAuth) (string, error) {
+	defer b.states.lockName(pending.Name)()
+	if err := b.roomForName(ctx, s, pending.Name); err != nil {
+		return "", err
+	}
+	if err := b.roomOnTheMount(ctx, s, pending.Name); err != nil {
+		return "", err
+	}
+	pending.ExpiresAt = b.now().Add(stateTTL)
+	state, err := newState(pending.ExpiresAt)
+	if err != nil {
+		return "", err
+	}
+	key, _ := stateKey(state)
+	marker := nameMarkerKey(pending.Name, key)
+	if err := putJSON(ctx, s, marker, struct{}{}); err != nil {
+		return "", err
+	}
+	if err := putJSON(ctx, s, key, pending); err != nil {
+		if derr := deleteEntry(ctx, s, marker); derr != nil {
+			b.log().Warn("could not delete the marker of a state not stored", "name", pending.Name, "error", derr)
+		}
+		return "", err
+	}
+	return state, nil
+}
+
+// roomForName refuses a state for name when it has maxStatesPerName that
+// have not expired. Markers of expired states are deleted on the way (the
+// sweep deletes them too).
+func (b *backend) roomForName(ctx context.Context, s logical.Storage, name string) error {
+	prefix := stateNamePrefix + name + "/"
+	keys, err := s.List(ctx, prefix)
+	if err != nil {
+		return fmt.Errorf("listing the states of %q: %w", name, err)
+	}
+	now := b.now()
+	var live []time.Time
+	for _, k := range keys {
+		if expires, ok := keyExpiry(k); ok && now.Before(expires) {
+			live = append(live, expires)
+		} else if err := deleteEntry(ctx, s, prefix+k); err != nil {
+			b.log().Warn("could not delete the marker of an expired state", "name", name, "error", err)
+		}
+	}
+	if len(live) < maxStatesPerName {
+		return nil
+	}
+	return badRequest("creds %q have %d authorizations started in the last %s, the most one name may have (a state is kept, used or not, until it expires)",
+		name, len(live), shortDuration(stateTTL)).withFix(fixNameStatesFull(name, slices.MinFunc(live, time.Time.Compare)))
+}
+
+// roomOnTheMount takes a place for one more state of the mount, counting
+// the states again (after sweeping the expired ones) only when the count is
+// unknown or at the ceiling: a refusal is always made on a fresh count.
+func (b *backend) roomOnTheMount(ctx context.Context, s logical.Storage, name string) error {
+	ceiling := b.states.limit()
+	if b.states.census.take(ceiling) {
+		return nil
+	}
+	if err := b.sweepExpiredStates(ctx, s); err != nil {
+		b.log().Warn("sweeping expired states failed", "error", err)
+	}
+	if b.states.census.take(ceiling) {
+		return nil
+	}
+	return badRequest("%d authorizations were started on this mount in the last %s, the most it keeps (a state is kept, used or not, until it expires)",
+		b.states.census.count(), shortDuration(stateTTL)).withFix(fixTooManyStates(name))
 }
 
 // newState is a random state that carries its expiry: 256 random bits, a
@@ -211,9 +299,70 @@ func keyExpiry(key string) (time.Time, bool) {
 	return time.Unix(secs, 0), true
 }
 
-// stateSpender makes "get, then delete" of a state atomic on this node, so two
-// exchanges racing with one state cannot both use it.
-type stateSpender struct{ mu sync.Mutex }
+// pendingStates issues and spends the states of this node's mount.
+type pendingStates struct {
+	// mu makes "get, then mark spent" of a state atomic on this node, so
+	// that two requests racing with one state cannot both use it.
+	mu sync.Mutex
+	// issuing serialises issuing the states of one name (a stripe of
+	// names per mutex).
+	issuing [16]sync.Mutex
+	// census counts the states of the mount.
+	census stateCensus
+	// ceiling bounds them; 0 is maxStatesPerMount (tests lower it).
+	ceiling int
+}
+
+// lockName takes the issuing lock of name and returns its release.
+func (ps *pendingStates) lockName(name string) (unlock func()) {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	mu := &ps.issuing[h.Sum32()%uint32(len(ps.issuing))]
+	mu.Lock()
+	return mu.Unlock
+}
+
+func (ps *pendingStates) limit() int {
+	if ps.ceiling > 0 {
+		return ps.ceiling
+	}
+	return maxStatesPerMount
+}
+
+// stateCensus is how many states the mount holds, as far as this node (the
+// one that issues them: auth-url is forwarded to it) knows: counted by the
+// last sweep, plus those issued since. It is unknown until the first sweep
+// on this node, and may be off by the states issued while a sweep ran:
+// only a fresh count refuses a state.
+type stateCensus struct {
+	mu    sync.Mutex
+	known bool
+	n     int
+}
+
+// take counts one more state if the count is known and below ceiling.
+func (c *stateCensus) take(ceiling int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.known || c.n >= ceiling {
+		return false
+	}
+	c.n++
+	return true
+}
+
+// set records a fresh count.
+func (c *stateCensus) set(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.known, c.n = true, n
+}
+
+func (c *stateCensus) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
 
 // spend returns the pending authorization for state and, when it is
 // completed the way the caller completes it (way, on mount), marks it
@@ -221,7 +370,7 @@ type stateSpender struct{ mu sync.Mutex }
 // means unknown. An entry already spent, or to be completed the other way,
 // is returned as it is, for the caller to refuse: whoever sees the URL a
 // browser landed on for exchange cannot spend its state at the callback.
-func (sp *stateSpender) spend(ctx context.Context, s logical.Storage, state string, way completion, mount string) (p *pendingAuth, spent bool, err error) {
+func (sp *pendingStates) spend(ctx context.Context, s logical.Storage, state string, way completion, mount string) (p *pendingAuth, spent bool, err error) {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	key := storedStateKey(state)
@@ -240,7 +389,7 @@ func (sp *stateSpender) spend(ctx context.Context, s logical.Storage, state stri
 
 // ended records how the authorization of a state it spent ended: its grant
 // stored (completed), or not.
-func (sp *stateSpender) ended(ctx context.Context, s logical.Storage, state string, p *pendingAuth, completed bool) error {
+func (sp *pendingStates) ended(ctx context.Context, s logical.Storage, state string, p *pendingAuth, completed bool) error {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	done := *p
@@ -262,10 +411,11 @@ func pendingOrNil(found bool, p *pendingAuth) *pendingAuth {
 	return p
 }
 
-// sweepExpiredStates deletes authorizations nobody completed, so abandoned
-// auth-url calls do not accumulate in storage. An entry that cannot be
-// read is deleted too: it can never be completed. One that cannot be
-// deleted does not stop the sweep.
+// sweepExpiredStates deletes authorizations nobody completed, with their
+// names' markers, so abandoned auth-url calls do not accumulate in storage,
+// and counts the states left for the census. An entry that cannot be read
+// is deleted too: it can never be completed. One that cannot be deleted
+// does not stop the sweep.
 func (b *backend) sweepExpiredStates(ctx context.Context, s logical.Storage) error {
 	keys, err := s.List(ctx, stateStoragePrefix)
 	if err != nil {
@@ -273,52 +423,59 @@ func (b *backend) sweepExpiredStates(ctx context.Context, s logical.Storage) err
 	}
 	now := b.now()
 	var errs []error
+	kept := 0
 	for _, k := range keys {
+		key := stateStoragePrefix + k
 		expires, ok := keyExpiry(k)
-		if !ok {
-			expires = legacyStateExpiry(ctx, s, stateStoragePrefix+k)
+		var p *pendingAuth
+		if !ok { // v0.1.0's form: the expiry is in the entry
+			p = readState(ctx, s, key)
+			expires = p.expiry()
+		} else if !now.Before(expires) {
+			p = readState(ctx, s, key)
 		}
 		if now.Before(expires) {
+			kept++
 			continue
 		}
-		if err := deleteEntry(ctx, s, stateStoragePrefix+k); err != nil {
+		if err := forgetState(ctx, s, key, p); err != nil {
 			errs = append(errs, err)
+			kept++
 		}
 	}
+	b.states.census.set(kept)
 	return errors.Join(errs...)
 }
 
-// legacyStateExpiry reads when a state stored by v0.1.0 expires; one that
-// cannot be read counts as expired.
-func legacyStateExpiry(ctx context.Context, s logical.Storage, key string) time.Time {
+// readState is the pending authorization stored at key; nil when it cannot
+// be read.
+func readState(ctx context.Context, s logical.Storage, key string) *pendingAuth {
 	var p pendingAuth
 	if found, err := getJSON(ctx, s, key, &p); err != nil || !found {
+		return nil
+	}
+	return &p
+}
+
+// expiry is when p expires; an entry that could not be read (nil) has.
+func (p *pendingAuth) expiry() time.Time {
+	if p == nil {
 		return time.Time{}
 	}
 	return p.ExpiresAt
 }
 
-// roomForAState refuses a new authorization when maxPendingStates are
-// kept, after sweeping the expired ones: each auth-url stores one, and
-// whoever may read auth-url must not be able to fill storage. Used states
-// count too: they are kept until they expire, to tell a second use what
-// became of the first.
-func (b *backend) roomForAState(ctx context.Context, s logical.Storage, name string) error {
-	for swept := false; ; swept = true {
-		keys, err := s.List(ctx, stateStoragePrefix)
-		if err != nil {
-			return fmt.Errorf("listing states: %w", err)
-		}
-		if len(keys) < maxPendingStates {
-			return nil
-		}
-		if swept {
-			return badRequest("%d authorizations were started in the last %s, the most this mount keeps (a state is kept, used or not, until it expires)", len(keys), shortDuration(stateTTL)).withFix(fixTooManyStates(name))
-		}
-		if err := b.sweepExpiredStates(ctx, s); err != nil {
-			b.log().Warn("sweeping expired states failed", "error", err)
-		}
+// forgetState deletes the expired state p stored at key, then its name's
+// marker (none for an entry that could not be read, or one issued before
+// markers: deleting a key that is not there is no error).
+func forgetState(ctx context.Context, s logical.Storage, key string, p *pendingAuth) error {
+	if err := deleteEntry(ctx, s, key); err != nil {
+		return err
 	}
+	if p == nil || validateCredsName(p.Name) != nil {
+		return nil
+	}
+	return deleteEntry(ctx, s, nameMarkerKey(p.Name, key))
 }
 
 // redirect is what Jawbone sent the browser back with.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +23,8 @@ func TestAuthURLStateIsRandomAndStored(t *testing.T) {
 	e := newConfiguredEnv(t)
 	seen := map[string]bool{}
 	for i := 0; i < 20; i++ {
-		state := e.mustOK(logical.UpdateOperation, "auth-url", map[string]any{keyName: "alice"}).Data[keyState].(string)
+		name := fmt.Sprintf("alice%d", i)
+		state := e.mustOK(logical.UpdateOperation, "auth-url", map[string]any{keyName: name}).Data[keyState].(string)
 		random, _, _ := strings.Cut(state, ".")
 		raw, err := base64.RawURLEncoding.DecodeString(random)
 		if err != nil || len(raw)*8 < 128 {
@@ -33,7 +36,7 @@ func TestAuthURLStateIsRandomAndStored(t *testing.T) {
 		seen[state] = true
 		var pending pendingAuth
 		found, err := getJSON(context.Background(), e.storage, mustStateKey(t, state), &pending)
-		if !found || err != nil || pending.Name != "alice" || !reflect.DeepEqual(pending.Scopes, []string{"basic_read"}) {
+		if !found || err != nil || pending.Name != name || !reflect.DeepEqual(pending.Scopes, []string{"basic_read"}) {
 			t.Fatalf("state not stored with its binding: found=%v err=%v %+v", found, err, pending)
 		}
 	}
@@ -200,4 +203,82 @@ func TestAStateUsedAgainAfterAFailure(t *testing.T) {
 	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, 502, "vault read jawbone/auth-url")
 	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, 400,
 		"state was already used", "did not complete", "vault read jawbone/auth-url name=alice")
+}
+
+// One user allowed only auth-url/<their name> cannot block everyone's
+// authorizations: each name may have a handful of states in ten minutes,
+// and the refusal says that it is that name's limit. Other names go on.
+func TestOneNameCannotFillTheStates(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	for range maxStatesPerName {
+		e.mustOK(logical.ReadOperation, "auth-url/mallory", nil)
+	}
+	firstExpiry := e.clock.Now().Add(stateTTL).UTC().Format(time.RFC3339)
+	for range 20 {
+		e.mustFail(logical.ReadOperation, "auth-url/mallory", nil, http.StatusBadRequest,
+			fmt.Sprintf(`creds "mallory" have %d authorizations started in the last 10m, the most one name may have (a state is kept, used or not, until it expires); wait until %s, when the oldest expires, then run vault read jawbone/auth-url name=mallory again`, maxStatesPerName, firstExpiry))
+	}
+	keys, _ := e.storage.List(context.Background(), stateStoragePrefix)
+	if len(keys) != maxStatesPerName {
+		t.Fatalf("%d states stored, want the %d the name may have", len(keys), maxStatesPerName)
+	}
+	e.mustOK(logical.ReadOperation, "auth-url/alice", nil)
+	e.authorize("bob")
+	e.clock.Advance(stateTTL)
+	e.mustOK(logical.ReadOperation, "auth-url/mallory", nil)
+}
+
+// countingStorage counts the lists of each prefix.
+type countingStorage struct {
+	*logical.InmemStorage
+	mu    sync.Mutex
+	lists map[string]int
+}
+
+func (s *countingStorage) List(ctx context.Context, prefix string) ([]string, error) {
+	s.mu.Lock()
+	s.lists[prefix]++
+	s.mu.Unlock()
+	return s.InmemStorage.List(ctx, prefix)
+}
+
+// The limit per name is checked without listing every pending state of the
+// mount on each auth-url: a mount may have many users.
+func TestAuthURLDoesNotListEveryState(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	s := &countingStorage{InmemStorage: e.storage, lists: map[string]int{}}
+	ask := func(name string) {
+		t.Helper()
+		resp, err := e.handle(&logical.Request{Operation: logical.ReadOperation, Path: "auth-url/" + name, Storage: s})
+		if err != nil || resp.IsError() {
+			t.Fatalf("auth-url/%s: %v %v", name, err, resp)
+		}
+	}
+	ask("first")
+	s.lists = map[string]int{}
+	for i := range 200 {
+		ask(fmt.Sprintf("user-%d", i))
+	}
+	if n := s.lists[stateStoragePrefix]; n != 0 {
+		t.Fatalf("200 auth-urls listed every state of the mount %d times", n)
+	}
+}
+
+// Above the limits per name, the mount keeps a ceiling that only an
+// operator's mistake reaches (a script starting authorizations in a loop);
+// its refusal says that it is the mount's, and it is exact: expired states
+// are swept first.
+func TestTheMountKeepsACeilingOfStates(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.b.states.ceiling = 12
+	for i := range 12 {
+		e.mustOK(logical.ReadOperation, fmt.Sprintf("auth-url/n%d", i), nil)
+	}
+	e.mustFail(logical.ReadOperation, "auth-url/late", nil, http.StatusBadRequest,
+		"12 authorizations were started on this mount in the last 10m, the most it keeps (a state is kept, used or not, until it expires); wait until one expires, then run vault read jawbone/auth-url name=late again")
+	e.clock.Advance(stateTTL)
+	e.mustOK(logical.ReadOperation, "auth-url/late", nil)
 }

@@ -74,8 +74,8 @@ type backend struct {
 	cache *entryCache
 	// metrics counts what this node did, for the status path.
 	metrics *metrics
-	// states serialises spending a state so that it can be used only once.
-	states stateSpender
+	// states issues states within their limits and spends each once.
+	states pendingStates
 	// configLock serialises config updates (read, merge, write).
 	configLock sync.Mutex
 	// tls is the transport that trusts the config's ca_cert.

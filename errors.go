@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -220,6 +221,12 @@ func fixRestartFor(pending *pendingAuth) remedy {
 
 func fixReadCreds(name string) remedy {
 	return func(m string) string { return "read them with " + vaultCmd(m, "read", "creds/"+name) }
+}
+
+func fixNameStatesFull(name string, oldestExpires time.Time) remedy {
+	return func(m string) string {
+		return "wait until " + oldestExpires.UTC().Format(time.RFC3339) + ", when the oldest expires, then run " + vaultCmd(m, "read", "auth-url name="+name) + " again"
+	}
 }
 
 func fixTooManyStates(name string) remedy {

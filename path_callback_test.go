@@ -291,8 +291,9 @@ func TestCallbackWithAValidStateSpendsIt(t *testing.T) {
 			e.clock.Advance(tc.advance)
 			r := e.callback(tc.query(cloneQuery(t, real)))
 			r.requirePage(t, http.StatusBadRequest, tc.wants...)
-			if keys, _ := logical.CollectKeys(context.Background(), e.storage); len(keys) != 2 || keys[0] != configStoragePath || !strings.HasPrefix(keys[1], stateStoragePrefix) {
-				t.Fatalf("storage holds %v, want only the config and the spent state (no creds)", keys)
+			if keys, _ := logical.CollectKeys(context.Background(), e.storage); len(keys) != 3 || keys[0] != configStoragePath ||
+				!strings.HasPrefix(keys[1], stateStoragePrefix) || !strings.HasPrefix(keys[2], stateNamePrefix+"me/") {
+				t.Fatalf("storage holds %v, want only the config and the spent state with its name's marker (no creds)", keys)
 			}
 			if n := e.fake.Calls(fakejawbone.EndpointToken); n != tc.tokenCalls {
 				t.Fatalf("token endpoint called %d times, want %d", n, tc.tokenCalls)
