@@ -537,12 +537,11 @@ func fixRewriteConfigField(key string) remedy {
 	return func(m string) string { return "rewrite it with " + vaultCmd(m, "write", "config "+key+"=<value>") }
 }
 
-// sameEndpoint compares scheme, host (with port) and path, ignoring case
-// where URLs do and a trailing slash.
+// sameEndpoint compares origin (scheme, host and port, as a client reaches
+// them: a browser's address bar drops a default port) and path, ignoring a
+// trailing slash.
 func sameEndpoint(a, b *url.URL) bool {
-	return strings.EqualFold(a.Scheme, b.Scheme) &&
-		strings.EqualFold(a.Host, b.Host) &&
-		strings.TrimSuffix(a.Path, "/") == strings.TrimSuffix(b.Path, "/")
+	return origin(a) == origin(b) && strings.TrimSuffix(a.Path, "/") == strings.TrimSuffix(b.Path, "/")
 }
 
 // pastedRedirect is what exchange was given: the URL the browser landed on,

@@ -282,3 +282,17 @@ func TestTheMountKeepsACeilingOfStates(t *testing.T) {
 	e.clock.Advance(stateTTL)
 	e.mustOK(logical.ReadOperation, "auth-url/late", nil)
 }
+
+// A browser's address bar drops a default port and lowers a host's case:
+// the URL it landed on is for the redirect_uri however that is written.
+func TestAPastedRedirectMatchesItsRedirectURIWrittenOtherwise(t *testing.T) {
+	t.Parallel()
+	for _, configured := range []string{"https://app.example:443/callback", "https://APP.example./callback/", "HTTPS://app.example/callback"} {
+		if _, err := parseRedirectURL("https://app.example/callback?code=a&state=b", configured); err != nil {
+			t.Errorf("redirect_uri %s: %v", configured, err)
+		}
+	}
+	if _, err := parseRedirectURL("https://app.example:8443/callback?code=a&state=b", "https://app.example/callback"); err == nil {
+		t.Error("another port was taken for the redirect_uri's")
+	}
+}
