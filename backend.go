@@ -207,7 +207,10 @@ func writeOp(op logical.Operation, h handlerFunc, takes fieldSet) *framework.Pat
 // writeOnly answers a read of a path that is a write with how to write it,
 // rather than Vault's bare "unsupported operation".
 func writeOnly() *framework.PathOperation {
-	return &framework.PathOperation{Callback: func(_ context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	return &framework.PathOperation{Callback: func(_ context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		if err := nameInPath(d); err != nil {
+			return respond(mountOf(req), err) // the command would not work either
+		}
 		return nil, logical.CodedError(http.StatusMethodNotAllowed, fmt.Sprintf("%s is a write, not a read: %s",
 			req.Path, vaultCmd(mountOf(req), "write -f", req.Path)))
 	}}
@@ -242,6 +245,9 @@ func replying(h handlerFunc) handlerFunc {
 // operation takes, not every field of the path.
 func strict(op logical.Operation, takes fieldSet, h handlerFunc) handlerFunc {
 	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		if err := nameInPath(d); err != nil {
+			return nil, err
+		}
 		accepts := func(k string) bool {
 			if takes == nil {
 				_, ok := d.Schema[k]
@@ -280,9 +286,21 @@ func takesText(allowed []string, d *framework.FieldData) string {
 	return "only " + strings.Join(fields, ", ")
 }
 
+// nameInPath checks the creds name a path carries, before anything else:
+// a pattern that takes the rest of the path as the name also matches a
+// path below an action path (creds/x/refresh/extra), which is no creds and
+// must not be answered as one.
+func nameInPath(d *framework.FieldData) error {
+	if !inPattern(keyName, d) {
+		return nil
+	}
+	return validateCredsName(d.Get(keyName).(string))
+}
+
 // inPattern reports whether field k came from the request's path.
 func inPattern(k string, d *framework.FieldData) bool {
-	return k == keyName && d.Schema[k].Required
+	s, ok := d.Schema[k]
+	return ok && k == keyName && s.Required
 }
 
 func opName(op logical.Operation) string {
