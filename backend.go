@@ -49,7 +49,7 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 	if err := b.Setup(ctx, conf); err != nil {
 		return nil, err
 	}
-	return b, nil
+	return servedBackend{b}, nil
 }
 
 type backend struct {
@@ -211,8 +211,8 @@ func writeOnly() *framework.PathOperation {
 		if err := nameInPath(d); err != nil {
 			return respond(mountOf(req), err) // the command would not work either
 		}
-		return nil, logical.CodedError(http.StatusMethodNotAllowed, fmt.Sprintf("%s is a write, not a read: %s",
-			req.Path, vaultCmd(mountOf(req), "write -f", req.Path)))
+		return respond(mountOf(req), &requestError{status: http.StatusMethodNotAllowed,
+			msg: fmt.Sprintf("%s is a write, not a read: %s", req.Path, vaultCmd(mountOf(req), "write -f", req.Path))})
 	}}
 }
 

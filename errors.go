@@ -1,6 +1,8 @@
 package jawbone
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -94,20 +96,60 @@ func badGateway(format string, args ...any) *requestError {
 
 // respond is the one place errors become Vault responses, worded for the
 // mount the request came in on: 400s as error responses, other request
-// errors as coded errors, the rest as 500s. ErrReadOnly goes back unwrapped
-// so that Vault forwards the request to a node that can write.
+// errors as coded errors, the rest as coded 500s (Vault runs the plugin
+// with the coded errors as error replies: servedBackend). ErrReadOnly goes
+// back unwrapped so that Vault forwards the request to a node that can
+// write.
 func respond(mount string, err error) (*logical.Response, error) {
 	if errors.Is(err, logical.ErrReadOnly) {
 		return nil, logical.ErrReadOnly
 	}
 	var re *requestError
 	if !errors.As(err, &re) {
-		return nil, err
+		return nil, logical.CodedError(http.StatusInternalServerError, err.Error())
 	}
 	if re.status == http.StatusBadRequest {
 		return logical.ErrorResponse(re.text(mount)), nil
 	}
 	return nil, logical.CodedError(re.status, re.text(mount))
+}
+
+// servedBackend is the backend as Vault runs it (Factory). Vault wraps an
+// error a plugin returns in words of its own ("1 error occurred: * …")
+// before the caller sees it, while a 400 error response reads as the
+// plugin wrote it. So each coded error (404, 405, 409, 500, 502) leaves
+// the plugin as an error reply: its status, and the body Vault gives its
+// own errors, {"errors": [msg]}, which the CLI shows as it shows a 400's.
+// Within the plugin, and in its tests, an error keeps its kind.
+type servedBackend struct{ *backend }
+
+func (s servedBackend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	resp, err := s.backend.HandleRequest(ctx, req)
+	var coded logical.HTTPCodedError
+	if err == nil || !errors.As(err, &coded) {
+		return resp, err
+	}
+	return errorReply(coded.Code(), coded.Error())
+}
+
+// errorReply answers status with msg as Vault answers its own errors. The
+// text goes in Warnings too: a raw reply does not send them, but the audit
+// log keeps them readable, where it HMACs a reply's body.
+func errorReply(status int, msg string) (*logical.Response, error) {
+	body, err := json.Marshal(struct {
+		Errors []string `json:"errors"`
+	}{[]string{msg}})
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{
+		Data: map[string]any{
+			logical.HTTPStatusCode:  status,
+			logical.HTTPContentType: "application/json",
+			logical.HTTPRawBody:     body,
+		},
+		Warnings: []string{msg},
+	}, nil
 }
 
 // mountOf is the mount a request came in on, for the commands replies
