@@ -33,9 +33,9 @@ const (
 	// stateBytes gives 256 random bits, well above the 128 a state needs.
 	stateBytes = 32
 	// maxStatesPerName bounds the authorizations of one creds name started
-	// in the last stateTTL, used or not: a handful is plenty for a person,
-	// and whoever may start authorizations only for a name of their own
-	// (auth-url/<name>) cannot crowd out everyone else's.
+	// in the last stateTTL and not completed: a handful is plenty for a
+	// person, and whoever may start authorizations only for a name of
+	// their own (auth-url/<name>) cannot crowd out everyone else's.
 	maxStatesPerName = 5
 	// maxStatesPerMount bounds them for the mount, so that storage cannot
 	// be filled: far above what people start in ten minutes, so that only
@@ -169,11 +169,11 @@ func (b *backend) startAuthorization(ctx context.Context, s logical.Storage, mou
 }
 
 // Where states are kept. A state is stored under a key derived from the
-// state a browser brings back (stateKey), as before; beside it, its name
-// keeps a marker, state-name/<name>/<expiry>-<hash>, so that the states of
-// one name are counted by listing a handful of keys rather than every
-// pending state of the mount, which a mount of many users would pay on
-// every auth-url. The mount's own count comes from the sweep, which lists
+// state a browser brings back (stateKey), as before; beside it, until its
+// authorization completes, its name keeps a marker,
+// state-name/<name>/<expiry>-<hash>, so that the states of one name are
+// counted by listing a handful of keys rather than every pending state of
+// the mount, which a mount of many users would pay on every auth-url. The mount's own count comes from the sweep, which lists
 // every state once a tick anyway (stateCensus). States issued before the
 // markers existed count for no name, for the ten minutes they live.
 const stateNamePrefix = "state-name/"
@@ -234,7 +234,7 @@ func (b *backend) roomForName(ctx context.Context, s logical.Storage, name strin
 	if len(live) < maxStatesPerName {
 		return nil
 	}
-	return badRequest("creds %q have %d authorizations started in the last %s, the most one name may have (a state is kept, used or not, until it expires)",
+	return badRequest("creds %q have %d authorizations started in the last %s and not completed, the most one name may have (a state is kept, used or not, until it expires)",
 		name, len(live), shortDuration(stateTTL)).withFix(fixNameStatesFull(name, slices.MinFunc(live, time.Time.Compare)))
 }
 
@@ -389,12 +389,20 @@ func (sp *pendingStates) spend(ctx context.Context, s logical.Storage, state str
 
 // ended records how the authorization of a state it spent ended: its grant
 // stored (completed), or not.
+// A completed authorization no longer counts against its name (its marker
+// goes): a name authorized again and again is not stopped, while states
+// left unfinished, or spent on a failure, count until they expire, so that
+// nobody frees a place by spending states.
 func (sp *pendingStates) ended(ctx context.Context, s logical.Storage, state string, p *pendingAuth, completed bool) error {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	done := *p
 	done.Spent, done.Completed, done.Failed = true, completed, !completed
-	return putJSON(ctx, s, storedStateKey(state), &done)
+	key := storedStateKey(state)
+	if err := putJSON(ctx, s, key, &done); err != nil || !completed {
+		return err
+	}
+	return deleteEntry(ctx, s, nameMarkerKey(p.Name, key))
 }
 
 func storedStateKey(state string) string {

@@ -217,7 +217,7 @@ func TestOneNameCannotFillTheStates(t *testing.T) {
 	firstExpiry := e.clock.Now().Add(stateTTL).UTC().Format(time.RFC3339)
 	for range 20 {
 		e.mustFail(logical.ReadOperation, "auth-url/mallory", nil, http.StatusBadRequest,
-			fmt.Sprintf(`creds "mallory" have %d authorizations started in the last 10m, the most one name may have (a state is kept, used or not, until it expires); wait until %s, when the oldest expires, then run vault read jawbone/auth-url name=mallory again`, maxStatesPerName, firstExpiry))
+			fmt.Sprintf(`creds "mallory" have %d authorizations started in the last 10m and not completed, the most one name may have (a state is kept, used or not, until it expires); wait until %s, when the oldest expires, then run vault read jawbone/auth-url name=mallory again`, maxStatesPerName, firstExpiry))
 	}
 	keys, _ := e.storage.List(context.Background(), stateStoragePrefix)
 	if len(keys) != maxStatesPerName {
@@ -227,6 +227,21 @@ func TestOneNameCannotFillTheStates(t *testing.T) {
 	e.authorize("bob")
 	e.clock.Advance(stateTTL)
 	e.mustOK(logical.ReadOperation, "auth-url/mallory", nil)
+}
+
+// A completed authorization no longer counts against its name: whoever
+// authorizes a name again and again (re-authorizing, replacing, repairing
+// it) is not stopped; only states started and not completed are limited.
+func TestCompletedAuthorizationsDoNotCountAgainstTheirName(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	for range 3 * maxStatesPerName {
+		e.authorize("me")
+	}
+	for range maxStatesPerName {
+		e.mustOK(logical.ReadOperation, "auth-url/me", nil)
+	}
+	e.mustFail(logical.ReadOperation, "auth-url/me", nil, http.StatusBadRequest, `creds "me" have 5 authorizations started in the last 10m and not completed`)
 }
 
 // countingStorage counts the lists of each prefix.

@@ -48,9 +48,10 @@ connect accounts.
 
 The state is random (256 bits), kept in Vault storage so any node can finish
 the flow, works once, and expires after 10 minutes (as Jawbone's codes do).
-A state is kept, used or not, until it expires; each name may have 5, and
-the mount 100,000, so that nobody who may start authorizations of one name
-can keep others from starting theirs.
+A state is kept, used or not, until it expires. Each name may have 5
+authorizations started and not completed, and the mount 100,000 states, so
+that nobody who may start authorizations of one name can keep others from
+starting theirs.
 The reply shows url, state, expires_at, name, scopes and callback_in_use:
 true when redirect_uri is this mount's own callback
 (https://<vault>/v1/jawbone/callback), so the browser comes back to Vault,
