@@ -784,7 +784,7 @@ func (b *backend) checkRedirect(cfg *config, r *redirect, pending *pendingAuth, 
 	restart := fixRestartFor(pending)
 	switch {
 	case r.Error != "":
-		return badRequest("authorization was denied: %s%s", r.Error, describe(r.ErrorDesc)).withFix(restart)
+		return badRequest("authorization was denied: %s%s", errorCodeOrNot(r.Error), describe(jawbone.Printable(r.ErrorDesc))).withFix(restart)
 	case r.Code == "":
 		return badRequest("the redirect carries no %s, so it is not a complete Jawbone redirect", keyCode).withFix(fixIncompleteRedirect(restart))
 	case r.State == "" && r.pasted && !strings.Contains(r.raw, "&"):
@@ -851,6 +851,15 @@ func fixIncompleteRedirect(restart remedy) remedy {
 
 func fixQuoteTheURL(m string) string {
 	return "paste it again in single quotes: " + vaultCmd(m, "write", "exchange redirect_url='https://...?code=...&state=...'")
+}
+
+// errorCodeOrNot is code if it is a well-formed OAuth error code: a
+// redirect's error is anyone's to forge.
+func errorCodeOrNot(code string) string {
+	if jawbone.IsErrorCode(code) {
+		return code
+	}
+	return "an unrecognised error"
 }
 
 func describe(desc string) string {

@@ -123,7 +123,7 @@ func errorCodeText(code string) string {
 	if jawbone.IsErrorCode(code) {
 		return "error " + code
 	}
-	return "an unrecognised error"
+	return errorCodeOrNot(code)
 }
 
 // pageStyle is the page's only styling. The Content-Security-Policy allows

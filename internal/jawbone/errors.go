@@ -298,6 +298,11 @@ const (
 	maxDebugBodyLen   = 512
 )
 
+// Printable is what a server, or whoever forged a redirect in its name,
+// said, fit to repeat: printable and cut to its description's bound. It
+// blanks no secret: use it only for text that came with none of ours.
+func Printable(s string) string { return sanitize(s, maxDescriptionLen) }
+
 // sanitize keeps s printable and short: it ends up in replies, stored
 // last_error fields and logs, and it comes from a server.
 func sanitize(s string, limit int) string {
