@@ -173,9 +173,10 @@ func (b *backend) startAuthorization(ctx context.Context, s logical.Storage, mou
 // authorization completes, its name keeps a marker,
 // state-name/<name>/<expiry>-<hash>, so that the states of one name are
 // counted by listing a handful of keys rather than every pending state of
-// the mount, which a mount of many users would pay on every auth-url. The mount's own count comes from the sweep, which lists
-// every state once a tick anyway (stateCensus). States issued before the
-// markers existed count for no name, for the ten minutes they live.
+// the mount, which a mount of many users would pay on every auth-url. The
+// mount's own count comes from the sweep, which lists every state once a
+// tick anyway (stateCensus). States issued before the markers existed
+// count for no name, for the ten minutes they live.
 const stateNamePrefix = "state-name/"
 
 // nameMarkerKey is the marker, under name, of the state stored at key.
@@ -388,11 +389,10 @@ func (sp *pendingStates) spend(ctx context.Context, s logical.Storage, state str
 }
 
 // ended records how the authorization of a state it spent ended: its grant
-// stored (completed), or not.
-// A completed authorization no longer counts against its name (its marker
-// goes): a name authorized again and again is not stopped, while states
-// left unfinished, or spent on a failure, count until they expire, so that
-// nobody frees a place by spending states.
+// stored (completed), or not. A completed authorization no longer counts
+// against its name (its marker goes): a name authorized again and again is
+// not stopped, while states left unfinished, or spent on a failure, count
+// until they expire, so that nobody frees a place by spending states.
 func (sp *pendingStates) ended(ctx context.Context, s logical.Storage, state string, p *pendingAuth, completed bool) error {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()

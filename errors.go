@@ -142,14 +142,19 @@ func errorReply(status int, msg string) (*logical.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{
-		Data: map[string]any{
-			logical.HTTPStatusCode:  status,
-			logical.HTTPContentType: "application/json",
-			logical.HTTPRawBody:     body,
-		},
-		Warnings: []string{msg},
-	}, nil
+	reply := rawReply(status, "application/json", body)
+	reply.Warnings = []string{msg}
+	return reply, nil
+}
+
+// rawReply is a reply Vault sends as it is: its status, content type and
+// body.
+func rawReply(status int, contentType string, body []byte) *logical.Response {
+	return &logical.Response{Data: map[string]any{
+		logical.HTTPStatusCode:  status,
+		logical.HTTPContentType: contentType,
+		logical.HTTPRawBody:     body,
+	}}
 }
 
 // mountOf is the mount a request came in on, for the commands replies

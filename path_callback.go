@@ -109,14 +109,9 @@ func pageResponse(status int, p page) (*logical.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{
-		Data: map[string]any{
-			logical.HTTPStatusCode:         status,
-			logical.HTTPContentType:        "text/html; charset=utf-8",
-			logical.HTTPRawBody:            body,
-			logical.HTTPCacheControlHeader: "no-store",
-			logical.HTTPPragmaHeader:       "no-cache",
-		},
-		Headers: maps.Clone(pageHeaders),
-	}, nil
+	reply := rawReply(status, "text/html; charset=utf-8", body)
+	reply.Data[logical.HTTPCacheControlHeader] = "no-store"
+	reply.Data[logical.HTTPPragmaHeader] = "no-cache"
+	reply.Headers = maps.Clone(pageHeaders)
+	return reply, nil
 }
