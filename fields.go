@@ -73,7 +73,7 @@ func validateCredsName(name string) error {
 		if strings.Contains(name, "/") {
 			// A path below an action path (creds/x/refresh/extra) reaches
 			// creds/<name> with the rest as the name.
-			re.withFix(func(string) string {
+			return re.withFix(func(string) string {
 				return `a name has no "/": the paths below creds/<name> are refresh, revoke and status`
 			})
 		}

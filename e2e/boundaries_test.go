@@ -105,10 +105,10 @@ func TestOneUserCannotBlockOthers(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for i := 0; i < 1100 && time.Now().Before(deadline); i++ {
 		r := mallory.call(t, http.MethodGet, mountPath+"/auth-url/mallory", nil)
-		switch {
-		case r.Status == http.StatusOK:
+		switch r.Status {
+		case http.StatusOK:
 			started++
-		case r.Status == http.StatusBadRequest:
+		case http.StatusBadRequest:
 			refusal = r.message()
 		default:
 			t.Fatalf("the flood's request %d: %s", i, r)
