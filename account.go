@@ -97,9 +97,16 @@ func (b *backend) accountHeld(tx *grantTx, cfg *config) (string, error) {
 	return xid, nil
 }
 
+// accountConflict refuses a grant of incoming's account for name, whose
+// grant is of held's. Whoever is not a user of the mount (the callback's
+// browser) is told that the accounts differ, not which they are.
 func accountConflict(name, held, incoming string, whyIncoming, whyHeld error) *requestError {
+	public := badRequest("creds %q hold a grant of another Jawbone account than the one that signed in, so nothing was stored", name)
+	if held == "" || incoming == "" {
+		public = badRequest("creds %q hold a grant whose Jawbone account could not be compared with the one that signed in, so nothing was stored", name)
+	}
 	return badRequest("creds %q hold a grant of %s, and this one is of %s, so nothing was stored",
-		name, accountText(held, whyHeld), accountText(incoming, whyIncoming))
+		name, accountText(held, whyHeld), accountText(incoming, whyIncoming)).withPublic(public)
 }
 
 func unknownAccount(incoming string, whyIncoming error, held string, whyHeld error) string {

@@ -130,15 +130,37 @@ func TestCredsFilledMeanwhileAreNotReplaced(t *testing.T) {
 }
 
 // The callback refuses another account's grant with a page, and stores
-// nothing.
+// nothing. The page is for an anonymous browser: it says that the account
+// differs, not which account the creds hold (nor which signed in).
 func TestTheCallbackRefusesAnotherAccount(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	working := e.authorize("me")
+	holder := e.stored("me").AccountXID
 	e.fake.SetSignedIn("intruder")
-	e.callback(e.landing("me")).requirePage(t, http.StatusBadRequest, "Jawbone account intruder", "nothing was stored")
+	r := e.callback(e.landing("me"))
+	r.requirePage(t, http.StatusBadRequest, `creds "me" hold a grant of another Jawbone account than the one that signed in, so nothing was stored`,
+		"vault read jawbone/auth-url name=me replace=true")
+	r.requireNoEcho(t, holder, "intruder")
 	if e.stored("me").AccessToken != working {
 		t.Fatal("the callback replaced the creds with another account's")
+	}
+}
+
+// A callback that replaces another account's grant (replace=true) names
+// the account that signed in, not the one it replaced.
+func TestTheCallbackPageNamesNoReplacedAccount(t *testing.T) {
+	t.Parallel()
+	e := newCallbackEnv(t)
+	e.authorize("me")
+	holder := e.stored("me").AccountXID
+	e.fake.SetSignedIn("newcomer")
+	auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyReplace: true})
+	r := e.callback(queryOf(t, e.visit(auth.Data[keyURL].(string))))
+	r.requirePage(t, http.StatusOK, "Jawbone account: newcomer.", "They replace the grant of another Jawbone account.")
+	r.requireNoEcho(t, holder)
+	if e.stored("me").AccountXID != "newcomer" {
+		t.Fatal("the callback did not replace the grant")
 	}
 }
 

@@ -14,8 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -29,9 +31,15 @@ const (
 	stateTTL = 10 * time.Minute
 	// stateBytes gives 256 random bits, well above the 128 a state needs.
 	stateBytes = 32
-	// maxPendingStates bounds the authorizations started and not
-	// completed: far more than people can start in ten minutes.
-	maxPendingStates = 1000
+	// maxStatesPerName bounds the authorizations of one creds name started
+	// in the last stateTTL and not completed: a handful is plenty for a
+	// person, and whoever may start authorizations only for a name of
+	// their own (auth-url/<name>) cannot crowd out everyone else's.
+	maxStatesPerName = 5
+	// maxStatesPerMount bounds them for the mount, so that storage cannot
+	// be filled: far above what people start in ten minutes, so that only
+	// an operator's mistake (a script in a loop over many names) reaches it.
+	maxStatesPerMount = 100_000
 	// maxRedirectBytes bounds a pasted redirect URL and a callback's query:
 	// far above any real redirect (a few hundred bytes), far below what
 	// could hurt.
@@ -47,6 +55,9 @@ type pendingAuth struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 	// Replace allows another account's grant to replace working creds.
 	Replace bool `json:"replace,omitempty"`
+	// Via is how the authorization may be completed; "" in a state stored
+	// before it was recorded (see via).
+	Via completion `json:"via,omitempty"`
 	// Spent is set when the state has been used: it is kept, spent, until
 	// it expires, so that a second use (a reloaded callback page, a paste
 	// repeated) can be told what became of the first.
@@ -55,6 +66,37 @@ type pendingAuth struct {
 	// its grant, Failed when it ended without; neither, while it runs.
 	Completed bool `json:"completed,omitempty"`
 	Failed    bool `json:"failed,omitempty"`
+}
+
+// completion is the way an authorization's redirect comes back to Vault.
+type completion string
+
+const (
+	// byExchange: the redirect_uri is elsewhere (kiefer's way); the URL
+	// the browser landed on is pasted into exchange, which needs a Vault
+	// token with update on it.
+	byExchange completion = "exchange"
+	// byCallback: the redirect_uri is the mount's callback, to which
+	// Jawbone sends the browser, without a Vault token.
+	byCallback completion = "callback"
+)
+
+// completionFor is how an authorization whose redirect_uri is redirectURI
+// is completed on mount.
+func completionFor(redirectURI, mount string) completion {
+	if callbackInUse(redirectURI, mount) {
+		return byCallback
+	}
+	return byExchange
+}
+
+// via is how p may be completed on mount. A state stored before states
+// recorded it is completed the way its redirect_uri says.
+func (p *pendingAuth) via(mount string) completion {
+	if p.Via != "" {
+		return p.Via
+	}
+	return completionFor(p.RedirectURI, mount)
 }
 
 // authRequest is what auth-url was asked for.
@@ -106,30 +148,112 @@ func (b *backend) startAuthorization(ctx context.Context, s logical.Storage, mou
 			return nil, err
 		}
 	}
-	pending := &pendingAuth{Name: ar.Name, Scopes: scopes, RedirectURI: cfg.RedirectURI, Replace: ar.Replace}
+	pending := &pendingAuth{Name: ar.Name, Scopes: scopes, RedirectURI: cfg.RedirectURI, Replace: ar.Replace,
+		Via: completionFor(cfg.RedirectURI, mount)}
 	current, err := b.registry.get(ctx, s, ar.Name)
 	if err != nil {
 		return nil, err
 	}
-	if err := b.roomForAState(ctx, s, ar.Name); err != nil {
-		return nil, err
-	}
-	pending.ExpiresAt = b.now().Add(stateTTL)
-	state, err := newState(pending.ExpiresAt)
+	state, err := b.issueState(ctx, s, pending)
 	if err != nil {
-		return nil, err
-	}
-	key, _ := stateKey(state)
-	if err := putJSON(ctx, s, key, pending); err != nil {
 		return nil, err
 	}
 	return &startedAuth{
 		pending:       pending,
 		state:         state,
 		url:           b.client(cfg).AuthCodeURL(scopes, state),
-		callbackInUse: callbackInUse(cfg.RedirectURI, mount),
+		callbackInUse: pending.Via == byCallback,
 		warning:       pinnedWarning(current, ar),
 	}, nil
+}
+
+// Where states are kept. A state is stored under a key derived from the
+// state a browser brings back (stateKey), as before; beside it, until its
+// authorization completes, its name keeps a marker,
+// state-name/<name>/<expiry>-<hash>, so that the states of one name are
+// counted by listing a handful of keys rather than every pending state of
+// the mount, which a mount of many users would pay on every auth-url. The
+// mount's own count comes from the sweep, which lists every state once a
+// tick anyway (stateCensus). States issued before the markers existed
+// count for no name, for the ten minutes they live.
+const stateNamePrefix = "state-name/"
+
+// nameMarkerKey is the marker, under name, of the state stored at key.
+func nameMarkerKey(name, key string) string {
+	return stateNamePrefix + name + "/" + strings.TrimPrefix(key, stateStoragePrefix)
+}
+
+// issueState stores pending under a new state within the limits, and
+// returns the state. The states of one name are issued one at a time, so
+// that two requests cannot both take its last place.
+func (b *backend) issueState(ctx context.Context, s logical.Storage, pending *pendingAuth) (string, error) {
+	defer b.states.lockName(pending.Name)()
+	if err := b.roomForName(ctx, s, pending.Name); err != nil {
+		return "", err
+	}
+	if err := b.roomOnTheMount(ctx, s, pending.Name); err != nil {
+		return "", err
+	}
+	pending.ExpiresAt = b.now().Add(stateTTL)
+	state, err := newState(pending.ExpiresAt)
+	if err != nil {
+		return "", err
+	}
+	key, _ := stateKey(state)
+	marker := nameMarkerKey(pending.Name, key)
+	if err := putJSON(ctx, s, marker, struct{}{}); err != nil {
+		return "", err
+	}
+	if err := putJSON(ctx, s, key, pending); err != nil {
+		if derr := deleteEntry(ctx, s, marker); derr != nil {
+			b.log().Warn("could not delete the marker of a state not stored", "name", pending.Name, "error", derr)
+		}
+		return "", err
+	}
+	return state, nil
+}
+
+// roomForName refuses a state for name when it has maxStatesPerName that
+// have not expired. Markers of expired states are deleted on the way (the
+// sweep deletes them too).
+func (b *backend) roomForName(ctx context.Context, s logical.Storage, name string) error {
+	prefix := stateNamePrefix + name + "/"
+	keys, err := s.List(ctx, prefix)
+	if err != nil {
+		return fmt.Errorf("listing the states of %q: %w", name, err)
+	}
+	now := b.now()
+	var live []time.Time
+	for _, k := range keys {
+		if expires, ok := keyExpiry(k); ok && now.Before(expires) {
+			live = append(live, expires)
+		} else if err := deleteEntry(ctx, s, prefix+k); err != nil {
+			b.log().Warn("could not delete the marker of an expired state", "name", name, "error", err)
+		}
+	}
+	if len(live) < maxStatesPerName {
+		return nil
+	}
+	return badRequest("creds %q have %d authorizations started in the last %s and not completed, the most one name may have (a state is kept, used or not, until it expires)",
+		name, len(live), shortDuration(stateTTL)).withFix(fixNameStatesFull(name, slices.MinFunc(live, time.Time.Compare)))
+}
+
+// roomOnTheMount takes a place for one more state of the mount, counting
+// the states again (after sweeping the expired ones) only when the count is
+// unknown or at the ceiling: a refusal is always made on a fresh count.
+func (b *backend) roomOnTheMount(ctx context.Context, s logical.Storage, name string) error {
+	ceiling := b.states.limit()
+	if b.states.census.take(ceiling) {
+		return nil
+	}
+	if err := b.sweepExpiredStates(ctx, s); err != nil {
+		b.log().Warn("sweeping expired states failed", "error", err)
+	}
+	if b.states.census.take(ceiling) {
+		return nil
+	}
+	return badRequest("%d authorizations were started on this mount in the last %s, the most it keeps (a state is kept, used or not, until it expires)",
+		b.states.census.count(), shortDuration(stateTTL)).withFix(fixTooManyStates(name))
 }
 
 // newState is a random state that carries its expiry: 256 random bits, a
@@ -175,37 +299,103 @@ func keyExpiry(key string) (time.Time, bool) {
 	return time.Unix(secs, 0), true
 }
 
-// stateSpender makes "get, then delete" of a state atomic on this node, so two
-// exchanges racing with one state cannot both use it.
-type stateSpender struct{ locks keyLocks }
+// pendingStates issues and spends the states of this node's mount.
+type pendingStates struct {
+	// spending makes "get, then mark spent" of a state atomic on this
+	// node (by the state's key), so that two requests racing with one
+	// state cannot both use it.
+	spending keyLocks
+	// issuing serialises issuing the states of one name.
+	issuing keyLocks
+	// census counts the states of the mount.
+	census stateCensus
+	// ceiling bounds them; 0 is maxStatesPerMount (tests lower it).
+	ceiling int
+}
 
-// spend returns the pending authorization for state and marks it spent,
-// whether or not the caller goes on to succeed. nil means unknown; an
-// entry already spent is returned as it is, for the caller to refuse.
-func (sp *stateSpender) spend(ctx context.Context, s logical.Storage, state string) (*pendingAuth, error) {
+// lockName takes the issuing lock of name and returns its release.
+func (ps *pendingStates) lockName(name string) (unlock func()) {
+	return ps.issuing.lock(name)
+}
+
+func (ps *pendingStates) limit() int {
+	if ps.ceiling > 0 {
+		return ps.ceiling
+	}
+	return maxStatesPerMount
+}
+
+// stateCensus is how many states the mount holds, as far as this node (the
+// one that issues them: auth-url is forwarded to it) knows: counted by the
+// last sweep, plus those issued since. It is unknown until the first sweep
+// on this node, and may be off by the states issued while a sweep ran:
+// only a fresh count refuses a state.
+type stateCensus struct {
+	mu    sync.Mutex
+	known bool
+	n     int
+}
+
+// take counts one more state if the count is known and below ceiling.
+func (c *stateCensus) take(ceiling int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.known || c.n >= ceiling {
+		return false
+	}
+	c.n++
+	return true
+}
+
+// set records a fresh count.
+func (c *stateCensus) set(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.known, c.n = true, n
+}
+
+func (c *stateCensus) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// spend returns the pending authorization for state and, when it is
+// completed the way the caller completes it (way, on mount), marks it
+// spent, whether or not the caller goes on to succeed; spent says so. nil
+// means unknown. An entry already spent, or to be completed the other way,
+// is returned as it is, for the caller to refuse: whoever sees the URL a
+// browser landed on for exchange cannot spend its state at the callback.
+func (sp *pendingStates) spend(ctx context.Context, s logical.Storage, state string, way completion, mount string) (p *pendingAuth, spent bool, err error) {
 	key := storedStateKey(state)
-	defer sp.locks.lock(key)()
-	var p pendingAuth
-	found, err := getJSON(ctx, s, key, &p)
-	if !found || err != nil || p.Spent {
-		return pendingOrNil(found, &p), err
+	defer sp.spending.lock(key)()
+	var stored pendingAuth
+	found, err := getJSON(ctx, s, key, &stored)
+	if !found || err != nil || stored.Spent || stored.via(mount) != way {
+		return pendingOrNil(found, &stored), false, err
 	}
-	spent := p
-	spent.Spent = true
-	if err := putJSON(ctx, s, key, &spent); err != nil {
-		return nil, err
+	marked := stored
+	marked.Spent = true
+	if err := putJSON(ctx, s, key, &marked); err != nil {
+		return nil, false, err
 	}
-	return &p, nil
+	return &stored, true, nil
 }
 
 // ended records how the authorization of a state it spent ended: its grant
-// stored (completed), or not.
-func (sp *stateSpender) ended(ctx context.Context, s logical.Storage, state string, p *pendingAuth, completed bool) error {
+// stored (completed), or not. A completed authorization no longer counts
+// against its name (its marker goes): a name authorized again and again is
+// not stopped, while states left unfinished, or spent on a failure, count
+// until they expire, so that nobody frees a place by spending states.
+func (sp *pendingStates) ended(ctx context.Context, s logical.Storage, state string, p *pendingAuth, completed bool) error {
 	key := storedStateKey(state)
-	defer sp.locks.lock(key)()
+	defer sp.spending.lock(key)()
 	done := *p
 	done.Spent, done.Completed, done.Failed = true, completed, !completed
-	return putJSON(ctx, s, key, &done)
+	if err := putJSON(ctx, s, key, &done); err != nil || !completed {
+		return err
+	}
+	return deleteEntry(ctx, s, nameMarkerKey(p.Name, key))
 }
 
 func storedStateKey(state string) string {
@@ -222,10 +412,11 @@ func pendingOrNil(found bool, p *pendingAuth) *pendingAuth {
 	return p
 }
 
-// sweepExpiredStates deletes authorizations nobody completed, so abandoned
-// auth-url calls do not accumulate in storage. An entry that cannot be
-// read is deleted too: it can never be completed. One that cannot be
-// deleted does not stop the sweep.
+// sweepExpiredStates deletes authorizations nobody completed, with their
+// names' markers, so abandoned auth-url calls do not accumulate in storage,
+// and counts the states left for the census. An entry that cannot be read
+// is deleted too: it can never be completed. One that cannot be deleted
+// does not stop the sweep.
 func (b *backend) sweepExpiredStates(ctx context.Context, s logical.Storage) error {
 	keys, err := s.List(ctx, stateStoragePrefix)
 	if err != nil {
@@ -233,52 +424,59 @@ func (b *backend) sweepExpiredStates(ctx context.Context, s logical.Storage) err
 	}
 	now := b.now()
 	var errs []error
+	kept := 0
 	for _, k := range keys {
+		key := stateStoragePrefix + k
 		expires, ok := keyExpiry(k)
-		if !ok {
-			expires = legacyStateExpiry(ctx, s, stateStoragePrefix+k)
+		var p *pendingAuth
+		if !ok { // v0.1.0's form: the expiry is in the entry
+			p = readState(ctx, s, key)
+			expires = p.expiry()
+		} else if !now.Before(expires) {
+			p = readState(ctx, s, key)
 		}
 		if now.Before(expires) {
+			kept++
 			continue
 		}
-		if err := deleteEntry(ctx, s, stateStoragePrefix+k); err != nil {
+		if err := forgetState(ctx, s, key, p); err != nil {
 			errs = append(errs, err)
+			kept++
 		}
 	}
+	b.states.census.set(kept)
 	return errors.Join(errs...)
 }
 
-// legacyStateExpiry reads when a state stored by v0.1.0 expires; one that
-// cannot be read counts as expired.
-func legacyStateExpiry(ctx context.Context, s logical.Storage, key string) time.Time {
+// readState is the pending authorization stored at key; nil when it cannot
+// be read.
+func readState(ctx context.Context, s logical.Storage, key string) *pendingAuth {
 	var p pendingAuth
 	if found, err := getJSON(ctx, s, key, &p); err != nil || !found {
+		return nil
+	}
+	return &p
+}
+
+// expiry is when p expires; an entry that could not be read (nil) has.
+func (p *pendingAuth) expiry() time.Time {
+	if p == nil {
 		return time.Time{}
 	}
 	return p.ExpiresAt
 }
 
-// roomForAState refuses a new authorization when maxPendingStates are
-// kept, after sweeping the expired ones: each auth-url stores one, and
-// whoever may read auth-url must not be able to fill storage. Used states
-// count too: they are kept until they expire, to tell a second use what
-// became of the first.
-func (b *backend) roomForAState(ctx context.Context, s logical.Storage, name string) error {
-	for swept := false; ; swept = true {
-		keys, err := s.List(ctx, stateStoragePrefix)
-		if err != nil {
-			return fmt.Errorf("listing states: %w", err)
-		}
-		if len(keys) < maxPendingStates {
-			return nil
-		}
-		if swept {
-			return badRequest("%d authorizations were started in the last %s, the most this mount keeps (a state is kept, used or not, until it expires)", len(keys), shortDuration(stateTTL)).withFix(fixTooManyStates(name))
-		}
-		if err := b.sweepExpiredStates(ctx, s); err != nil {
-			b.log().Warn("sweeping expired states failed", "error", err)
-		}
+// forgetState deletes the expired state p stored at key, then its name's
+// marker (none for an entry that could not be read, or one issued before
+// markers: deleting a key that is not there is no error).
+func forgetState(ctx context.Context, s logical.Storage, key string, p *pendingAuth) error {
+	if err := deleteEntry(ctx, s, key); err != nil {
+		return err
 	}
+	if p == nil || validateCredsName(p.Name) != nil {
+		return nil
+	}
+	return deleteEntry(ctx, s, nameMarkerKey(p.Name, key))
 }
 
 // redirect is what Jawbone sent the browser back with.
@@ -340,12 +538,11 @@ func fixRewriteConfigField(key string) remedy {
 	return func(m string) string { return "rewrite it with " + vaultCmd(m, "write", "config "+key+"=<value>") }
 }
 
-// sameEndpoint compares scheme, host (with port) and path, ignoring case
-// where URLs do and a trailing slash.
+// sameEndpoint compares origin (scheme, host and port, as a client reaches
+// them: a browser's address bar drops a default port) and path, ignoring a
+// trailing slash.
 func sameEndpoint(a, b *url.URL) bool {
-	return strings.EqualFold(a.Scheme, b.Scheme) &&
-		strings.EqualFold(a.Host, b.Host) &&
-		strings.TrimSuffix(a.Path, "/") == strings.TrimSuffix(b.Path, "/")
+	return origin(a) == origin(b) && strings.TrimSuffix(a.Path, "/") == strings.TrimSuffix(b.Path, "/")
 }
 
 // pastedRedirect is what exchange was given: the URL the browser landed on,
@@ -368,8 +565,8 @@ func (p pastedRedirect) redirect(redirectURI string) (*redirect, error) {
 }
 
 // exchangePasted completes the authorization whose redirect was pasted
-// into exchange.
-func (b *backend) exchangePasted(ctx context.Context, s logical.Storage, p pastedRedirect) (*completedAuth, error) {
+// into exchange on mount.
+func (b *backend) exchangePasted(ctx context.Context, s logical.Storage, mount string, p pastedRedirect) (*completedAuth, error) {
 	cfg, err := b.requireConfig(ctx, s)
 	if err != nil {
 		return nil, err
@@ -378,13 +575,13 @@ func (b *backend) exchangePasted(ctx context.Context, s logical.Storage, p paste
 	if err != nil {
 		return nil, err
 	}
-	return b.completeAuthorization(ctx, s, cfg, r)
+	return b.completeAuthorization(ctx, s, cfg, r, completing{byExchange, mount})
 }
 
 // completeCallback completes the authorization whose redirect reached the
-// callback, with data as Vault passes the query. The redirect is nil when
-// the query itself was refused.
-func (b *backend) completeCallback(ctx context.Context, s logical.Storage, data map[string]any) (*redirect, *completedAuth, error) {
+// callback of mount, with data as Vault passes the query. The redirect is
+// nil when the query itself was refused.
+func (b *backend) completeCallback(ctx context.Context, s logical.Storage, mount string, data map[string]any) (*redirect, *completedAuth, error) {
 	q, err := callbackQuery(data)
 	if err != nil {
 		return nil, nil, err
@@ -397,7 +594,7 @@ func (b *backend) completeCallback(ctx context.Context, s logical.Storage, data 
 	if err != nil {
 		return r, nil, err
 	}
-	done, err := b.completeAuthorization(ctx, s, cfg, r)
+	done, err := b.completeAuthorization(ctx, s, cfg, r, completing{byCallback, mount})
 	return r, done, err
 }
 
@@ -454,13 +651,20 @@ type completedAuth struct {
 	warning  string
 }
 
+// completing is how, and on which mount, a redirect is being completed.
+type completing struct {
+	way   completion
+	mount string
+}
+
 // completeAuthorization spends the state, then (if all checks pass) exchanges
 // the code and stores the tokens under the name the state was bound to.
-func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, cfg *config, r *redirect) (*completedAuth, error) {
+func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, cfg *config, r *redirect, by completing) (*completedAuth, error) {
 	var pending *pendingAuth
+	spent := false
 	if r.State != "" {
 		var err error
-		if pending, err = b.states.spend(ctx, s, r.State); err != nil {
+		if pending, spent, err = b.states.spend(ctx, s, r.State, by.way, by.mount); err != nil {
 			return nil, err
 		}
 		if pending != nil {
@@ -469,8 +673,8 @@ func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, 
 	}
 	// The exchange outlives the caller: its code is spent at Jawbone.
 	ctx = context.WithoutCancel(ctx)
-	done, err := b.authorizeWith(ctx, s, cfg, r, pending)
-	if pending != nil && !pending.Spent {
+	done, err := b.authorizeWith(ctx, s, cfg, r, pending, by)
+	if spent {
 		// This request spent the state: a second use is told how it ended.
 		if err := b.states.ended(ctx, s, r.State, pending, err == nil); err != nil {
 			b.log().Warn("could not record how the authorization ended", "name", pending.Name, "error", err)
@@ -486,8 +690,8 @@ func (b *backend) completeAuthorization(ctx context.Context, s logical.Storage, 
 
 // authorizeWith checks the redirect against its pending authorization and
 // exchanges the code under the name's lock.
-func (b *backend) authorizeWith(ctx context.Context, s logical.Storage, cfg *config, r *redirect, pending *pendingAuth) (*completedAuth, error) {
-	if err := b.checkRedirect(cfg, r, pending); err != nil {
+func (b *backend) authorizeWith(ctx context.Context, s logical.Storage, cfg *config, r *redirect, pending *pendingAuth, by completing) (*completedAuth, error) {
+	if err := b.checkRedirect(cfg, r, pending, by); err != nil {
 		return nil, err
 	}
 	var done *completedAuth
@@ -550,6 +754,14 @@ func (b *backend) exchangeLocked(tx *grantTx, cfg *config, pending *pendingAuth,
 	return done, nil
 }
 
+// sharedGrantForAnyone refuses a grant that other creds hold as it is
+// shown to the callback's browser: without their name.
+func sharedGrantForAnyone() *requestError {
+	return badRequest("this grant is stored under other creds already, so nothing was stored").withFix(func(m string) string {
+		return "whoever started this authorization can find them with " + vaultCmd(m, "list", "creds")
+	})
+}
+
 // restoreAfterExchange puts current back after an exchange that stored
 // nothing: as it was when Jawbone answered (err nil: a refused grant),
 // still marked in doubt otherwise.
@@ -564,11 +776,11 @@ func (b *backend) restoreAfterExchange(tx *grantTx, current, marked *grant, err 
 }
 
 // checkRedirect applies the checks in the order a user can act on them.
-func (b *backend) checkRedirect(cfg *config, r *redirect, pending *pendingAuth) error {
+func (b *backend) checkRedirect(cfg *config, r *redirect, pending *pendingAuth, by completing) error {
 	restart := fixRestartFor(pending)
 	switch {
 	case r.Error != "":
-		return badRequest("authorization was denied: %s%s", r.Error, describe(r.ErrorDesc)).withFix(restart)
+		return badRequest("authorization was denied: %s%s", errorCodeOrNot(r.Error), describe(jawbone.Printable(r.ErrorDesc))).withFix(restart)
 	case r.Code == "":
 		return badRequest("the redirect carries no %s, so it is not a complete Jawbone redirect", keyCode).withFix(fixIncompleteRedirect(restart))
 	case r.State == "" && r.pasted && !strings.Contains(r.raw, "&"):
@@ -577,6 +789,8 @@ func (b *backend) checkRedirect(cfg *config, r *redirect, pending *pendingAuth) 
 		return badRequest("the redirect carries no %s, so it is not a complete Jawbone redirect", keyState).withFix(fixIncompleteRedirect(restart))
 	case pending == nil:
 		return badRequest("state is unknown (each state works once, for 10 minutes, on the Vault cluster that issued it)").withFix(restart)
+	case pending.via(by.mount) != by.way:
+		return completedElsewhere(pending, by.way)
 	case pending.Completed:
 		return completedAlready(pending.Name)
 	case pending.Spent && !pending.Failed:
@@ -590,6 +804,21 @@ func (b *backend) checkRedirect(cfg *config, r *redirect, pending *pendingAuth) 
 		return badRequest("%s changed in the config since this state was issued", keyRedirectURI).withFix(restart)
 	}
 	return nil
+}
+
+// completedElsewhere refuses a state completed the other way than it was
+// started for, saying which way completes it.
+func completedElsewhere(pending *pendingAuth, tried completion) *requestError {
+	if tried == byCallback {
+		return badRequest("this authorization was started to be pasted into exchange (%s is not this mount's callback), so the callback does not complete it; nothing was stored", keyRedirectURI).
+			withFix(func(m string) string {
+				return "whoever started it pastes the URL the browser landed on into " + vaultCmd(m, "write", "exchange redirect_url='https://...?code=...&state=...'")
+			})
+	}
+	return badRequest("this authorization was started for the browser callback (%s is this mount's callback), so exchange does not complete it: Jawbone sends the browser to the callback, which does; nothing was stored", keyRedirectURI).
+		withFix(func(m string) string {
+			return "open the URL from " + vaultCmd(m, "read", "auth-url name="+pending.Name) + " in a browser that can reach Vault at " + pending.RedirectURI
+		})
 }
 
 // completedAlready answers a state used again after its authorization
@@ -618,6 +847,15 @@ func fixIncompleteRedirect(restart remedy) remedy {
 
 func fixQuoteTheURL(m string) string {
 	return "paste it again in single quotes: " + vaultCmd(m, "write", "exchange redirect_url='https://...?code=...&state=...'")
+}
+
+// errorCodeOrNot is code if it is a well-formed OAuth error code: a
+// redirect's error is anyone's to forge.
+func errorCodeOrNot(code string) string {
+	if jawbone.IsErrorCode(code) {
+		return code
+	}
+	return "an unrecognised error"
 }
 
 func describe(desc string) string {

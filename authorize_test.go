@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -21,7 +22,8 @@ func TestAuthURLStateIsRandomAndStored(t *testing.T) {
 	e := newConfiguredEnv(t)
 	seen := map[string]bool{}
 	for i := 0; i < 20; i++ {
-		state := e.mustOK(logical.UpdateOperation, "auth-url", map[string]any{keyName: "alice"}).Data[keyState].(string)
+		name := fmt.Sprintf("alice%d", i)
+		state := e.mustOK(logical.UpdateOperation, "auth-url", map[string]any{keyName: name}).Data[keyState].(string)
 		random, _, _ := strings.Cut(state, ".")
 		raw, err := base64.RawURLEncoding.DecodeString(random)
 		if err != nil || len(raw)*8 < 128 {
@@ -33,7 +35,7 @@ func TestAuthURLStateIsRandomAndStored(t *testing.T) {
 		seen[state] = true
 		var pending pendingAuth
 		found, err := getJSON(context.Background(), e.storage, mustStateKey(t, state), &pending)
-		if !found || err != nil || pending.Name != "alice" || !reflect.DeepEqual(pending.Scopes, []string{"basic_read"}) {
+		if !found || err != nil || pending.Name != name || !reflect.DeepEqual(pending.Scopes, []string{"basic_read"}) {
 			t.Fatalf("state not stored with its binding: found=%v err=%v %+v", found, err, pending)
 		}
 	}
@@ -200,4 +202,91 @@ func TestAStateUsedAgainAfterAFailure(t *testing.T) {
 	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, 502, "vault read jawbone/auth-url")
 	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed}, 400,
 		"state was already used", "did not complete", "vault read jawbone/auth-url name=alice")
+}
+
+// One user allowed only auth-url/<their name> cannot block everyone's
+// authorizations: each name may have a handful of states in ten minutes,
+// and the refusal says that it is that name's limit. Other names go on.
+func TestOneNameCannotFillTheStates(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	for range maxStatesPerName {
+		e.mustOK(logical.ReadOperation, "auth-url/mallory", nil)
+	}
+	firstExpiry := e.clock.Now().Add(stateTTL).UTC().Format(time.RFC3339)
+	for range 20 {
+		e.mustFail(logical.ReadOperation, "auth-url/mallory", nil, http.StatusBadRequest,
+			fmt.Sprintf(`creds "mallory" have %d authorizations started in the last 10m and not completed, the most one name may have (a state is kept, used or not, until it expires); wait until %s, when the oldest expires, then run vault read jawbone/auth-url name=mallory again`, maxStatesPerName, firstExpiry))
+	}
+	keys, _ := e.storage.List(context.Background(), stateStoragePrefix)
+	if len(keys) != maxStatesPerName {
+		t.Fatalf("%d states stored, want the %d the name may have", len(keys), maxStatesPerName)
+	}
+	e.mustOK(logical.ReadOperation, "auth-url/alice", nil)
+	e.authorize("bob")
+	e.clock.Advance(stateTTL)
+	e.mustOK(logical.ReadOperation, "auth-url/mallory", nil)
+}
+
+// A completed authorization no longer counts against its name: whoever
+// authorizes a name again and again (re-authorizing, replacing, repairing
+// it) is not stopped; only states started and not completed are limited.
+func TestCompletedAuthorizationsDoNotCountAgainstTheirName(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	for range 3 * maxStatesPerName {
+		e.authorize("me")
+	}
+	for range maxStatesPerName {
+		e.mustOK(logical.ReadOperation, "auth-url/me", nil)
+	}
+	e.mustFail(logical.ReadOperation, "auth-url/me", nil, http.StatusBadRequest, `creds "me" have 5 authorizations started in the last 10m and not completed`)
+}
+
+// The limit per name is checked without listing every pending state of the
+// mount on each auth-url: a mount may have many users.
+func TestAuthURLDoesNotListEveryState(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.mustOK(logical.ReadOperation, "auth-url/first", nil)
+	counter := countStorage(e)
+	counts := counter.during(func() {
+		for i := range 200 {
+			e.mustOK(logical.ReadOperation, fmt.Sprintf("auth-url/user-%d", i), nil)
+		}
+	})
+	if n := counts["list state"]; n != 0 {
+		t.Fatalf("200 auth-urls listed every state of the mount %d times", n)
+	}
+}
+
+// Above the limits per name, the mount keeps a ceiling that only an
+// operator's mistake reaches (a script starting authorizations in a loop);
+// its refusal says that it is the mount's, and it is exact: expired states
+// are swept first.
+func TestTheMountKeepsACeilingOfStates(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.b.states.ceiling = 12
+	for i := range 12 {
+		e.mustOK(logical.ReadOperation, fmt.Sprintf("auth-url/n%d", i), nil)
+	}
+	e.mustFail(logical.ReadOperation, "auth-url/late", nil, http.StatusBadRequest,
+		"12 authorizations were started on this mount in the last 10m, the most it keeps (a state is kept, used or not, until it expires); wait until one expires, then run vault read jawbone/auth-url name=late again")
+	e.clock.Advance(stateTTL)
+	e.mustOK(logical.ReadOperation, "auth-url/late", nil)
+}
+
+// A browser's address bar drops a default port and lowers a host's case:
+// the URL it landed on is for the redirect_uri however that is written.
+func TestAPastedRedirectMatchesItsRedirectURIWrittenOtherwise(t *testing.T) {
+	t.Parallel()
+	for _, configured := range []string{"https://app.example:443/callback", "https://APP.example./callback/", "HTTPS://app.example/callback"} {
+		if _, err := parseRedirectURL("https://app.example/callback?code=a&state=b", configured); err != nil {
+			t.Errorf("redirect_uri %s: %v", configured, err)
+		}
+	}
+	if _, err := parseRedirectURL("https://app.example:8443/callback?code=a&state=b", "https://app.example/callback"); err == nil {
+		t.Error("another port was taken for the redirect_uri's")
+	}
 }

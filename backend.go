@@ -53,7 +53,7 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 	if err := b.Setup(ctx, conf); err != nil {
 		return nil, err
 	}
-	return b, nil
+	return servedBackend{b}, nil
 }
 
 type backend struct {
@@ -86,8 +86,8 @@ type backend struct {
 	stop       context.CancelFunc
 	// metrics counts what this node did, for the status path.
 	metrics *metrics
-	// states serialises spending a state so that it can be used only once.
-	states stateSpender
+	// states issues states within their limits and spends each once.
+	states pendingStates
 	// configLock serialises config updates (read, merge, write).
 	configLock keyLocks
 	// tls is the transport that trusts the config's ca_cert.
@@ -244,9 +244,12 @@ func writeOp(op logical.Operation, h handlerFunc, takes fieldSet) *framework.Pat
 // writeOnly answers a read of a path that is a write with how to write it,
 // rather than Vault's bare "unsupported operation".
 func writeOnly() *framework.PathOperation {
-	return &framework.PathOperation{Callback: func(_ context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-		return nil, logical.CodedError(http.StatusMethodNotAllowed, fmt.Sprintf("%s is a write, not a read: %s",
-			req.Path, vaultCmd(mountOf(req), "write -f", req.Path)))
+	return &framework.PathOperation{Callback: func(_ context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		if err := nameInPath(d); err != nil {
+			return respond(mountOf(req), err) // the command would not work either
+		}
+		return respond(mountOf(req), &requestError{status: http.StatusMethodNotAllowed,
+			msg: fmt.Sprintf("%s is a write, not a read: %s", req.Path, vaultCmd(mountOf(req), "write -f", req.Path))})
 	}}
 }
 
@@ -279,6 +282,9 @@ func replying(h handlerFunc) handlerFunc {
 // operation takes, not every field of the path.
 func strict(op logical.Operation, takes fieldSet, h handlerFunc) handlerFunc {
 	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		if err := nameInPath(d); err != nil {
+			return nil, err
+		}
 		accepts := func(k string) bool {
 			if takes == nil {
 				_, ok := d.Schema[k]
@@ -317,9 +323,21 @@ func takesText(allowed []string, d *framework.FieldData) string {
 	return "only " + strings.Join(fields, ", ")
 }
 
+// nameInPath checks the creds name a path carries, before anything else:
+// a pattern that takes the rest of the path as the name also matches a
+// path below an action path (creds/x/refresh/extra), which is no creds and
+// must not be answered as one.
+func nameInPath(d *framework.FieldData) error {
+	if !inPattern(keyName, d) {
+		return nil
+	}
+	return validateCredsName(d.Get(keyName).(string))
+}
+
 // inPattern reports whether field k came from the request's path.
 func inPattern(k string, d *framework.FieldData) bool {
-	return k == keyName && d.Schema[k].Required
+	s, ok := d.Schema[k]
+	return ok && k == keyName && s.Required
 }
 
 func opName(op logical.Operation) string {

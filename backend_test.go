@@ -51,6 +51,8 @@ type testEnv struct {
 	// view, when set, is the storage requests and ticks use instead of
 	// storage (a counting wrapper of it).
 	view logical.Storage
+	// redirectURI is the one registered at the fake, and configured.
+	redirectURI string
 }
 
 // store is the storage requests use.
@@ -81,11 +83,17 @@ func (s *syncBuffer) String() string {
 
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
+	return newTestEnvFor(t, testRedirectURI)
+}
+
+// newTestEnvFor is a testEnv whose fake Jawbone has redirectURI registered.
+func newTestEnvFor(t testing.TB, redirectURI string) *testEnv {
+	t.Helper()
 	// One clock for the backend and the fake, so both judge expiry alike.
 	clock := fakejawbone.NewManualClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 	fake, srv := fakejawbone.NewTestServer(t, fakejawbone.Config{
 		ClientID: testClientID, ClientSecret: testClientSecret,
-		RedirectURIPrefix: testRedirectURI, Now: clock.Now,
+		RedirectURIPrefix: redirectURI, Now: clock.Now,
 	})
 	storage := &logical.InmemStorage{}
 	conf := logical.TestBackendConfig()
@@ -99,7 +107,7 @@ func newTestEnv(t testing.TB) *testEnv {
 		t.Fatalf("backend setup: %v", err)
 	}
 	loadNow(t, b, storage)
-	env := &testEnv{t: t, b: b, storage: storage, fake: fake, base: srv.URL, clock: clock, logs: logs}
+	env := &testEnv{t: t, b: b, storage: storage, fake: fake, base: srv.URL, clock: clock, logs: logs, redirectURI: redirectURI}
 	t.Cleanup(env.assertNoSecretsLeaked)
 	return env
 }
@@ -201,7 +209,7 @@ func (e *testEnv) configData() map[string]any {
 	return map[string]any{
 		keyClientID:     testClientID,
 		keyClientSecret: testClientSecret,
-		keyRedirectURI:  testRedirectURI,
+		keyRedirectURI:  e.redirectURI,
 		keyAuthURL:      e.fake.AuthURL(e.base),
 		keyTokenURL:     e.fake.TokenURL(e.base),
 		keyAPIURL:       e.fake.APIURL(e.base),
@@ -239,9 +247,15 @@ func (e *testEnv) visit(authURL string) string {
 	return resp.Header.Get("Location")
 }
 
-// authorize runs the whole flow for name and returns the stored access token.
+// authorize runs the whole flow for name, completed as the configured
+// redirect_uri has it (the callback, or a paste into exchange), and returns
+// the stored access token.
 func (e *testEnv) authorize(name string) string {
 	e.t.Helper()
+	if e.redirectURI == testCallbackURI {
+		e.callback(e.landing(name)).requirePage(e.t, http.StatusOK, "Jawbone access granted")
+		return e.accessToken(name)
+	}
 	auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: name})
 	landed := e.visit(auth.Data[keyURL].(string))
 	e.mustOK(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed})

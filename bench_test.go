@@ -85,7 +85,7 @@ func BenchmarkCredsReadRefresh(b *testing.B) {
 // before the mount's limit is reached, as time does between real
 // authorizations: the next auth-url sweeps them (a cost the loop includes).
 func letStatesExpire(e *testEnv, i int) {
-	if i%maxPendingStates == maxPendingStates-1 {
+	if i%maxStatesPerName == maxStatesPerName-1 {
 		e.clock.Advance(stateTTL + time.Second)
 	}
 }

@@ -11,13 +11,11 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
-)
 
-// maxErrorCodeBytes bounds the error code shown on a denial page.
-const maxErrorCodeBytes = 64
+	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/internal/jawbone"
+)
 
 // page is what a callback page shows.
 type page struct {
@@ -38,7 +36,8 @@ func successPage(mount string, done *completedAuth) page {
 		lines = append(lines, "Jawbone account: "+xid+".")
 	}
 	if done.replaced != "" {
-		lines = append(lines, "They replace the grant of Jawbone account "+done.replaced+".")
+		// Not which: the page is for whoever holds the browser.
+		lines = append(lines, "They replace the grant of another Jawbone account.")
 	}
 	return page{
 		OK:       true,
@@ -75,7 +74,7 @@ func failurePage(mount string, r *redirect, name string, err error) (int, page) 
 			OK:       true,
 			Title:    "Jawbone access is being granted",
 			Lines:    []string{"This same authorization was sent a moment ago and Vault is finishing it: the tokens will be stored as the creds “" + re.inProgress + "”."},
-			Detail:   re.text(mount),
+			Detail:   re.forAnyone(mount),
 			Commands: []string{vaultCmd(mount, "read", "creds/"+re.inProgress)},
 			Closing:  "You can close this window.",
 		}
@@ -103,7 +102,7 @@ func failurePage(mount string, r *redirect, name string, err error) (int, page) 
 		return re.status, page{
 			Title:    "Jawbone could not finish the authorization",
 			Lines:    []string{"Jawbone did not answer as it should; it may be unavailable.", again},
-			Detail:   re.text(mount),
+			Detail:   re.forAnyone(mount),
 			Commands: restart,
 		}
 	default:
@@ -113,22 +112,18 @@ func failurePage(mount string, r *redirect, name string, err error) (int, page) 
 				"This page is where Jawbone sends the browser back to Vault after its consent page, with a single-use state from " + mount + "auth-url.",
 				again,
 			},
-			Detail:   re.text(mount),
+			Detail:   re.forAnyone(mount),
 			Commands: restart,
 		}
 	}
 }
 
-// oauthErrorCode is the character set of an OAuth 2.0 error code (RFC 6749,
-// appendix A.7), narrowed to what Jawbone and the RFC use.
-var oauthErrorCode = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-
 // errorCodeText shows the error code only when it looks like one.
 func errorCodeText(code string) string {
-	if len(code) <= maxErrorCodeBytes && oauthErrorCode.MatchString(code) {
+	if jawbone.IsErrorCode(code) {
 		return "error " + code
 	}
-	return "an unrecognised error"
+	return errorCodeOrNot(code)
 }
 
 // pageStyle is the page's only styling. The Content-Security-Policy allows

@@ -10,7 +10,7 @@ import (
 
 func TestCallbackPageIsLockedDown(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	r := e.callback(e.landing("me"))
 	r.requirePage(t, http.StatusOK)
 	for _, want := range []string{
@@ -35,7 +35,7 @@ func TestCallbackPageIsLockedDown(t *testing.T) {
 
 func TestCallbackSuggestsCommandsForItsMount(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	q := e.landing("me")
 	resp, err := e.handle(&logical.Request{
 		Operation: logical.ReadOperation, Path: callbackPath, Storage: e.storage, MountPoint: "team/jawbone/",
@@ -47,4 +47,22 @@ func TestCallbackSuggestsCommandsForItsMount(t *testing.T) {
 	if body := pageText(string(resp.Data[logical.HTTPRawBody].([]byte))); !strings.Contains(body, "vault read team/jawbone/creds/me") {
 		t.Fatalf("page does not name the mount's creds path:\n%s", body)
 	}
+}
+
+// A grant that other creds hold is refused on the callback's page without
+// naming them: the page is for whoever holds the browser.
+func TestCallbackPageNamesNoOtherCreds(t *testing.T) {
+	t.Parallel()
+	err := sharedGrant("app-secret-name")
+	status, p := failurePage("jawbone/", &redirect{name: "me"}, "me", err)
+	body, rerr := p.render()
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	text := pageText(string(body))
+	if status != http.StatusBadRequest || !strings.Contains(text, "this grant is stored under other creds already, so nothing was stored") ||
+		!strings.Contains(text, "vault list jawbone/creds") || strings.Contains(text, "app-secret-name") {
+		t.Fatalf("HTTP %d:\n%s", status, text)
+	}
+	shown.note(&logical.Response{Data: map[string]any{logical.HTTPRawBody: body}}, nil)
 }

@@ -193,8 +193,8 @@ func (c *config) validate() error {
 			return err
 		}
 	}
-	if (c.TokenURL == defaultTokenURL) != (c.APIURL == defaultAPIURL) {
-		return badRequest("%s and %s go together: one is Jawbone's own and the other not, so tokens (and, to recover a refresh token, the client secret) would go to one server and codes to another", keyTokenURL, keyAPIURL).withFix(fixEndpointsTogether)
+	if onJawbonesServer(c.TokenURL) != onJawbonesServer(c.APIURL) {
+		return badRequest("%s and %s go together: one is on Jawbone's own server and the other not, so tokens (and, to recover a refresh token, the client secret) would go to one server while accounts are checked at another", keyTokenURL, keyAPIURL).withFix(fixEndpointsTogether)
 	}
 	if err := validateCACert(c.CACert); err != nil {
 		return err
@@ -284,6 +284,35 @@ func validateSecureURL(field, raw string, loopbackHTTP bool) error {
 	}
 	return nil
 }
+
+// jawbonesOrigin is where Jawbone's own token and API endpoints are.
+var jawbonesOrigin = func() string {
+	u, _ := url.Parse(defaultTokenURL)
+	return origin(u)
+}()
+
+// onJawbonesServer reports whether raw is on Jawbone's own server, however
+// it is written (letter case, :443, a trailing dot): that server, not the
+// string, is what token_url and api_url must agree on.
+func onJawbonesServer(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && origin(u) == jawbonesOrigin
+}
+
+// origin is u's scheme, host and port, normalised as a client reaches them:
+// lower case, without a trailing dot, without the scheme's default port.
+func origin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if port := u.Port(); port != "" && port != defaultPorts[scheme] {
+		host = net.JoinHostPort(host, port)
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]" // an IPv6 address without a port
+	}
+	return scheme + "://" + host
+}
+
+var defaultPorts = map[string]string{"https": "443", "http": "80"}
 
 // validateCACert checks that ca_cert, if set, holds PEM certificates.
 func validateCACert(pem string) error {

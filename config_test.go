@@ -173,6 +173,21 @@ func TestConfigEndpointRules(t *testing.T) {
 		{"api_url without token_url", func(*testEnv) map[string]any {
 			return map[string]any{keyClientID: "c", keyClientSecret: "s", keyRedirectURI: testRedirectURI, keyAPIURL: "https://api.example/v1"}
 		}, []string{"token_url and api_url go together"}},
+		// Jawbone's own URL written otherwise (a trailing slash, other letter
+		// case, its default port) is still Jawbone's: tokens would go to it
+		// while accounts (the pinning) were checked elsewhere.
+		{"Jawbone's token_url with a slash, api_url elsewhere", func(*testEnv) map[string]any {
+			return map[string]any{keyClientID: "c", keyClientSecret: "s", keyRedirectURI: testRedirectURI,
+				keyTokenURL: defaultTokenURL + "/", keyAPIURL: "https://api.example/v1"}
+		}, []string{"token_url and api_url go together"}},
+		{"Jawbone's token_url in capitals with :443, api_url elsewhere", func(*testEnv) map[string]any {
+			return map[string]any{keyClientID: "c", keyClientSecret: "s", keyRedirectURI: testRedirectURI,
+				keyTokenURL: "HTTPS://JAWBONE.COM:443/auth/oauth2/token", keyAPIURL: "https://api.example/v1"}
+		}, []string{"token_url and api_url go together"}},
+		{"Jawbone's api_url with a dot, token_url elsewhere", func(*testEnv) map[string]any {
+			return map[string]any{keyClientID: "c", keyClientSecret: "s", keyRedirectURI: testRedirectURI,
+				keyTokenURL: "https://token.example/token", keyAPIURL: "https://jawbone.com.:443/nudge/api/v.1.1/"}
+		}, []string{"token_url and api_url go together"}},
 		{"a ca_cert that is no PEM", func(e *testEnv) map[string]any {
 			d := e.configData()
 			d[keyCACert] = "not a certificate"
@@ -189,6 +204,15 @@ func TestConfigEndpointRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Jawbone's own endpoints, written otherwise, are Jawbone's: both move
+// together as one.
+func TestJawbonesEndpointsWrittenOtherwiseAreJawbones(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyClientID: "c", keyClientSecret: "s", keyRedirectURI: testRedirectURI,
+		keyTokenURL: "https://Jawbone.com:443/auth/oauth2/token/"})
 }
 
 // A Jawbone-compatible server behind a private CA is trusted through

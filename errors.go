@@ -1,9 +1,12 @@
 package jawbone
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -16,6 +19,12 @@ type requestError struct {
 	status int
 	msg    string // what is wrong
 	fix    remedy // what to do about it; nil when msg says it all
+	// public is what the error says to a reader who is not a user of the
+	// mount (the callback's anonymous browser) when msg says more than
+	// such a reader may know: what a provider said, another Jawbone
+	// account's id, another creds' name. nil when msg may be shown to
+	// anyone.
+	public *requestError
 	// completed names the creds an authorization used again had stored,
 	// for the callback to show the browser the success it reloaded;
 	// inProgress names the creds one used again is still filling.
@@ -44,6 +53,26 @@ func (e *requestError) withFix(fix remedy) *requestError {
 	return e
 }
 
+// withPublic sets what the error says to a reader who is not a user of the
+// mount; its remedy, unless it has one, is e's.
+func (e *requestError) withPublic(public *requestError) *requestError {
+	e.public = public
+	return e
+}
+
+// forAnyone is the whole message as a reader who is not a user of the
+// mount may read it on mount.
+func (e *requestError) forAnyone(mount string) string {
+	if e.public == nil {
+		return e.text(mount)
+	}
+	p := *e.public
+	if p.fix == nil {
+		p.fix = e.fix
+	}
+	return p.text(mount)
+}
+
 // badRequest: the input is wrong; the message names the field and the fix.
 func badRequest(format string, args ...any) *requestError {
 	return &requestError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
@@ -67,20 +96,65 @@ func badGateway(format string, args ...any) *requestError {
 
 // respond is the one place errors become Vault responses, worded for the
 // mount the request came in on: 400s as error responses, other request
-// errors as coded errors, the rest as 500s. ErrReadOnly goes back unwrapped
-// so that Vault forwards the request to a node that can write.
+// errors as coded errors, the rest as coded 500s (Vault runs the plugin
+// with the coded errors as error replies: servedBackend). ErrReadOnly goes
+// back unwrapped so that Vault forwards the request to a node that can
+// write.
 func respond(mount string, err error) (*logical.Response, error) {
 	if errors.Is(err, logical.ErrReadOnly) {
 		return nil, logical.ErrReadOnly
 	}
 	var re *requestError
 	if !errors.As(err, &re) {
-		return nil, err
+		return nil, logical.CodedError(http.StatusInternalServerError, err.Error())
 	}
 	if re.status == http.StatusBadRequest {
 		return logical.ErrorResponse(re.text(mount)), nil
 	}
 	return nil, logical.CodedError(re.status, re.text(mount))
+}
+
+// servedBackend is the backend as Vault runs it (Factory). Vault wraps an
+// error a plugin returns in words of its own ("1 error occurred: * …")
+// before the caller sees it, while a 400 error response reads as the
+// plugin wrote it. So each coded error (404, 405, 409, 500, 502) leaves
+// the plugin as an error reply: its status, and the body Vault gives its
+// own errors, {"errors": [msg]}, which the CLI shows as it shows a 400's.
+// Within the plugin, and in its tests, an error keeps its kind.
+type servedBackend struct{ *backend }
+
+func (s servedBackend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	resp, err := s.backend.HandleRequest(ctx, req)
+	var coded logical.HTTPCodedError
+	if err == nil || !errors.As(err, &coded) {
+		return resp, err
+	}
+	return errorReply(coded.Code(), coded.Error())
+}
+
+// errorReply answers status with msg as Vault answers its own errors. The
+// text goes in Warnings too: a raw reply does not send them, but the audit
+// log keeps them readable, where it HMACs a reply's body.
+func errorReply(status int, msg string) (*logical.Response, error) {
+	body, err := json.Marshal(struct {
+		Errors []string `json:"errors"`
+	}{[]string{msg}})
+	if err != nil {
+		return nil, err
+	}
+	reply := rawReply(status, "application/json", body)
+	reply.Warnings = []string{msg}
+	return reply, nil
+}
+
+// rawReply is a reply Vault sends as it is: its status, content type and
+// body.
+func rawReply(status int, contentType string, body []byte) *logical.Response {
+	return &logical.Response{Data: map[string]any{
+		logical.HTTPStatusCode:  status,
+		logical.HTTPContentType: contentType,
+		logical.HTTPRawBody:     body,
+	}}
 }
 
 // mountOf is the mount a request came in on, for the commands replies
@@ -106,24 +180,30 @@ func vaultCmd(mount, verb, rest string) string {
 func providerFailure(err error, onRejected, onRetry remedy) error {
 	var je *jawbone.Error
 	errors.As(err, &je)
+	status, fix := http.StatusBadGateway, onRetry
 	switch kind := jawbone.KindOf(err); {
 	case kind == jawbone.GrantRejected, kind == jawbone.TokenRejected:
-		return badRequest("%v", err).withFix(onRejected)
+		status, fix = http.StatusBadRequest, onRejected
 	case kind == jawbone.ClientRejected && je != nil && je.Location != "":
-		return badRequest("%v", err).withFix(fixRedirected)
+		status, fix = http.StatusBadRequest, fixRedirected
 	case kind == jawbone.ClientRejected && je != nil && je.Code == "":
-		return badRequest("%v", err).withFix(fixNotJawbone)
+		status, fix = http.StatusBadRequest, fixNotJawbone
 	case kind == jawbone.ClientRejected:
-		return badRequest("%v", err).withFix(fixClientConfig)
+		status, fix = http.StatusBadRequest, fixClientConfig
 	case jawbone.Unreachable(err):
-		return badGateway("%v", err).withFix(fixUnreachable)
+		fix = fixUnreachable
 	case je != nil && je.Incomplete:
-		return badGateway("%v", err).withFix(fixNotATokenEndpoint)
-	case onRetry != nil:
-		return badGateway("%v", err).withFix(onRetry)
-	default:
-		return badGateway("%v", err).withFix(fixTryLater)
+		fix = fixNotATokenEndpoint
+	case onRetry == nil:
+		fix = fixTryLater
 	}
+	re := &requestError{status: status, msg: err.Error(), fix: fix}
+	if je != nil {
+		// Jawbone's own words (blanked of every secret) are for the
+		// mount's users; anyone else is told the error code.
+		re.public = &requestError{status: status, msg: je.Summary()}
+	}
+	return re
 }
 
 // The remedies, one per situation.
@@ -188,6 +268,12 @@ func fixRestartFor(pending *pendingAuth) remedy {
 
 func fixReadCreds(name string) remedy {
 	return func(m string) string { return "read them with " + vaultCmd(m, "read", "creds/"+name) }
+}
+
+func fixNameStatesFull(name string, oldestExpires time.Time) remedy {
+	return func(m string) string {
+		return "wait until " + oldestExpires.UTC().Format(time.RFC3339) + ", when the oldest expires, then run " + vaultCmd(m, "read", "auth-url name="+name) + " again"
+	}
 }
 
 func fixTooManyStates(name string) remedy {

@@ -1,6 +1,10 @@
 package jawbone
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -132,5 +136,58 @@ func TestHelpAndWarningsNameTheMount(t *testing.T) {
 		if strings.Contains(help, "vault ") {
 			requireCommandsOn(t, "help for "+path, help, mount)
 		}
+	}
+}
+
+// An error with a status other than 400, returned as a Go error, reaches
+// the caller wrapped by Vault ("1 error occurred: * …"). As Vault runs the
+// plugin (Factory), every such error leaves as an error reply instead: the
+// status, and the body Vault gives its own errors, {"errors": [msg]}, which
+// the CLI shows as it shows a 400's. Its text is in Warnings too, which a
+// raw reply does not send but the audit log keeps readable.
+func TestErrorsWithAStatusLeaveAsErrorReplies(t *testing.T) {
+	t.Parallel()
+	conf := logical.TestBackendConfig()
+	conf.StorageView = &logical.InmemStorage{}
+	b, err := Factory(context.Background(), conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
+		return b.HandleRequest(context.Background(), &logical.Request{Operation: op, Path: path, Data: data, Storage: conf.StorageView, MountPoint: "jawbone/"})
+	}
+	if resp, err := do(logical.UpdateOperation, "config", map[string]any{keyClientID: "c", keyClientSecret: "s", keyRedirectURI: testRedirectURI}); err != nil || resp.IsError() {
+		t.Fatalf("config: %v %v", err, resp)
+	}
+	for _, tc := range []struct {
+		op     logical.Operation
+		path   string
+		status int
+		msg    string
+	}{
+		{logical.ReadOperation, "creds/ghost", http.StatusNotFound, `no creds named "ghost"; authorize with vault read jawbone/auth-url name=ghost`},
+		{logical.ReadOperation, "creds/ghost/refresh", http.StatusMethodNotAllowed, "creds/ghost/refresh is a write, not a read: vault write -f jawbone/creds/ghost/refresh"},
+		{logical.UpdateOperation, "creds/ghost/refresh", http.StatusNotFound, `no creds named "ghost"`},
+	} {
+		resp, err := do(tc.op, tc.path, nil)
+		if err != nil || resp == nil {
+			t.Fatalf("%s %s: returned the error %v, want an error reply", tc.op, tc.path, err)
+		}
+		var body struct{ Errors []string }
+		raw, _ := resp.Data[logical.HTTPRawBody].([]byte)
+		if resp.Data[logical.HTTPStatusCode] != tc.status || resp.Data[logical.HTTPContentType] != "application/json" ||
+			json.Unmarshal(raw, &body) != nil || len(body.Errors) != 1 || !strings.HasPrefix(body.Errors[0], tc.msg) {
+			t.Fatalf("%s %s: %#v (body %s), want %d with {\"errors\": [%q…]}", tc.op, tc.path, resp.Data, raw, tc.status, tc.msg)
+		}
+		if len(resp.Warnings) != 1 || resp.Warnings[0] != body.Errors[0] {
+			t.Fatalf("%s %s: warnings %q, want the message for the audit log", tc.op, tc.path, resp.Warnings)
+		}
+	}
+	// 400s stay error responses, and Vault's own errors stay errors.
+	if resp, err := do(logical.ReadOperation, "creds/a..b", nil); err != nil || !resp.IsError() {
+		t.Fatalf("a 400: %v %#v", err, resp)
+	}
+	if _, err := do(logical.DeleteOperation, "status", nil); !errors.Is(err, logical.ErrUnsupportedOperation) {
+		t.Fatalf("an unsupported operation: %v", err)
 	}
 }

@@ -74,7 +74,15 @@ const credsNameRule = "1 to 64 characters from A-Z a-z 0-9 . _ -, starting with 
 
 func validateCredsName(name string) error {
 	if !credsNameRe.MatchString(name) || strings.Contains(name, "..") {
-		return badRequest("name %q is not allowed: a creds name must be %s", name, credsNameRule)
+		re := badRequest("name %q is not allowed: a creds name must be %s", name, credsNameRule)
+		if strings.Contains(name, "/") {
+			// A path below an action path (creds/x/refresh/extra) reaches
+			// creds/<name> with the rest as the name.
+			return re.withFix(func(string) string {
+				return `a name has no "/": the paths below creds/<name> are refresh, revoke and status`
+			})
+		}
+		return re
 	}
 	return nil
 }

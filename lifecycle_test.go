@@ -584,9 +584,10 @@ func TestTheStateSweepFinishesAndStatesAreBounded(t *testing.T) {
 	t.Run("bound", func(t *testing.T) {
 		t.Parallel()
 		e := newConfiguredEnv(t)
+		e.b.states.ceiling = 50
 		ctx := context.Background()
 		expires := e.clock.Now().Add(stateTTL)
-		for i := range maxPendingStates - 1 {
+		for i := range e.b.states.ceiling - 1 {
 			key, _ := stateKey(fmt.Sprintf("filler%d.%s", i, strconv.FormatInt(expires.Unix(), 36)))
 			if err := putJSON(ctx, e.storage, key, &pendingAuth{Name: "x", ExpiresAt: expires}); err != nil {
 				t.Fatal(err)
@@ -594,7 +595,7 @@ func TestTheStateSweepFinishesAndStatesAreBounded(t *testing.T) {
 		}
 		e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: "x"})
 		e.mustFail(logical.ReadOperation, "auth-url", map[string]any{keyName: "x"}, http.StatusBadRequest,
-			"1000 authorizations were started in the last 10m, the most this mount keeps (a state is kept, used or not, until it expires); wait until one expires", "vault read jawbone/auth-url name=x again")
+			"50 authorizations were started on this mount in the last 10m, the most it keeps (a state is kept, used or not, until it expires); wait until one expires", "vault read jawbone/auth-url name=x again")
 		e.clock.Advance(stateTTL)
 		e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: "x"}) // the expired ones are swept first
 	})

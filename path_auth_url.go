@@ -29,7 +29,7 @@ address bar. Paste that whole URL into jawbone/exchange:
 Options (as query parameters on read, or fields on write):
   name     the creds the tokens will be stored as (default "me"); or in
            the path: jawbone/auth-url/alice, for policies templated per
-           Vault identity (jawbone/auth-url/{{identity.entity.name}})
+           Vault identity (jawbone/auth-url/user-{{identity.entity.id}})
   scopes   the scopes to ask for (default: the config's scopes)
   replace  allow replacing a working grant of another Jawbone account
 
@@ -48,6 +48,10 @@ connect accounts.
 
 The state is random (256 bits), kept in Vault storage so any node can finish
 the flow, works once, and expires after 10 minutes (as Jawbone's codes do).
+A state is kept, used or not, until it expires. Each name may have 5
+authorizations started and not completed, and the mount 100,000 states, so
+that nobody who may start authorizations of one name can keep others from
+starting theirs.
 The reply shows url, state, expires_at, name, scopes and callback_in_use:
 true when redirect_uri is this mount's own callback
 (https://<vault>/v1/jawbone/callback), so the browser comes back to Vault,
@@ -100,12 +104,17 @@ const pathAuthURLForNameSynopsis = "Start an authorization of the creds named in
 const pathAuthURLForNameHelp = `
 The same as jawbone/auth-url name=<name>, with the name in the path, so that
 a policy can grant it per name: a templated policy then lets every Vault
-identity authorize, and read, only its own creds:
+identity authorize, and read, only its own creds. Template it with the
+entity's id, never its name (a name can be a glob, or an application's
+creds name), in a namespace of names no application's creds use:
 
-    path "jawbone/auth-url/{{identity.entity.name}}" { capabilities = ["read"] }
-    path "jawbone/creds/{{identity.entity.name}}"    { capabilities = ["read"] }
+    path "jawbone/auth-url/user-{{identity.entity.id}}" { capabilities = ["read"] }
+    path "jawbone/creds/user-{{identity.entity.id}}"    { capabilities = ["read"] }
 
-    $ vault read -field=url jawbone/auth-url/alice
+    $ vault read -field=url jawbone/auth-url/user-$(vault read -field=entity_id auth/token/lookup-self)
+
+The URL is a bearer capability: whoever signs in with it fills these creds
+with their own Jawbone account. Never open one someone else sent you.
 
 Options: scopes, replace (see vault path-help jawbone/auth-url).
 `

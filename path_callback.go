@@ -24,7 +24,9 @@ redirect_uri at it (and register the same URI with Jawbone):
 Then open the URL from jawbone/auth-url (its reply says callback_in_use=true),
 allow access, and the browser lands here with ?code=...&state=... . Vault
 checks the state exactly as jawbone/exchange does (it must come from
-auth-url, be unexpired and unused; it is spent on the first try), exchanges
+auth-url, be unexpired and unused; it is spent on the first try), and
+completes only authorizations started while redirect_uri was this callback:
+one of the paste flow needs jawbone/exchange, and a Vault token. It exchanges
 the code, stores the tokens as the creds named when the auth-url was made,
 and shows a page saying which creds were filled. Read the token with
 vault read jawbone/creds/<name>.
@@ -72,8 +74,8 @@ func (b *backend) pathCallback() *framework.Path {
 }
 
 func (b *backend) handleCallback(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	r, done, err := b.completeCallback(ctx, req.Storage, req.Data)
 	mount := mountOf(req)
+	r, done, err := b.completeCallback(ctx, req.Storage, mount, req.Data)
 	switch {
 	case err == nil:
 		return pageResponse(http.StatusOK, successPage(mount, done))
@@ -107,14 +109,9 @@ func pageResponse(status int, p page) (*logical.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{
-		Data: map[string]any{
-			logical.HTTPStatusCode:         status,
-			logical.HTTPContentType:        "text/html; charset=utf-8",
-			logical.HTTPRawBody:            body,
-			logical.HTTPCacheControlHeader: "no-store",
-			logical.HTTPPragmaHeader:       "no-cache",
-		},
-		Headers: maps.Clone(pageHeaders),
-	}, nil
+	reply := rawReply(status, "text/html; charset=utf-8", body)
+	reply.Data[logical.HTTPCacheControlHeader] = "no-store"
+	reply.Data[logical.HTTPPragmaHeader] = "no-cache"
+	reply.Headers = maps.Clone(pageHeaders)
+	return reply, nil
 }

@@ -1,6 +1,7 @@
 package jawbone
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,6 +18,20 @@ import (
 
 	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
 )
+
+// testCallbackURI is a redirect_uri that is the jawbone/ mount's own
+// callback.
+const testCallbackURI = "https://vault.example/v1/jawbone/callback"
+
+// newCallbackEnv is a testEnv on the mount jawbone/ whose redirect_uri is
+// its callback: its authorizations are completed there, as a browser's.
+func newCallbackEnv(t testing.TB) *testEnv {
+	t.Helper()
+	e := newTestEnvFor(t, testCallbackURI)
+	e.mount = "jawbone/"
+	e.configure()
+	return e
+}
 
 // callbackReply is what Vault would send the browser for a callback.
 type callbackReply struct {
@@ -85,7 +100,7 @@ func (e *testEnv) callbackData(data map[string]any) callbackReply {
 }
 
 // requirePage checks the status and that the page says every one of wants.
-func (r callbackReply) requirePage(t *testing.T, status int, wants ...string) {
+func (r callbackReply) requirePage(t testing.TB, status int, wants ...string) {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("callback page status %d, want %d:\n%s", r.status, status, r.body)
@@ -99,7 +114,7 @@ func (r callbackReply) requirePage(t *testing.T, status int, wants ...string) {
 }
 
 // requireNoEcho fails if the page repeats any of the inputs.
-func (r callbackReply) requireNoEcho(t *testing.T, inputs ...string) {
+func (r callbackReply) requireNoEcho(t testing.TB, inputs ...string) {
 	t.Helper()
 	for _, s := range inputs {
 		if strings.Contains(r.body, s) {
@@ -136,7 +151,7 @@ func (e *testEnv) landing(name string) url.Values {
 
 func TestCallbackCompletesTheFlow(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	q := e.landing("alice")
 	r := e.callback(q)
 	r.requirePage(t, http.StatusOK, "Jawbone access granted", "creds “alice”", "scopes: basic_read",
@@ -165,7 +180,7 @@ func TestCallbackCompletesTheFlow(t *testing.T) {
 
 func TestCallbackIsAnUnauthenticatedReadOnly(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t)
+	e := newCallbackEnv(t)
 	if !slices.Contains(e.b.SpecialPaths().Unauthenticated, "callback") {
 		t.Fatalf("unauthenticated paths %v lack callback", e.b.SpecialPaths().Unauthenticated)
 	}
@@ -174,7 +189,6 @@ func TestCallbackIsAnUnauthenticatedReadOnly(t *testing.T) {
 			t.Fatalf("path %q is unauthenticated too", p)
 		}
 	}
-	e.configure()
 	q := e.landing("me")
 	before := e.snapshot()
 	for _, op := range []logical.Operation{logical.UpdateOperation, logical.CreateOperation, logical.DeleteOperation, logical.ListOperation} {
@@ -225,7 +239,7 @@ func TestCallbackBadInputChangesNothing(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newConfiguredEnv(t)
+			e := newCallbackEnv(t)
 			real := e.landing("me")
 			e.fake.ResetCalls()
 			before := e.snapshot()
@@ -270,15 +284,16 @@ func TestCallbackWithAValidStateSpendsIt(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newConfiguredEnv(t)
+			e := newCallbackEnv(t)
 			e.fake.SetDeny(tc.deny)
 			real := e.landing("me")
 			e.fake.ResetCalls()
 			e.clock.Advance(tc.advance)
 			r := e.callback(tc.query(cloneQuery(t, real)))
 			r.requirePage(t, http.StatusBadRequest, tc.wants...)
-			if keys := storedKeys(t, e, indexPrefix, saltStoragePath); len(keys) != 2 || keys[0] != configStoragePath || !strings.HasPrefix(keys[1], stateStoragePrefix) {
-				t.Fatalf("storage holds %v, want only the config and the spent state (no creds)", keys)
+			if keys := storedKeys(t, e, indexPrefix, saltStoragePath); len(keys) != 3 || keys[0] != configStoragePath ||
+				!strings.HasPrefix(keys[1], stateNamePrefix+"me/") || !strings.HasPrefix(keys[2], stateStoragePrefix) {
+				t.Fatalf("storage holds %v, want only the config and the spent state with its name's marker (no creds)", keys)
 			}
 			if n := e.fake.Calls(fakejawbone.EndpointToken); n != tc.tokenCalls {
 				t.Fatalf("token endpoint called %d times, want %d", n, tc.tokenCalls)
@@ -291,7 +306,7 @@ func TestCallbackWithAValidStateSpendsIt(t *testing.T) {
 // exchanges nothing again.
 func TestCallbackReplayIsRefused(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	q := e.landing("me")
 	e.callback(q).requirePage(t, http.StatusOK)
 	token := e.stored("me").AccessToken
@@ -315,7 +330,7 @@ func TestCallbackReplayIsRefused(t *testing.T) {
 // the authorization failed.
 func TestCallbackConcurrentReplayUsesTheStateOnce(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	q := e.landing("me")
 	const n = 8
 	pages := make([]callbackReply, n)
@@ -341,7 +356,7 @@ func TestCallbackConcurrentReplayUsesTheStateOnce(t *testing.T) {
 // it is done, that it was granted.
 func TestCallbackSentAgainWhileTheFirstRuns(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	q := e.landing("me")
 	h := newHoldingTransport()
 	e.b.transport = h
@@ -367,7 +382,7 @@ func TestCallbackNeedsConfig(t *testing.T) {
 
 func TestCallbackProviderOutageIsBadGateway(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	q := e.landing("me")
 	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: 503, Body: "down", Times: 1})
 	r := e.callback(q)
@@ -377,9 +392,34 @@ func TestCallbackProviderOutageIsBadGateway(t *testing.T) {
 	}
 }
 
+// The page is for an anonymous browser: of what Jawbone said about a
+// failed exchange it shows the error code, if well-formed, and nothing
+// else (the exchange's reply, to a Vault user, has the description too).
+func TestCallbackShowsNoProviderWords(t *testing.T) {
+	t.Parallel()
+	for name, fault := range map[string]fakejawbone.Fault{
+		"a description":                 {Status: 400, Body: `{"error":"invalid_grant","error_description":"call 555-0100 to restore access"}`},
+		"an error code that is not one": {Status: 400, Body: `{"error":"call 555-0100","error_description":"x"}`},
+		"an API's words":                {Status: 400, Body: `{"error":"invalid_grant","error_uri":"https://phish.example/","error_description":"visit phish.example"}`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newCallbackEnv(t)
+			q := e.landing("me")
+			e.fake.InjectFault(fakejawbone.EndpointToken, fault)
+			r := e.callback(q)
+			r.requirePage(t, http.StatusBadRequest, "jawbone exchange failed (HTTP 400)", "vault read jawbone/auth-url name=me")
+			r.requireNoEcho(t, "555-0100", "phish.example")
+			if strings.Contains(fault.Body, `"invalid_grant"`) {
+				r.requirePage(t, http.StatusBadRequest, "invalid_grant")
+			}
+		})
+	}
+}
+
 func TestCallbackInternalErrorIsAPageWithoutDetails(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	q := e.landing("me")
 	e.storage.FailGet(true) // the config is cached: the state's read fails
 	r := e.callbackData(map[string]any{keyCode: q.Get(keyCode), keyState: q.Get(keyState)})
@@ -396,7 +436,7 @@ func TestCallbackInternalErrorIsAPageWithoutDetails(t *testing.T) {
 
 func TestCallbackNonTextParameter(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	e.callbackData(map[string]any{keyState: 42}).requirePage(t, http.StatusBadRequest, `the "state" parameter is not text`)
 	e.callbackData(map[string]any{keyState: []any{42}}).requirePage(t, http.StatusBadRequest, `the "state" parameter is not text`)
 }
@@ -405,7 +445,7 @@ func TestCallbackNonTextParameter(t *testing.T) {
 // request data is JSON, so a repeated parameter arrives as a []any.
 func TestCallbackQueryAsAnExternalPluginGetsIt(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	q := e.landing("me")
 	before := e.snapshot()
 	e.callbackData(map[string]any{keyCode: q.Get(keyCode), keyState: []any{q.Get(keyState), "other"}}).
@@ -446,11 +486,92 @@ func keysOf(m map[string]string) []string {
 // the name the state was bound to, not for the default one.
 func TestCallbackRestartAdviceNamesTheCreds(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
+	e := newCallbackEnv(t)
 	e.fake.SetDeny(true)
 	e.callback(e.landing("alice")).requirePage(t, http.StatusBadRequest, "Jawbone access was not granted", "vault read jawbone/auth-url name=alice")
 	e.fake.SetDeny(false)
 	q := e.landing("bob")
 	e.clock.Advance(stateTTL + time.Second)
 	e.callback(q).requirePage(t, http.StatusBadRequest, "state expired at", "vault read jawbone/auth-url name=bob")
+}
+
+// With redirect_uri elsewhere (kiefer's way, callback_in_use=false) an
+// authorization is finished by pasting the URL the browser landed on into
+// exchange, which needs a Vault token with update on it. Whoever else saw
+// that URL (an access log, browser history, a chat) cannot finish it at
+// the unauthenticated callback, nor spend its state there.
+func TestTheCallbackCompletesOnlyCallbackStates(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.mount = "jawbone/"
+	auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: "alice"})
+	if inUse, _ := auth.Data[keyCallbackInUse].(bool); inUse {
+		t.Fatal("auth-url says the callback is in use with redirect_uri elsewhere")
+	}
+	landed := e.visit(auth.Data[keyURL].(string))
+	q := queryOf(t, landed)
+	before := e.snapshot()
+	r := e.callback(q)
+	r.requirePage(t, http.StatusBadRequest, "this authorization was started to be pasted into exchange (redirect_uri is not this mount's callback), so the callback does not complete it; nothing was stored",
+		"vault write jawbone/exchange redirect_url=")
+	r.requireNoEcho(t, q.Get(keyCode))
+	if after := e.snapshot(); !reflect.DeepEqual(before, after) || e.fake.Calls(fakejawbone.EndpointToken) != 0 {
+		t.Fatal("the callback spent a state of the paste flow, or exchanged its code")
+	}
+	e.mustOK(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed})
+}
+
+// And exchange does not complete a state of the callback: Jawbone sends
+// the browser there, and the callback completes it.
+func TestExchangeCompletesOnlyPastedStates(t *testing.T) {
+	t.Parallel()
+	e := newCallbackEnv(t)
+	q := e.landing("alice")
+	before := e.snapshot()
+	e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: testCallbackURI + "?" + q.Encode()}, http.StatusBadRequest,
+		"this authorization was started for the browser callback (redirect_uri is this mount's callback), so exchange does not complete it: Jawbone sends the browser to the callback, which does; nothing was stored",
+		"vault read jawbone/auth-url name=alice")
+	if after := e.snapshot(); !reflect.DeepEqual(before, after) || e.fake.Calls(fakejawbone.EndpointToken) != 0 {
+		t.Fatal("exchange spent a state of the callback, or exchanged its code")
+	}
+	e.callback(q).requirePage(t, http.StatusOK, "Jawbone access granted")
+}
+
+// A state issued before states recorded how they are completed is
+// completed the way its redirect_uri says, for its ten minutes.
+func TestAStateFromBeforeTheUpgradeKeepsItsWay(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		env         func(testing.TB) *testEnv
+		callbackOK  bool
+		redirectURI string
+	}{
+		{"pasted", newConfiguredEnv, false, testRedirectURI},
+		{"callback", newCallbackEnv, true, testCallbackURI},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := tc.env(t)
+			e.mount = "jawbone/"
+			q := e.landing("me")
+			key := storedStateKey(q.Get(keyState))
+			var p map[string]any
+			if _, err := getJSON(context.Background(), e.storage, key, &p); err != nil {
+				t.Fatal(err)
+			}
+			delete(p, "via")
+			if err := putJSON(context.Background(), e.storage, key, p); err != nil {
+				t.Fatal(err)
+			}
+			r := e.callback(q)
+			switch {
+			case tc.callbackOK:
+				r.requirePage(t, http.StatusOK, "Jawbone access granted")
+			default:
+				r.requirePage(t, http.StatusBadRequest, "so the callback does not complete it")
+				e.mustOK(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: tc.redirectURI + "?" + q.Encode()})
+			}
+		})
+	}
 }

@@ -123,6 +123,10 @@ func (b *backend) pathConfig() *framework.Path {
 	}
 }
 
+// handleConfigRead shows the config. Durations read as a write takes them
+// ("168h", "30s"), one form for all: the CLI would print max_ttl so anyway
+// (it formats every field named *ttl), and a read written back is the same
+// config.
 func (b *backend) handleConfigRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	cfg, err := b.getConfig(ctx, req.Storage)
 	if err != nil || cfg == nil {
@@ -136,12 +140,12 @@ func (b *backend) handleConfigRead(ctx context.Context, req *logical.Request, _ 
 		keyAuthURL:            cfg.AuthURL,
 		keyTokenURL:           cfg.TokenURL,
 		keyAPIURL:             cfg.APIURL,
-		keyRefreshAhead:       int64(cfg.RefreshAhead.Seconds()),
-		keyRequestTimeout:     int64(cfg.RequestTimeout.Seconds()),
-		keyMaxTTL:             int64(cfg.MaxTTL.Seconds()),
+		keyRefreshAhead:       shortDuration(cfg.RefreshAhead),
+		keyRequestTimeout:     shortDuration(cfg.RequestTimeout),
+		keyMaxTTL:             shortDuration(cfg.MaxTTL),
 		keyLocalDevelopment:   cfg.LocalDevelopment,
 		keyCACert:             cfg.CACert,
-		keyCheckInterval:      int64(cfg.CheckInterval.Seconds()),
+		keyCheckInterval:      shortDuration(cfg.CheckInterval),
 		keyMaxChecksPerMinute: cfg.MaxChecksPerMinute,
 	}}, nil
 }

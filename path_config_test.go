@@ -16,8 +16,8 @@ func TestConfigWriteRead(t *testing.T) {
 		keyClientID: testClientID, keySecretSet: true, keyRedirectURI: testRedirectURI,
 		keyScopes: []string{"basic_read"}, keyAuthURL: e.fake.AuthURL(e.base),
 		keyTokenURL: e.fake.TokenURL(e.base), keyAPIURL: e.fake.APIURL(e.base),
-		keyRefreshAhead: int64(7 * 24 * 3600), keyRequestTimeout: int64(30),
-		keyMaxTTL: int64(60), keyCheckInterval: int64(3600), keyMaxChecksPerMinute: 100,
+		keyRefreshAhead: "168h", keyRequestTimeout: "30s",
+		keyMaxTTL: "1m", keyCheckInterval: "1h", keyMaxChecksPerMinute: 100,
 		keyLocalDevelopment: true, keyCACert: "",
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -25,6 +25,30 @@ func TestConfigWriteRead(t *testing.T) {
 	}
 	if _, ok := got[keyClientSecret]; ok {
 		t.Fatal("config read returned client_secret")
+	}
+}
+
+// A read shows every duration in one form, the one a write takes (and the
+// CLI prints for max_ttl itself): written back, a read changes nothing.
+func TestConfigReadShowsDurationsAsWritten(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{keyRefreshAhead: "36h30m", keyRequestTimeout: 7, keyMaxTTL: "90s", keyCheckInterval: "2h"})
+	got := e.mustOK(logical.ReadOperation, "config", nil).Data
+	durations := map[string]any{keyRefreshAhead: "36h30m", keyRequestTimeout: "7s", keyMaxTTL: "1m30s", keyCheckInterval: "2h"}
+	for k, want := range durations {
+		if got[k] != want {
+			t.Errorf("%s reads %#v, want %q", k, got[k], want)
+		}
+	}
+	before := e.storedConfig()
+	readBack := map[string]any{}
+	for k := range durations {
+		readBack[k] = got[k]
+	}
+	e.mustOK(logical.UpdateOperation, "config", readBack)
+	if after := e.storedConfig(); !reflect.DeepEqual(before, after) {
+		t.Fatalf("writing the read's durations back changed the config:\n%+v\n%+v", before, after)
 	}
 }
 

@@ -92,3 +92,35 @@ func TestCredsStatusShowsHealthWithoutTheToken(t *testing.T) {
 	}
 	e.mustFail(logical.ReadOperation, "creds/ghost/status", nil, http.StatusNotFound, `no creds named "ghost"`)
 }
+
+// A name with a "/" is no creds name: a write below an action path
+// (creds/x/refresh/extra) is told so before its fields are looked at, and
+// is not answered as an import; so are the other operations, and a read of
+// an action path under such a name is not told to write it.
+func TestANameWithASlashIsNoName(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("x")
+	before := e.snapshot()
+	const rule = `name "x/refresh/extra" is not allowed: a creds name must be 1 to 64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit, and no ".."; a name has no "/": the paths below creds/<name> are refresh, revoke and status`
+	for _, tc := range []struct {
+		op   logical.Operation
+		data map[string]any
+	}{
+		{logical.UpdateOperation, nil},
+		{logical.UpdateOperation, map[string]any{"force": true}},
+		{logical.UpdateOperation, map[string]any{keyRefreshToken: "r"}},
+		{logical.ReadOperation, nil},
+		{logical.DeleteOperation, nil},
+	} {
+		msg := e.mustFail(tc.op, "creds/x/refresh/extra", tc.data, http.StatusBadRequest, rule)
+		if strings.Contains(msg, "give refresh_token") || strings.Contains(msg, "unknown field") {
+			t.Fatalf("%s creds/x/refresh/extra was answered as something else first: %s", tc.op, msg)
+		}
+	}
+	e.mustFail(logical.ReadOperation, "creds/x/refresh/extra/refresh", nil, http.StatusBadRequest, `name "x/refresh/extra" is not allowed`)
+	e.mustFail(logical.ReadOperation, "auth-url/x/refresh/extra", nil, http.StatusBadRequest, rule)
+	if after := e.snapshot(); !reflect.DeepEqual(before, after) {
+		t.Fatal("a request for a name with a slash changed storage")
+	}
+}

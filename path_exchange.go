@@ -30,7 +30,9 @@ or give the two values separately:
 
 The URL must be for the configured redirect_uri (scheme, host and path). The
 state must come from auth-url, be unexpired (10 minutes) and unused: it is
-spent on the first try, whether the exchange succeeds or not. If the user
+spent on the first try, whether the exchange succeeds or not. A state issued
+while redirect_uri was this mount's callback (callback_in_use true) is
+completed there, by the browser, not here. If the user
 denied access, the URL carries error=access_denied and the exchange says so.
 
 On success the tokens are stored as the creds named when the auth-url was
@@ -63,7 +65,7 @@ func (b *backend) pathExchange() *framework.Path {
 }
 
 func (b *backend) handleExchange(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	done, err := b.exchangePasted(ctx, req.Storage, pastedRedirect{
+	done, err := b.exchangePasted(ctx, req.Storage, mountOf(req), pastedRedirect{
 		URL:   strings.TrimSpace(d.Get(keyRedirectURL).(string)),
 		Code:  strings.TrimSpace(d.Get(keyCode).(string)),
 		State: strings.TrimSpace(d.Get(keyState).(string)),

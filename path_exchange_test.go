@@ -2,6 +2,7 @@ package jawbone
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -90,6 +91,23 @@ func TestExchangeRejectsBadCallbacks(t *testing.T) {
 				t.Fatalf("state found %v, spent %v, want spent = %v and not completed", found, pending.Spent, tc.stateSpent)
 			}
 		})
+	}
+}
+
+// A denial's error and error_description are whatever the redirect
+// carried, which anyone can forge: the reply shows the code only when it is
+// one, and the description printable and bounded.
+func TestExchangeBoundsWhatADenialSays(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	auth := e.mustOK(logical.ReadOperation, "auth-url", nil)
+	state := auth.Data[keyState].(string)
+	forged := testRedirectURI + "?" + url.Values{keyState: {state}, keyError: {"<b>call 555-0100</b>"},
+		keyErrorDesc: {"line one\nline two " + strings.Repeat("x", 5000)}}.Encode()
+	msg := e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: forged}, http.StatusBadRequest,
+		"authorization was denied: an unrecognised error (line one line two xxx")
+	if strings.Contains(msg, "555-0100") || strings.Contains(msg, "\n") || len(msg) > 600 {
+		t.Fatalf("the reply repeats the forged denial as it came (%d bytes): %.300s", len(msg), msg)
 	}
 }
 

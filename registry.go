@@ -448,7 +448,7 @@ type indexMeta struct {
 // creds other hold: two names that share a grant kill each other's
 // access token with every refresh.
 func sharedGrant(other string) *requestError {
-	return badRequest("this grant is stored as the creds %q already: two names that share a grant kill each other's access token with every refresh", other).withFix(fixSharedGrant(other))
+	return badRequest("this grant is stored as the creds %q already: two names that share a grant kill each other's access token with every refresh", other).withFix(fixSharedGrant(other)).withPublic(sharedGrantForAnyone())
 }
 
 // put stores g as the grant of tx's name. The order makes every crash

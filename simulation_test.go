@@ -96,6 +96,9 @@ func TestSimulatedFaultSchedules(t *testing.T) {
 
 const (
 	simRedirectURI = "https://app.example/callback"
+	// simCallbackURI is the mount's callback: half the schedules (odd
+	// seeds) complete authorizations there, the others by exchange.
+	simCallbackURI = "https://vault.test/v1/" + simMount + callbackPath
 	simJawbone     = "https://jawbone.test"
 	simMount       = "jawbone/"
 )
@@ -160,8 +163,11 @@ func newSimWorld(t *testing.T, seed uint64, verbose bool) *simWorld {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	clock := fakejawbone.NewManualClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 	lifetime := []time.Duration{fakejawbone.DefaultTokenLifetime, time.Hour, 10 * time.Minute, 40 * time.Second}[rng.IntN(4)]
+	// Odd seeds complete authorizations at the mount's callback, even ones
+	// by pasting into exchange (a state completes only its own way).
+	redirectURI := []string{simRedirectURI, simCallbackURI}[seed%2]
 	fake := fakejawbone.New(fakejawbone.Config{
-		ClientID: testClientID, ClientSecret: testClientSecret, RedirectURIPrefix: simRedirectURI,
+		ClientID: testClientID, ClientSecret: testClientSecret, RedirectURIPrefix: redirectURI,
 		Now: clock.Now, Random: rand.NewChaCha8(seedBytes(seed)), AccountXID: simAccounts[0], TokenLifetime: lifetime,
 	})
 	w := &simWorld{
@@ -179,7 +185,7 @@ func newSimWorld(t *testing.T, seed uint64, verbose bool) *simWorld {
 	w.nodes = []*simNode{w.newNode(false)}
 	w.timeout = 30 * time.Second
 	resp, err := w.handle(w.active(), logical.UpdateOperation, "config", map[string]any{
-		keyClientID: testClientID, keyClientSecret: testClientSecret, keyRedirectURI: simRedirectURI,
+		keyClientID: testClientID, keyClientSecret: testClientSecret, keyRedirectURI: redirectURI,
 		keyAuthURL: fakejawbone.AuthURL(simJawbone), keyTokenURL: fakejawbone.TokenURL(simJawbone), keyAPIURL: fakejawbone.APIURL(simJawbone),
 		keyRefreshAhead: []int{0, 60, 7 * 24 * 3600}[rng.IntN(3)], keyRequestTimeout: int(w.timeout.Seconds()),
 		keyCheckInterval: []int{60, 3600}[rng.IntN(2)],
@@ -220,7 +226,7 @@ func (w *simWorld) newNode(standby bool) *simNode {
 	// the scheduler sees every wait.
 	b.share = func(_ string, attend func() attended) attended { return attend() }
 	b.registry.spawn = func(load func()) { load() }
-	for _, l := range []*keyLocks{&b.registry.names, &b.registry.grants, &b.registry.accounts, &b.registry.keys.lock, &b.states.locks, &b.configLock} {
+	for _, l := range []*keyLocks{&b.registry.names, &b.registry.grants, &b.registry.accounts, &b.registry.keys.lock, &b.states.spending, &b.states.issuing, &b.configLock} {
 		l.wait = w.sched.waitForLock
 	}
 	if err := b.Setup(context.Background(), conf); err != nil {

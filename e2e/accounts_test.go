@@ -19,10 +19,16 @@ import (
 )
 
 // accountConflict is the sentence the plugin refuses another account's
-// grant with, from exchange, callback and import alike.
+// grant with, from exchange and import alike.
 func accountConflict(name, held, incoming string) string {
 	return fmt.Sprintf("creds %q hold a grant of Jawbone account %s, and this one is of Jawbone account %s, so nothing was stored",
 		name, held, incoming)
+}
+
+// accountConflictOnThePage is the callback page's: for whoever holds the
+// browser, it says that the accounts differ, not which they are.
+func accountConflictOnThePage(name string) string {
+	return fmt.Sprintf("creds %q hold a grant of another Jawbone account than the one that signed in, so nothing was stored", name)
 }
 
 // replaceAdvice is what the refusal of an authorization says to do.
@@ -84,8 +90,11 @@ func TestAccountPinnedInBrowser(t *testing.T) {
 	screenshot(t, b, "browser-account-conflict")
 	s.requireCallbackPage(t, b, resp, http.StatusBadRequest,
 		"This authorization could not be completed",
-		accountConflict("me", owner, attacker),
+		accountConflictOnThePage("me"),
 		replaceAdvice("me"))
+	if html := step(t, b, "read the page source", chromedp.OuterHTML(chromedp.CSS("html"))); strings.Contains(html, owner) {
+		t.Errorf("the page shows the browser the account the creds hold (%s)", owner)
+	}
 	// The attacker's code did reach Jawbone (the plugin learns the account
 	// from the token), and what came back was thrown away.
 	if n := s.f.Calls(fakejawbone.EndpointToken); n != 2 {

@@ -138,7 +138,7 @@ func TestA404ShowsItsMessageOnlyInTheAPIReply(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&reply); err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusNotFound || len(reply.Errors) != 1 || !strings.HasPrefix(reply.Errors[0], "1 error occurred:\n\t* "+missing) {
+	if resp.StatusCode != http.StatusNotFound || len(reply.Errors) != 1 || !strings.HasPrefix(reply.Errors[0], missing) {
 		t.Errorf("GET creds/nobody: HTTP %d %q, want 404 with %q", resp.StatusCode, reply.Errors, missing)
 	}
 }

@@ -32,7 +32,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 
 	out := runReadmeShell(t, exports+first)
 	// What the README says a config read shows.
-	for _, want := range []string{`(?m)^refresh_ahead\s+604800$`, `(?m)^request_timeout\s+30$`, `(?m)^local_development\s+true$`} {
+	for _, want := range []string{`(?m)^refresh_ahead\s+168h$`, `(?m)^request_timeout\s+30s$`, `(?m)^max_ttl\s+1m$`, `(?m)^check_interval\s+1h$`, `(?m)^local_development\s+true$`} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("the walkthrough's config read does not match %s:\n%s", want, out)
 		}

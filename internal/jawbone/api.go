@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -34,22 +36,36 @@ type envelope struct {
 // portal's page, a proxy's 401, a 5xx) is no answer.
 func (c *Client) Me(ctx context.Context, accessToken string) (*Account, error) {
 	const op = "check access token"
-	env, err := c.api(ctx, op, http.MethodGet, "/users/@me", accessToken, nil)
+	env, err := c.newCall(op, accessToken).api(ctx, http.MethodGet, "/users/@me", accessToken, nil)
 	if err != nil {
 		return nil, err
 	}
-	if env.Meta.UserXID == "" {
+	switch xid := env.Meta.UserXID; {
+	case xid == "":
 		return nil, &Error{Op: op, Kind: Transient, Status: http.StatusOK, Err: errors.New("the reply names no account (meta.user_xid)")}
+	case !accountXID.MatchString(xid):
+		// Not repeated: it is shown nowhere, as it is not Jawbone's.
+		return nil, &Error{Op: op, Kind: Transient, Status: http.StatusOK,
+			Err: fmt.Errorf("the reply names an account (meta.user_xid, %d bytes) that is not 1 to %d letters, digits, '_' or '-', as Jawbone's are", len(xid), maxAccountXIDLen)}
 	}
 	return &Account{XID: env.Meta.UserXID}, nil
 }
+
+// maxAccountXIDLen bounds an account's user_xid. Jawbone's were short
+// base64url strings (22 characters); the xid is shown in CLI output, on
+// the callback's page and in the log, so anything else is refused.
+const maxAccountXIDLen = 64
+
+var accountXID = regexp.MustCompile(fmt.Sprintf(`^[A-Za-z0-9_-]{1,%d}$`, maxAccountXIDLen))
 
 // RecoverRefreshToken asks the API for the refresh token of the grant an
 // access token belongs to (kiefer's get_refresh_token).
 func (c *Client) RecoverRefreshToken(ctx context.Context, accessToken string) (string, error) {
 	const op = "recover refresh token"
+	k := c.newCall(op, accessToken)
+	k.answersWithAToken = true
 	form := url.Values{"secret": {c.secret}}
-	env, err := c.api(ctx, op, http.MethodPost, "/users/@me/refreshToken", accessToken, form)
+	env, err := k.api(ctx, http.MethodPost, "/users/@me/refreshToken", accessToken, form)
 	if err != nil {
 		return "", err
 	}
@@ -66,34 +82,36 @@ func (c *Client) RecoverRefreshToken(ctx context.Context, accessToken string) (s
 // (DELETE users/@me/PartnerAppMembership): afterwards none of the app's
 // tokens for that account work.
 func (c *Client) Disconnect(ctx context.Context, accessToken string) error {
-	_, err := c.api(ctx, "disconnect the app", http.MethodDelete, "/users/@me/PartnerAppMembership", accessToken, nil)
+	_, err := c.newCall("disconnect the app", accessToken).api(ctx, http.MethodDelete, "/users/@me/PartnerAppMembership", accessToken, nil)
 	return err
 }
 
-// api makes one API call and reads Jawbone's envelope from the reply. A
-// reply that is not in the envelope is never taken for Jawbone's answer.
-func (c *Client) api(ctx context.Context, op, method, path, accessToken string, form url.Values) (*envelope, error) {
+// api makes the call to the API, with accessToken, and reads Jawbone's
+// envelope from the reply. A reply that is not in the envelope is never
+// taken for Jawbone's answer.
+func (k *call) api(ctx context.Context, method, path, accessToken string, form url.Values) (*envelope, error) {
+	op := k.op
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.apiURL+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, k.apiURL+path, body)
 	if err != nil {
-		return nil, &Error{Op: op, Kind: ClientRejected, Err: err}
+		return nil, k.fail(&Error{Op: op, Kind: ClientRejected, Err: err})
 	}
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", "Bearer "+accessToken)
-	resp, err := c.http.Do(req)
+	resp, err := k.http.Do(req)
 	if err != nil {
-		return nil, transportError(op, err)
+		return nil, k.fail(transportError(op, err))
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
 	if err != nil {
-		return nil, transportError(op, err)
+		return nil, k.fail(transportError(op, err))
 	}
 	var env envelope
 	inEnvelope := json.Unmarshal(raw, &env) == nil && env.Meta.Code == resp.StatusCode
@@ -101,23 +119,24 @@ func (c *Client) api(ctx context.Context, op, method, path, accessToken string, 
 	case resp.StatusCode == http.StatusOK && inEnvelope:
 		return &env, nil
 	case resp.StatusCode == http.StatusUnauthorized && inEnvelope:
-		return nil, c.apiError(op, TokenRejected, resp, &env)
+		return nil, k.apiError(TokenRejected, resp, &env)
 	case inEnvelope && resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests:
-		return nil, c.apiError(op, ClientRejected, resp, &env)
+		return nil, k.apiError(ClientRejected, resp, &env)
 	case inEnvelope:
-		return nil, c.apiError(op, Transient, resp, &env)
+		return nil, k.apiError(Transient, resp, &env)
 	}
-	c.debugBody(op, resp.StatusCode, raw, accessToken)
-	je := &Error{Op: op, Kind: Transient, Status: resp.StatusCode, RetryAfter: c.retryAfter(resp),
+	k.debugBody(resp.StatusCode, raw)
+	je := &Error{Op: op, Kind: Transient, Status: resp.StatusCode, RetryAfter: k.retryAfter(resp),
 		Err: errors.New("the reply is not Jawbone's API envelope"), Outcome: outcomeOfReply(resp.StatusCode, false)}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		je.Kind, je.Location, je.Err = ClientRejected, redirectTarget(resp), nil
+		je.Kind, je.Location, je.Err = ClientRejected, k.redirectTarget(resp), nil
 	}
 	return nil, je
 }
 
-func (c *Client) apiError(op string, kind Kind, resp *http.Response, env *envelope) *Error {
-	return &Error{Op: op, Kind: kind, Status: resp.StatusCode, RetryAfter: c.retryAfter(resp),
-		Code: sanitize(env.Meta.ErrorType, maxCodeLen), Description: sanitize(env.Meta.ErrorDetail, maxDescriptionLen),
+// apiError is the error the API said in its envelope.
+func (k *call) apiError(kind Kind, resp *http.Response, env *envelope) *Error {
+	return &Error{Op: k.op, Kind: kind, Status: resp.StatusCode, RetryAfter: k.retryAfter(resp),
+		Code: k.said(env.Meta.ErrorType, maxCodeLen), Description: k.said(env.Meta.ErrorDetail, maxDescriptionLen),
 		Outcome: outcomeOfReply(resp.StatusCode, true)}
 }

@@ -112,7 +112,7 @@ func (c *Client) Exchange(ctx context.Context, code string) (*Token, error) {
 	const op = "exchange"
 	t, err := c.oauth.Exchange(c.withHTTP(ctx), code)
 	if err != nil {
-		return nil, c.classifyToken(op, err, code)
+		return nil, c.newCall(op, code).classifyToken(err)
 	}
 	tok := c.fromOAuth(t)
 	if tok.RefreshToken == "" {
@@ -130,7 +130,7 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (*Token, erro
 	src := c.oauth.TokenSource(c.withHTTP(ctx), &oauth2.Token{RefreshToken: refreshToken})
 	t, err := src.Token()
 	if err != nil {
-		return nil, c.classifyToken("refresh", err, refreshToken)
+		return nil, c.newCall("refresh", refreshToken).classifyToken(err)
 	}
 	return c.fromOAuth(t), nil
 }

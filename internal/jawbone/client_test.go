@@ -195,6 +195,13 @@ func TestMeNeedsJawbonesEnvelope(t *testing.T) {
 		{"an envelope without an account", &fakejawbone.Fault{Status: 200, Body: `{"meta":{"code":200},"data":{}}`}, func(v string) string { return v }, Transient, false},
 		{"a proxy's bare 401", &fakejawbone.Fault{Status: 401, ContentType: "text/html", Body: "<html>login</html>"}, func(string) string { return "dead" }, Transient, false},
 		{"a 503", &fakejawbone.Fault{Status: 503}, func(v string) string { return v }, Transient, false},
+		// A user_xid is shown in CLI output, on the callback's page and in
+		// the log: Jawbone's are short and URL-safe, anything else is not
+		// Jawbone's answer.
+		{"markup for an account", meFault(`<b>call 555-0100</b>`), func(v string) string { return v }, Transient, false},
+		{"spaces in an account", meFault("jane xid"), func(v string) string { return v }, Transient, false},
+		{"an overlong account", meFault(strings.Repeat("x", 65)), func(v string) string { return v }, Transient, false},
+		{"an account with a newline", meFault("jane\\nWARN forged log line"), func(v string) string { return v }, Transient, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -210,9 +217,16 @@ func TestMeNeedsJawbonesEnvelope(t *testing.T) {
 				t.Fatalf("Me = %+v, %v; want jane-xid", acct, err)
 			case !tc.works && (err == nil || KindOf(err) != tc.kind):
 				t.Fatalf("Me = %+v, %v; want an error of kind %v", acct, err, tc.kind)
+			case err != nil && strings.ContainsAny(err.Error(), "<\n") || err != nil && strings.Contains(err.Error(), "xxxxx"):
+				t.Fatalf("the error repeats the account the reply named: %v", err)
 			}
 		})
 	}
+}
+
+// meFault is Jawbone's envelope naming account xid.
+func meFault(xid string) *fakejawbone.Fault {
+	return &fakejawbone.Fault{Status: 200, Body: `{"meta":{"code":200,"user_xid":"` + xid + `"},"data":{}}`}
 }
 
 // An exchange reply without a refresh token gives creds that could never

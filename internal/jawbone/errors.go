@@ -1,13 +1,17 @@
 package jawbone
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -88,6 +92,27 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Summary is the error without anything the server said but a well-formed
+// error code: the operation, the HTTP status and the code. It is what may
+// be shown to someone who is not the caller.
+func (e *Error) Summary() string {
+	s := "jawbone " + e.Op + " failed"
+	if e.Status != 0 {
+		s += fmt.Sprintf(" (HTTP %d)", e.Status)
+	}
+	if IsErrorCode(e.Code) {
+		s += ": " + e.Code
+	}
+	return s
+}
+
+// errorCode is the character set of an OAuth 2.0 error code (RFC 6749,
+// appendix A.7), narrowed to what Jawbone and the RFC use.
+var errorCode = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// IsErrorCode reports whether code is a well-formed OAuth error code.
+func IsErrorCode(code string) bool { return errorCode.MatchString(code) }
 
 // KindOf is the kind of a client error; anything else counts as transient.
 func KindOf(err error) Kind {
@@ -214,39 +239,37 @@ func isTLSError(err error) bool {
 		errors.As(err, &record) || errors.As(err, &verify)
 }
 
-// classifyToken turns what x/oauth2 returned for a token request into an
-// *Error.
-// sent are the secrets the request carried, kept out of the debug log even
-// when a proxy echoes the request in its error page.
-func (c *Client) classifyToken(op string, err error, sent ...string) error {
+// classifyToken turns what x/oauth2 returned for the call's token request
+// into an *Error.
+func (k *call) classifyToken(err error) error {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
 		if isParseError(err) {
 			// A 2xx whose body is not a token reply: whatever Jawbone did
 			// with the request, we did not see a token. x/oauth2's words
 			// say why without quoting the body.
-			why := sanitize(strings.TrimPrefix(err.Error(), "oauth2: "), maxDescriptionLen)
-			return &Error{Op: op, Kind: Transient, Err: fmt.Errorf("the reply is not a token reply (%s)", why), Outcome: outcomeOfReply(http.StatusOK, false)}
+			why := k.said(strings.TrimPrefix(err.Error(), "oauth2: "), maxDescriptionLen)
+			return &Error{Op: k.op, Kind: Transient, Err: fmt.Errorf("the reply is not a token reply (%s)", why), Outcome: outcomeOfReply(http.StatusOK, false)}
 		}
-		return transportError(op, err)
+		return k.fail(transportError(k.op, err))
 	}
-	je := &Error{Op: op, Code: sanitize(re.ErrorCode, maxCodeLen), Description: sanitize(re.ErrorDescription, maxDescriptionLen)}
+	je := &Error{Op: k.op, Code: k.said(re.ErrorCode, maxCodeLen), Description: k.said(re.ErrorDescription, maxDescriptionLen)}
 	if re.Response != nil {
 		je.Status = re.Response.StatusCode
-		je.RetryAfter = c.retryAfter(re.Response)
+		je.RetryAfter = k.retryAfter(re.Response)
 	}
 	je.Kind = kindOfTokenReply(je.Status, re.ErrorCode)
 	je.Outcome = outcomeOfReply(je.Status, re.ErrorCode != "")
 	switch {
 	case je.Status >= 300 && je.Status < 400:
-		je.Location = redirectTarget(re.Response)
+		je.Location = k.redirectTarget(re.Response)
 	case re.ErrorCode == "" && je.Status >= 200 && je.Status < 300:
 		je.Err = errors.New("the reply is not a token reply")
 	case re.ErrorCode == "" && je.Kind == Transient:
 		je.Err = errors.New("no OAuth error in the reply")
 	}
 	if je.Status >= 300 {
-		c.debugBody(op, je.Status, re.Body, sent...)
+		k.debugBody(je.Status, re.Body)
 	}
 	return je
 }
@@ -278,7 +301,7 @@ func isParseError(err error) bool {
 
 // redirectTarget is where a redirect pointed, without its query (which
 // could carry anything).
-func redirectTarget(resp *http.Response) string {
+func (k *call) redirectTarget(resp *http.Response) string {
 	if resp == nil {
 		return ""
 	}
@@ -289,7 +312,7 @@ func redirectTarget(resp *http.Response) string {
 	if resp.Request != nil && resp.Request.URL != nil {
 		loc = resp.Request.URL.ResolveReference(loc)
 	}
-	return sanitize(loc.Scheme+"://"+loc.Host+loc.Path, maxDescriptionLen)
+	return k.said(loc.Scheme+"://"+loc.Host+loc.Path, maxDescriptionLen)
 }
 
 // retryAfter reads a Retry-After header in seconds or HTTP-date form.
@@ -322,6 +345,11 @@ const (
 	maxDebugBodyLen   = 512
 )
 
+// Printable is what a server, or whoever forged a redirect in its name,
+// said, fit to repeat: printable and cut to its description's bound. It
+// blanks no secret: use it only for text that came with none of ours.
+func Printable(s string) string { return sanitize(s, maxDescriptionLen) }
+
 // sanitize keeps s printable and short: it ends up in replies, stored
 // last_error fields and logs, and it comes from a server.
 func sanitize(s string, limit int) string {
@@ -344,18 +372,141 @@ func sanitize(s string, limit int) string {
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
-// debugBody logs the start of an unexpected reply at debug level, never in
-// an error, which reaches the caller; the client secret and the secrets
-// the request carried are blanked out first.
-func (c *Client) debugBody(op string, status int, body []byte, sent ...string) {
-	if c.debug == nil || len(body) == 0 {
+// debugBody logs what an unexpected reply was like, at debug level, never
+// in an error, which reaches the caller. A page (a proxy's, a captive
+// portal's) is logged by its start, with the call's secrets blanked: it is
+// what says who answered. Any other body can hold a token the server
+// issued (a token reply, the recovery's data.refresh_token, a form), which
+// blanking the secrets we sent cannot catch, and neither can a page the
+// recovery gets, whose answer is a refresh token: those are logged by
+// their shape only, their length and the names of their keys.
+func (k *call) debugBody(status int, body []byte) {
+	if k.debug == nil || len(body) == 0 {
 		return
 	}
-	text := string(body)
-	for _, secret := range append(sent, c.secret) {
-		if secret != "" {
-			text = strings.ReplaceAll(text, secret, "[redacted]")
+	if isMarkup(body) && !k.answersWithAToken {
+		k.debug("unexpected reply from jawbone", "op", k.op, "status", status, "body", k.said(string(body), maxDebugBodyLen))
+		return
+	}
+	k.debug("unexpected reply from jawbone (its body can hold a token, so only its shape is logged)",
+		"op", k.op, "status", status, "bytes", len(body), "keys", bodyKeys(body))
+}
+
+// isMarkup reports whether body is an HTML or XML page.
+func isMarkup(body []byte) bool {
+	return bytes.HasPrefix(bytes.TrimSpace(body), []byte("<"))
+}
+
+// Bounds on a logged shape: names of fields, not values that could be a
+// token (a token is longer, and has no reason to be a key).
+const maxShapeKeys = 20
+
+var fieldName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_@-]{0,31}$`)
+
+// bodyKeys names the keys of a JSON object (those of nested objects as
+// a.b) or of a form, sorted; keys that do not look like field names are
+// only counted.
+func bodyKeys(body []byte) []string {
+	var keys []string
+	var doc any
+	if json.Unmarshal(body, &doc) == nil {
+		keys = jsonKeys("", doc, 2)
+	} else if form, err := url.ParseQuery(string(body)); err == nil && bytes.Contains(body, []byte("=")) {
+		for key := range form {
+			keys = append(keys, key)
 		}
 	}
-	c.debug("unexpected reply from jawbone", "op", op, "status", status, "body", sanitize(text, maxDebugBodyLen))
+	named, others := keys[:0], 0
+	for _, key := range keys {
+		if last := key[strings.LastIndex(key, ".")+1:]; fieldName.MatchString(last) && len(named) < maxShapeKeys {
+			named = append(named, key)
+		} else {
+			others++
+		}
+	}
+	slices.Sort(named)
+	if others > 0 {
+		named = append(named, fmt.Sprintf("(%d other keys)", others))
+	}
+	return named
+}
+
+// jsonKeys are the keys of v under prefix, down to depth levels.
+func jsonKeys(prefix string, v any, depth int) []string {
+	obj, ok := v.(map[string]any)
+	if !ok || depth == 0 {
+		return nil
+	}
+	var keys []string
+	for key, val := range obj {
+		if nested := jsonKeys(prefix+key+".", val, depth-1); len(nested) > 0 {
+			keys = append(keys, nested...)
+		} else {
+			keys = append(keys, prefix+key)
+		}
+	}
+	return keys
+}
+
+// call is one request to Jawbone as its errors see it: the operation, and
+// every secret the request carried (the client secret always). A server
+// may repeat any of them in what it answers ("wrong client for this
+// refresh token: …", an echo of the form it got), so nothing it says
+// reaches an error or a log before they are blanked.
+type call struct {
+	*Client
+	op      string
+	secrets []string
+	// answersWithAToken: the call's reply is a refresh token, whatever
+	// form it takes (the recovery).
+	answersWithAToken bool
+}
+
+// newCall is the call op makes, carrying sent besides the client secret.
+func (c *Client) newCall(op string, sent ...string) *call {
+	k := &call{Client: c, op: op}
+	for _, s := range append(sent, c.secret) {
+		if s != "" {
+			k.secrets = append(k.secrets, s)
+		}
+	}
+	return k
+}
+
+// redacted stands where a secret was.
+const redacted = "[redacted]"
+
+// said is what a server said, fit to repeat: every secret of the call
+// blanked, and only then cut to limit, so that the cut cannot leave the
+// start of one behind.
+func (k *call) said(text string, limit int) string {
+	return sanitize(k.blank(text), limit)
+}
+
+// blank replaces every secret of the call in text, in each form a server
+// could echo it.
+func (k *call) blank(text string) string {
+	for _, s := range k.secrets {
+		for _, form := range echoForms(s) {
+			text = strings.ReplaceAll(text, form, redacted)
+		}
+	}
+	return text
+}
+
+// echoForms are the ways a server may write back a secret it received:
+// as is, form- or path-encoded, or JSON-escaped with "\/".
+func echoForms(secret string) []string {
+	return []string{secret, url.QueryEscape(secret), url.PathEscape(secret), strings.ReplaceAll(secret, "/", `\/`)}
+}
+
+// fail is je with the call's secrets blanked from the error it wraps too
+// (Code, Description and Location are blanked as they are read).
+func (k *call) fail(je *Error) *Error {
+	if je.Err != nil {
+		if text := je.Err.Error(); k.blank(text) != text {
+			je.Err = errors.New(k.said(text, maxDescriptionLen))
+		}
+	}
+	return je
 }

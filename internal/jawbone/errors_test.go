@@ -2,11 +2,15 @@ package jawbone
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,5 +208,162 @@ func TestHugeRetryAfterIsBounded(t *testing.T) {
 	_, err := client.Refresh(context.Background(), refresh)
 	if got := RetryAfter(err); got != maxRetryAfterSeconds*time.Second {
 		t.Fatalf("Retry-After: 18446744073 reads as %s", got)
+	}
+}
+
+// Whatever a server says about a request, in the fields meant for its
+// words (an OAuth error, the API's error_type and error_detail, where a
+// redirect points), never repeats a secret the request carried: common
+// OAuth servers echo the refresh token ("Wrong client for this refresh
+// token: …") or the client credentials. Each secret is blanked, raw or
+// URL-encoded, before the text is cut to its bound, so that no prefix of
+// one survives the cut either.
+func TestProviderWordsNeverRepeatASecret(t *testing.T) {
+	t.Parallel()
+	type call func(c *Client, secret string) error
+	cases := []struct {
+		name     string
+		endpoint string
+		call     call
+		echo     func(said string) fakejawbone.Fault
+	}{
+		{"refresh, OAuth error", fakejawbone.EndpointToken,
+			func(c *Client, s string) error { _, err := c.Refresh(context.Background(), s); return err },
+			func(said string) fakejawbone.Fault {
+				return fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_client","error_description":` + quoteJSON(said) + `}`}
+			}},
+		{"exchange, OAuth error", fakejawbone.EndpointToken,
+			func(c *Client, s string) error { _, err := c.Exchange(context.Background(), s); return err },
+			func(said string) fakejawbone.Fault {
+				return fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_grant","error_description":` + quoteJSON(said) + `}`}
+			}},
+		{"refresh, OAuth error code", fakejawbone.EndpointToken,
+			func(c *Client, s string) error { _, err := c.Refresh(context.Background(), s); return err },
+			func(said string) fakejawbone.Fault {
+				return fakejawbone.Fault{Status: 400, Body: `{"error":` + quoteJSON(said) + `}`}
+			}},
+		{"refresh, a redirect", fakejawbone.EndpointToken,
+			func(c *Client, s string) error { _, err := c.Refresh(context.Background(), s); return err },
+			func(said string) fakejawbone.Fault {
+				return fakejawbone.Fault{Status: 302, Header: http.Header{"Location": {"https://sso.example/" + url.PathEscape(said)}}}
+			}},
+		{"check access token, API error", fakejawbone.EndpointMe,
+			func(c *Client, s string) error { _, err := c.Me(context.Background(), s); return err },
+			func(said string) fakejawbone.Fault { return apiErrorFault(401, said) }},
+		{"recover refresh token, API error", fakejawbone.EndpointRefreshToken,
+			func(c *Client, s string) error { _, err := c.RecoverRefreshToken(context.Background(), s); return err },
+			func(said string) fakejawbone.Fault { return apiErrorFault(400, said) }},
+		{"disconnect, API error", fakejawbone.EndpointMembership,
+			func(c *Client, s string) error { return c.Disconnect(context.Background(), s) },
+			func(said string) fakejawbone.Fault { return apiErrorFault(403, said) }},
+	}
+	const sent = "sent-Secret/Value+with=odd~chars_0123456789abcdef"
+	echoes := map[string]string{
+		"the request's secret":             "Wrong client for this refresh token: " + sent,
+		"it URL-encoded":                   "token=" + url.QueryEscape(sent) + " rejected",
+		"the client secret":                "client_id=" + testClientID + "&client_secret=" + testClientSecret,
+		"a secret across the length bound": strings.Repeat("x", maxDescriptionLen-10) + sent,
+	}
+	for _, tc := range cases {
+		for what, said := range echoes {
+			t.Run(tc.name+": "+what, func(t *testing.T) {
+				t.Parallel()
+				client, fake := testClient(t)
+				fake.InjectFault(tc.endpoint, tc.echo(said))
+				err := tc.call(client, sent)
+				var je *Error
+				if !errors.As(err, &je) {
+					t.Fatalf("%v (%T) is not an *Error", err, err)
+				}
+				msg := err.Error()
+				for _, secret := range []string{sent, url.QueryEscape(sent), url.PathEscape(sent), sent[:12], testClientSecret} {
+					if strings.Contains(msg, secret) {
+						t.Fatalf("the error repeats %q: %s", secret, msg)
+					}
+				}
+				if len(je.Description) > maxDescriptionLen+len("…") || len(je.Code) > maxCodeLen+len("…") {
+					t.Fatalf("what the server said is not bounded: code %d, description %d bytes", len(je.Code), len(je.Description))
+				}
+			})
+		}
+	}
+}
+
+func quoteJSON(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// apiErrorFault is an API error in Jawbone's envelope that says said.
+func apiErrorFault(status int, said string) fakejawbone.Fault {
+	return fakejawbone.Fault{Status: status, Body: fmt.Sprintf(`{"meta":{"code":%d,"error_type":"bad_request","error_detail":%s},"data":{}}`, status, quoteJSON(said))}
+}
+
+// A reply that can hold a refresh token (any JSON reply: a token reply,
+// the recovery's data.refresh_token) is never logged, not even at debug
+// level: a token it holds is no secret the request carried, so blanking
+// those cannot catch it. Its shape is logged instead: its keys and length.
+func TestRepliesThatCanHoldATokenAreLoggedByShape(t *testing.T) {
+	t.Parallel()
+	const issued = "RT-issued-by-the-server-0123456789"
+	cases := []struct {
+		name     string
+		endpoint string
+		call     func(c *Client) error
+		fault    fakejawbone.Fault
+		keys     []string
+	}{
+		{"recovery reply outside the envelope", fakejawbone.EndpointRefreshToken,
+			func(c *Client) error {
+				_, err := c.RecoverRefreshToken(context.Background(), "an-access-token")
+				return err
+			},
+			fakejawbone.Fault{Status: 200, Body: `{"meta":{"code":201},"data":{"refresh_token":"` + issued + `"}}`},
+			[]string{"data.refresh_token", "meta.code"}},
+		{"recovery reply that is not JSON", fakejawbone.EndpointRefreshToken,
+			func(c *Client) error {
+				_, err := c.RecoverRefreshToken(context.Background(), "an-access-token")
+				return err
+			},
+			fakejawbone.Fault{Status: 200, ContentType: "text/plain", Body: "refresh_token=" + issued},
+			nil},
+		{"token error reply carrying a token", fakejawbone.EndpointToken,
+			func(c *Client) error { _, err := c.Refresh(context.Background(), "a-refresh-token"); return err },
+			fakejawbone.Fault{Status: 400, Body: `{"error":"invalid_request","refresh_token":"` + issued + `"}`},
+			[]string{"error", "refresh_token"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			client, fake := testClient(t)
+			var logged []string
+			var mu sync.Mutex
+			client.debug = func(msg string, kv ...any) {
+				mu.Lock()
+				defer mu.Unlock()
+				logged = append(logged, fmt.Sprint(append([]any{msg}, kv...)...))
+			}
+			fake.InjectFault(tc.endpoint, tc.fault)
+			if err := tc.call(client); err == nil {
+				t.Fatal("the call succeeded")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			joined := strings.Join(logged, "\n")
+			if joined == "" {
+				t.Fatal("nothing was logged about the unexpected reply")
+			}
+			if strings.Contains(joined, issued) || strings.Contains(joined, issued[:10]) {
+				t.Fatalf("the debug log holds the token the reply carried: %s", joined)
+			}
+			for _, k := range tc.keys {
+				if !strings.Contains(joined, k) {
+					t.Fatalf("the debug log does not name the reply's key %s: %s", k, joined)
+				}
+			}
+			if !strings.Contains(joined, strconv.Itoa(len(tc.fault.Body))) {
+				t.Fatalf("the debug log does not give the reply's length %d: %s", len(tc.fault.Body), joined)
+			}
+		})
 	}
 }
