@@ -5,6 +5,7 @@ package jawbone
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,9 @@ import (
 // lateTransport plays a network where the first token request times out
 // on our side while Jawbone keeps it, completing it when land is called.
 type lateTransport struct {
+	// path is the end of the path of the request to keep; "" is the
+	// token endpoint's.
+	path string
 	mu   sync.Mutex
 	held *http.Request
 	body []byte
@@ -31,8 +35,11 @@ type lateTransport struct {
 
 func (l *lateTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	l.mu.Lock()
-	if l.body == nil && strings.HasSuffix(r.URL.Path, "/token") {
-		l.body, _ = io.ReadAll(r.Body)
+	if l.held == nil && strings.HasSuffix(r.URL.Path, cmp.Or(l.path, "/token")) {
+		l.body = []byte{}
+		if r.Body != nil {
+			l.body, _ = io.ReadAll(r.Body)
+		}
 		l.held = r.Clone(context.Background())
 		l.mu.Unlock()
 		return nil, simTimeout{}

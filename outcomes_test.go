@@ -114,6 +114,51 @@ func TestARevokeWhoseOutcomeIsUnknown(t *testing.T) {
 	})
 }
 
+// A disconnect in doubt ends every grant of the account, the ones stored
+// after it was sent included: a grant of that account stored by a node
+// that took over (a failover, a restart) is in doubt too, until the
+// disconnect can no longer land.
+func TestADisconnectInDoubtOutlivesTheNodeThatSentIt(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("me")
+	late := &lateTransport{path: "/PartnerAppMembership"}
+	e.b.transport = late
+	e.mustFail(logical.UpdateOperation, "creds/me/revoke", nil, http.StatusBadGateway, "may have disconnected")
+	restart(e)
+	access, refresh := e.fake.IssueTokens([]string{"basic_read"})
+	e.mustOK(logical.UpdateOperation, "creds/bob", map[string]any{keyAccessToken: access, keyRefreshToken: refresh,
+		keyExpiresAt: e.clock.Now().Add(year).Format(time.RFC3339)})
+	late.land(t)
+	requireNoDeadTokenUnwarned(t, e, "bob", "after the disconnect sent before the restart landed")
+}
+
+// The record of a disconnect is kept an hour after it can no longer land
+// (a flow that began before then may still store a token it ended), then
+// the tick deletes it.
+func TestADisconnectIsForgottenAnHourAfterItSettled(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("me")
+	e.mustOK(logical.UpdateOperation, "creds/me/revoke", nil)
+	records := func() []string {
+		return storedKeys(t, e, credsStoragePrefix, grantIndexPrefix, accountIndexPrefix, indexMetaPath, configStoragePath, saltStoragePath, stateStoragePrefix, stateNamePrefix)
+	}
+	if got := records(); len(got) != 1 || !strings.HasPrefix(got[0], disconnectPrefix) {
+		t.Fatalf("after a revoke, storage holds %v besides grants and indexes, want one disconnect record", got)
+	}
+	e.clock.Advance(disconnectLogTTL)
+	tick(t, e)
+	if got := records(); len(got) != 1 {
+		t.Fatalf("the disconnect record was deleted within its hour: %v", got)
+	}
+	e.clock.Advance(time.Minute)
+	tick(t, e)
+	if got := records(); len(got) != 0 {
+		t.Fatalf("an hour after the disconnect settled, storage still holds %v", got)
+	}
+}
+
 // Scenario 4: a revoke disconnects the app from the whole account: the
 // account's other creds are marked, and never hand out their dead token as
 // if it worked.

@@ -54,7 +54,7 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 	})
 	b.runJobs(ctx, checks, func(name string) { b.checkLiveness(ctx, s, cfg, name) })
 	b.registry.repair(ctx, s, repairBudget)
-	b.registry.disconnects.forgetOld(b.now())
+	b.registry.forgetOldDisconnects(ctx, s)
 	b.metrics.ticked(b.now(), time.Since(started), len(attended), len(checks))
 	return nil
 }

@@ -42,7 +42,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,6 +58,7 @@ const (
 	indexPrefix        = "index/"
 	grantIndexPrefix   = indexPrefix + "grant/"
 	accountIndexPrefix = indexPrefix + "account/"
+	disconnectPrefix   = indexPrefix + "disconnect/"
 	indexMetaPath      = indexPrefix + "meta"
 	saltStoragePath    = "salt"
 )
@@ -287,10 +287,8 @@ type grantTx struct {
 	current *grant // as stored; nil: none
 	held    map[grantKey]func()
 	checked map[grantKey]heldBy
-	// began and beganAt are the disconnect count and the time when tx
-	// began (see disconnects); account the unlock of the account locks tx
-	// holds, if any.
-	began   uint64
+	// beganAt is when tx began (see disconnects); account the unlock of
+	// the account locks tx holds, if any.
 	beganAt time.Time
 	account func()
 }
@@ -305,7 +303,7 @@ func (r *registry) update(ctx context.Context, s logical.Storage, name string, f
 	if err != nil {
 		return err
 	}
-	tx := &grantTx{r: r, ctx: ctx, s: s, name: name, current: current, began: r.disconnects.count(), beganAt: r.now()}
+	tx := &grantTx{r: r, ctx: ctx, s: s, name: name, current: current, beganAt: r.now()}
 	defer tx.release()
 	return fn(tx)
 }
@@ -323,7 +321,7 @@ func (r *registry) updateAll(ctx context.Context, s logical.Storage, names []str
 		if err != nil {
 			return err
 		}
-		txs[i] = &grantTx{r: r, ctx: ctx, s: s, name: name, current: current, began: r.disconnects.count(), beganAt: r.now()}
+		txs[i] = &grantTx{r: r, ctx: ctx, s: s, name: name, current: current, beganAt: r.now()}
 		defer txs[i].release()
 	}
 	return fn(txs)
@@ -488,7 +486,11 @@ func (tx *grantTx) put(g *grant) error {
 		}
 	}
 	if newToken := old == nil || old.AccessToken != g.AccessToken; newToken && !g.attempting() {
-		if until, ok := tx.r.disconnects.concerning(g.AccountXID, tx.began, tx.beganAt); ok {
+		until, ok, err := tx.r.disconnects.concerning(tx.ctx, tx.s, newAccount, tx.beganAt)
+		if err != nil {
+			return err
+		}
+		if ok {
 			// The account was being disconnected while tx got this token,
 			// or a disconnect of it may still land: the token may be dead,
 			// or die. It is stored in doubt, and checked before it is
@@ -546,83 +548,6 @@ func (tx *grantTx) lockAccounts(xids ...string) {
 	tx.account = func() {
 		for _, unlock := range slices.Backward(unlocks) {
 			unlock()
-		}
-	}
-}
-
-// disconnectLog records the revokes' disconnects of accounts on this node,
-// so that a grant a flow got while its account was being disconnected (or
-// that a disconnect still in doubt may end) is not stored as if it surely
-// worked.
-type disconnectLog struct {
-	mu   sync.Mutex
-	n    uint64
-	last map[string]disconnected
-}
-
-// disconnected is the last disconnect of an account: its count, and until
-// when it may land.
-type disconnected struct {
-	seq     uint64
-	landsBy time.Time
-}
-
-func (d *disconnectLog) count() uint64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.n
-}
-
-// note records that account xid is being disconnected, by a call Jawbone
-// may carry out until landsBy.
-func (d *disconnectLog) note(xid string, landsBy time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.n++
-	if d.last == nil {
-		d.last = map[string]disconnected{}
-	}
-	d.last[xid] = disconnected{seq: d.n, landsBy: landsBy}
-}
-
-// settle records that the disconnect of account xid can no longer land.
-func (d *disconnectLog) settle(xid string, now time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if e, ok := d.last[xid]; ok {
-		e.landsBy = now
-		d.last[xid] = e
-	}
-}
-
-// concerning reports whether a disconnect may have ended, or may still
-// end, a token of account xid (any account, for "": one not known) that a
-// flow got after it began (when the count was began, at beganAt): one
-// began since, or one could still land then. until is when the last of
-// them can no longer land.
-func (d *disconnectLog) concerning(xid string, began uint64, beganAt time.Time) (until time.Time, ok bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for account, e := range d.last {
-		if (xid == "" || account == xid) && (e.seq > began || !e.landsBy.Before(beganAt)) {
-			until, ok = later(until, e.landsBy), true
-		}
-	}
-	return until, ok
-}
-
-// disconnectLogTTL is how long a disconnect is remembered once it can no
-// longer land: far longer than any flow takes from its first call to
-// Jawbone to its write (a few calls, each within request_timeout).
-const disconnectLogTTL = time.Hour
-
-// forgetOld drops what no flow can still be concerned with.
-func (d *disconnectLog) forgetOld(now time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for xid, e := range d.last {
-		if now.Sub(e.landsBy) > disconnectLogTTL {
-			delete(d.last, xid)
 		}
 	}
 }
@@ -727,6 +652,9 @@ func (r *registry) invalidated(key string) {
 		r.keys.forget()
 	case indexMetaPath:
 		r.indexed.Store(false)
+	}
+	if strings.HasPrefix(key, disconnectPrefix) {
+		r.disconnects.forget()
 	}
 	if name, ok := strings.CutPrefix(key, credsStoragePrefix); ok && name != "" {
 		r.load.markStale(name)

@@ -146,14 +146,18 @@ func (b *backend) disconnectLocked(tx *grantTx, siblings []*grantTx, cfg *config
 		if err != nil {
 			return nil, err
 		}
-		b.registry.disconnects.note(g.AccountXID, tx.current.landsBy(cfg.RequestTimeout))
+		if err := b.registry.noteDisconnect(tx.ctx, tx.s, g.AccountXID, tx.current.landsBy(cfg.RequestTimeout)); err != nil {
+			// Nothing was called: the marks are only checks more.
+			_ = restoreAll(all, before)
+			return nil, err
+		}
 		err = b.client(cfg).Disconnect(tx.ctx, g.AccessToken)
 		switch outcome := jawbone.OutcomeOf(err); {
 		case err == nil:
-			b.registry.disconnects.settle(g.AccountXID, b.now())
+			b.registry.settleDisconnect(tx.ctx, tx.s, g.AccountXID)
 			return g, b.settleAll(all, before)
 		case outcome == jawbone.NotCarriedOut:
-			b.registry.disconnects.settle(g.AccountXID, b.now())
+			b.registry.settleDisconnect(tx.ctx, tx.s, g.AccountXID)
 			if err := restoreAll(all, before); err != nil {
 				return nil, err
 			}
@@ -175,7 +179,7 @@ func (b *backend) disconnectLocked(tx *grantTx, siblings []*grantTx, cfg *config
 			}
 		default:
 			if outcome == jawbone.UnknownFinished {
-				b.registry.disconnects.settle(g.AccountXID, b.now())
+				b.registry.settleDisconnect(tx.ctx, tx.s, g.AccountXID)
 				// A mark that cannot be settled stays as it was: in doubt,
 				// which is safe (settleAll logs it).
 				_ = b.settleAll(all, before)

@@ -226,7 +226,7 @@ func (w *simWorld) newNode(standby bool) *simNode {
 	// the scheduler sees every wait.
 	b.share = func(_ string, attend func() attended) attended { return attend() }
 	b.registry.spawn = func(load func()) { load() }
-	for _, l := range []*keyLocks{&b.registry.names, &b.registry.grants, &b.registry.accounts, &b.registry.keys.lock, &b.states.spending, &b.states.issuing, &b.configLock} {
+	for _, l := range []*keyLocks{&b.registry.names, &b.registry.grants, &b.registry.accounts, &b.registry.keys.lock, &b.registry.disconnects.write, &b.states.spending, &b.states.issuing, &b.configLock} {
 		l.wait = w.sched.waitForLock
 	}
 	if err := b.Setup(context.Background(), conf); err != nil {
