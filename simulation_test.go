@@ -69,6 +69,7 @@ var (
 	simWorkers   = flag.Int("sim.workers", 0, "workers per schedule (0: 1 to 4, as the seed picks)")
 	simSeed      = flag.Uint64("sim.seed", 0, "run only the schedule of this seed (and log every step)")
 	simFirstSeed = flag.Uint64("sim.first", 1, "the seed of the first schedule")
+	simKeepGoing = flag.Bool("sim.keepgoing", false, "go on after a schedule that broke an invariant, and list every failing seed at the end (a long search)")
 )
 
 func TestSimulatedFaultSchedules(t *testing.T) {
@@ -81,15 +82,25 @@ func TestSimulatedFaultSchedules(t *testing.T) {
 		}
 	}
 	started, concurrent := time.Now(), 0
+	var failed []uint64
 	for _, seed := range seeds {
 		w := newSimWorld(t, seed, *simSeed != 0)
 		if w.workers > 1 {
 			concurrent++
 		}
-		if err := w.run(*simSteps); err != nil {
+		err := w.run(*simSteps)
+		switch {
+		case err == nil:
+		case *simKeepGoing:
+			failed = append(failed, seed)
+			t.Errorf("schedule with seed %d (%d workers) broke an invariant: %v (replay it with: go test -run TestSimulatedFaultSchedules -sim.seed=%d -v .)", seed, w.workers, err, seed)
+		default:
 			t.Fatalf("schedule with seed %d (%d workers) broke an invariant: %v\n\nreplay it with: go test -run TestSimulatedFaultSchedules -sim.seed=%d -v .\n\nsteps:\n%s",
 				seed, w.workers, err, seed, strings.Join(w.trace, "\n"))
 		}
+	}
+	if len(failed) > 0 {
+		t.Errorf("%d of %d schedules failed, seeds %v", len(failed), len(seeds), failed)
 	}
 	t.Logf("%d schedules (%d of them concurrent) of %d steps a worker in %s", len(seeds), concurrent, *simSteps, time.Since(started).Round(time.Millisecond))
 }
