@@ -120,6 +120,15 @@ func unknownAccount(incoming string, whyIncoming error, held string, whyHeld err
 }
 
 // accountText names an account for a message.
+// replacedWarning says that name's grant of account previous was replaced
+// by g ("" when nothing was replaced).
+func replacedWarning(name string, g *grant, previous string) string {
+	if previous == "" {
+		return ""
+	}
+	return fmt.Sprintf("creds %q now hold a grant of %s, replacing one of account %s", name, accountText(g.AccountXID, nil), previous)
+}
+
 func accountText(xid string, why error) string {
 	switch {
 	case xid != "":

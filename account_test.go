@@ -195,3 +195,21 @@ func TestImportsArePinnedAndNotShared(t *testing.T) {
 		t.Fatal("a second name was given the same grant")
 	}
 }
+
+// A replacement whose new account Jawbone would not name says so, instead
+// of naming an empty account.
+func TestAReplacementByAnAccountNotNamedSaysSo(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	holder := e.fake.DefaultAccount()
+	e.authorize("me")
+	markStored(t, e, "me", func(g *grant) { g.NeedsReauth = true })
+	e.b.invalidate(context.Background(), credsStoragePrefix+"me")
+	e.fake.InjectFault(fakejawbone.EndpointMe, fakejawbone.Fault{Status: http.StatusServiceUnavailable, Body: `{"meta":{"code":503}}`})
+	resp, err := e.authorizeAs("newcomer", "me", nil)
+	warnings := strings.Join(resp.Warnings, " ")
+	if err != nil || resp.IsError() || resp.Data[keyReplaced] != holder ||
+		!strings.Contains(warnings, `creds "me" now hold a grant of an account not recorded, replacing one of account `+holder) {
+		t.Fatalf("a replacement by an account Jawbone would not name: %v %#v", err, resp)
+	}
+}

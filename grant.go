@@ -260,6 +260,16 @@ func (g *grant) withAttempt(now time.Time, timeout time.Duration, tokenDead bool
 	return &a
 }
 
+// sentAt is g, marked, with its attempt's call sent at now: Jawbone may
+// carry a call out until twice the timeout after it was sent, which is
+// later than the mark's landing time when something (a check of the
+// token) ran between the mark and the call.
+func (g *grant) sentAt(now time.Time, timeout time.Duration) *grant {
+	a := *g
+	a.AttemptLandsBy = later(g.AttemptLandsBy, now.Add(landingFactor*timeout))
+	return &a
+}
+
 // withInheritedAttempt is g stored with an attempt on its grant that was
 // made for a name since deleted, and that Jawbone may still carry out:
 // until it can no longer, g's token is in doubt like any.

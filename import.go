@@ -135,7 +135,7 @@ func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config
 			return err
 		}
 		stored = tx.current
-		warnings = appendNonEmpty(warnings, checked.warning, warning, repl.warning, replacedWarning(name, g, repl))
+		warnings = appendNonEmpty(warnings, checked.warning, warning, repl.warning, replacedWarning(name, g, repl.previous))
 		if xid == "" && repl.warning == "" {
 			warnings = append(warnings, fmt.Sprintf("the Jawbone account of the imported grant could not be checked (%v): it is not recorded", whyNot))
 		}
@@ -196,13 +196,6 @@ func sameGrantWarning(name string, current *grant) string {
 		return fmt.Sprintf("creds %q already hold this grant, so nothing was changed: Jawbone rejected it, so it needs a new authorization, not an import", name)
 	}
 	return fmt.Sprintf("creds %q already hold this grant, so nothing was changed: refreshing it would kill the access token they hand out", name)
-}
-
-func replacedWarning(name string, g *grant, repl replacement) string {
-	if repl.previous == "" {
-		return ""
-	}
-	return fmt.Sprintf("creds %q now hold a grant of Jawbone account %s, replacing one of account %s", name, g.AccountXID, repl.previous)
 }
 
 func appendNonEmpty(list []string, items ...string) []string {

@@ -263,6 +263,53 @@ func TestAnAttemptInDoubtOutlivesItsName(t *testing.T) {
 	requireNoDeadTokenUnwarned(t, e, "me", "after the deleted creds' refresh landed")
 }
 
+// From the real-Vault chaos run: the check of the token a refresh begins
+// on took request_timeout (no answer), so the refresh was sent that long
+// after its mark. Its reply was lost too; a check when the mark's landing
+// time had passed found the old token working and took the refresh for
+// one that could no longer land, though Jawbone had had it for only one
+// request_timeout. A second refresh then got a token the first one, landing
+// late, killed. An attempt may land until twice request_timeout after its
+// call was sent, not after its mark.
+func TestARefreshSentAfterASlowCheckMayLandLater(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("me")
+	late := &lateTransport{}
+	slow := &slowTransport{next: late, clock: e.clock, took: defaultRequestTimeout, slowCheck: true}
+	e.b.transport = slow
+	msg := e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, http.StatusConflict)
+	if !strings.Contains(msg, "may still carry it out") {
+		t.Fatalf("the refresh sent after a slow check is not in doubt: %s", msg)
+	}
+	e.b.transport = late
+	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, http.StatusConflict, "may still carry it out")
+	late.land(t)
+	requireNoDeadTokenUnwarned(t, e, "me", "after the refresh sent after a slow check landed")
+}
+
+// slowTransport has the first check of a token (if slowCheck) and each
+// request next keeps take a while on the backend's clock, then time out.
+type slowTransport struct {
+	next      *lateTransport
+	clock     *fakejawbone.ManualClock
+	took      time.Duration
+	slowCheck bool
+}
+
+func (s *slowTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if s.slowCheck && strings.HasSuffix(r.URL.Path, "/users/@me") {
+		s.slowCheck = false
+		s.clock.Advance(s.took)
+		return nil, simTimeout{}
+	}
+	resp, err := s.next.RoundTrip(r)
+	if err != nil {
+		s.clock.Advance(s.took)
+	}
+	return resp, err
+}
+
 // Scenario 9: a huge Retry-After is capped, not overflowed into a moment.
 func TestAHugeRetryAfterIsCapped(t *testing.T) {
 	t.Parallel()

@@ -2,7 +2,6 @@ package jawbone
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -86,7 +85,7 @@ func authorizedReply(done *completedAuth) *logical.Response {
 	}}
 	if done.replaced != "" {
 		resp.Data[keyReplaced] = done.replaced
-		resp.AddWarning(fmt.Sprintf("creds %q now hold a grant of Jawbone account %s, replacing one of account %s", done.name, done.grant.AccountXID, done.replaced))
+		resp.AddWarning(replacedWarning(done.name, done.grant, done.replaced))
 	}
 	if done.warning != "" {
 		resp.AddWarning(done.warning)

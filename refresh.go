@@ -247,11 +247,14 @@ func (b *backend) refreshLocked(tx *grantTx, cfg *config, g *grant, retries int,
 		if jawbone.KindOf(err) == jawbone.TokenRejected && !g.expired(b.now()) {
 			b.metrics.foundDead()
 		}
-		if !works {
-			marked = g.withAttempt(sentAt, cfg.RequestTimeout, true)
-			if err := tx.put(marked); err != nil {
+		// The check took time, up to request_timeout: the mark must cover
+		// a refresh sent now.
+		remarked := g.withAttempt(sentAt, cfg.RequestTimeout, !works).sentAt(b.now(), cfg.RequestTimeout)
+		if remarked.AttemptBlind != marked.AttemptBlind || !remarked.AttemptLandsBy.Equal(marked.AttemptLandsBy) {
+			if err := tx.put(remarked); err != nil {
 				return attended{grant: g, fatal: fmt.Errorf("marking the refresh of creds %q: %w", tx.name, err)}
 			}
+			marked = remarked
 		}
 	}
 	res := b.callRefresh(tx, cfg, g, marked, retries, sentAt)

@@ -146,7 +146,8 @@ func (b *backend) disconnectLocked(tx *grantTx, siblings []*grantTx, cfg *config
 		if err != nil {
 			return nil, err
 		}
-		if err := b.registry.noteDisconnect(tx.ctx, tx.s, g.AccountXID, tx.current.landsBy(cfg.RequestTimeout)); err != nil {
+		landsBy := tx.current.sentAt(b.now(), cfg.RequestTimeout).landsBy(cfg.RequestTimeout)
+		if err := b.registry.noteDisconnect(tx.ctx, tx.s, g.AccountXID, landsBy); err != nil {
 			// Nothing was called: the marks are only checks more.
 			_ = restoreAll(all, before)
 			return nil, err
