@@ -553,9 +553,11 @@ func (c *chaos) removed(name string, r *chaosResult) {
 // --- sys/raw ----------------------------------------------------------------
 
 // rawGet reads an entry of the mount's storage through sys/raw: its value,
-// or "" and false when there is none.
+// or "" and false when there is none. Nothing the plugin stores is
+// compressed, and a value that merely begins like a compressed one (a salt
+// beginning with "4" reads as LZ4) must not be taken for one.
 func (c *chaos) rawGet(key string) (string, bool, error) {
-	r, err := c.a.do(http.MethodGet, "sys/raw/logical/"+c.uuid+"/"+key, nil, nil)
+	r, err := c.a.do(http.MethodGet, "sys/raw/logical/"+c.uuid+"/"+key, url.Values{"compressed": {"false"}}, nil)
 	switch {
 	case err != nil:
 		return "", false, err
