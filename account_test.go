@@ -3,8 +3,10 @@ package jawbone
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/jawbone-vault/vault-plugin-secrets-jawbone/fakejawbone"
@@ -211,5 +213,27 @@ func TestAReplacementByAnAccountNotNamedSaysSo(t *testing.T) {
 	if err != nil || resp.IsError() || resp.Data[keyReplaced] != holder ||
 		!strings.Contains(warnings, `creds "me" now hold a grant of an account not recorded, replacing one of account `+holder) {
 		t.Fatalf("a replacement by an account Jawbone would not name: %v %#v", err, resp)
+	}
+}
+
+// Creds whose account is not recorded (stored before accounts were, or
+// Jawbone did not say then) learn it from the next check that Jawbone
+// answers: a revoke of any account no longer has to mark them.
+func TestALivenessCheckRecordsAnAccountNotKnown(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("me")
+	markStored(t, e, "me", func(g *grant) { g.AccountXID = "" })
+	ctx := context.Background()
+	if names, err := e.b.registry.namesOfAccount(ctx, e.storage, "", ""); err != nil || !slices.Equal(names, []string{"me"}) {
+		t.Fatalf("names of no known account: %v %v", names, err)
+	}
+	e.clock.Advance(2 * time.Hour) // past check_interval
+	tick(t, e)
+	if got := e.stored("me").AccountXID; got != e.fake.DefaultAccount() {
+		t.Fatalf("after a liveness check, the creds' account is %q", got)
+	}
+	if names, err := e.b.registry.namesOfAccount(ctx, e.storage, "", ""); err != nil || len(names) != 0 {
+		t.Fatalf("names of no known account after the check: %v %v", names, err)
 	}
 }

@@ -695,25 +695,49 @@ func (b *backend) authorizeWith(ctx context.Context, s logical.Storage, cfg *con
 		return nil, err
 	}
 	var done *completedAuth
+	var elsewhere reissued
 	err := b.registry.update(ctx, s, pending.Name, func(tx *grantTx) error {
 		var err error
-		done, err = b.exchangeLocked(tx, cfg, pending, r.Code)
+		done, elsewhere, err = b.exchangeLocked(tx, cfg, pending, r.Code)
 		return err
 	})
+	if elsewhere.name != "" {
+		b.checkBeforeHandingOut(ctx, s, elsewhere)
+	}
 	return done, err
+}
+
+// reissued is a grant that other creds hold, which an exchange got a new
+// token of.
+type reissued struct{ name, refreshToken string }
+
+// checkBeforeHandingOut marks the token of the creds that hold a grant an
+// exchange got a new token of: that token may be dead now (as after a
+// refresh), so it is checked with Jawbone before it is handed out again.
+func (b *backend) checkBeforeHandingOut(ctx context.Context, s logical.Storage, r reissued) {
+	err := b.registry.update(ctx, s, r.name, func(tx *grantTx) error {
+		g := tx.current
+		if g == nil || g.RefreshToken != r.refreshToken || g.attempting() {
+			return nil
+		}
+		return tx.put(g.tokenRejected(b.now()))
+	})
+	if err != nil {
+		b.log().Warn("could not mark creds whose grant an exchange got a new token of; their token is checked at the next liveness check", "name", r.name, "error", err)
+	}
 }
 
 // exchangeLocked exchanges the code and, if the new grant may take the
 // name's place (account.go), stores it over current. An authorization may
 // hand out a new token of the grant current holds (the same account), so
 // current is marked as in an attempt first, as for a refresh.
-func (b *backend) exchangeLocked(tx *grantTx, cfg *config, pending *pendingAuth, code string) (*completedAuth, error) {
+func (b *backend) exchangeLocked(tx *grantTx, cfg *config, pending *pendingAuth, code string) (*completedAuth, reissued, error) {
 	sentAt, current := b.now(), tx.current
 	var marked *grant
 	if current != nil {
 		marked = current.withAttempt(sentAt, cfg.RequestTimeout, false)
 		if err := tx.put(marked); err != nil {
-			return nil, err
+			return nil, reissued{}, err
 		}
 	}
 	// Counted only here, past the state checks: anonymous junk sent to the
@@ -725,11 +749,16 @@ func (b *backend) exchangeLocked(tx *grantTx, cfg *config, pending *pendingAuth,
 		if marked != nil {
 			b.restoreAfterExchange(tx, current, marked, err)
 		}
-		return nil, providerFailure(err, fixCodeExpired, fixRestartLater)
+		return nil, reissued{}, providerFailure(err, fixCodeExpired, fixRestartLater)
 	}
 	xid, whyNot := b.accountOf(tx.ctx, cfg, tok.AccessToken)
+	if current != nil && tok.RefreshToken == current.RefreshToken && xid == "" {
+		xid, whyNot = current.AccountXID, nil // a new token of the same grant: the same account
+	}
+	var elsewhere reissued
 	held, err := tx.holder(tok.RefreshToken)
 	if err == nil && held.name != "" {
+		elsewhere = reissued{name: held.name, refreshToken: tok.RefreshToken}
 		err = sharedGrant(held.name)
 	}
 	var repl replacement
@@ -741,17 +770,17 @@ func (b *backend) exchangeLocked(tx *grantTx, cfg *config, pending *pendingAuth,
 		if marked != nil {
 			b.restoreAfterExchange(tx, current, marked, nil)
 		}
-		return nil, err
+		return nil, elsewhere, err
 	}
 	if err := tx.put(newGrant(tok, "", pending.Scopes, sentAt).ofAccount(xid)); err != nil {
-		return nil, err // a marker left stored keeps current unchecked
+		return nil, reissued{}, err // a marker left stored keeps current unchecked
 	}
 	g := tx.current
 	done := &completedAuth{name: pending.Name, grant: g, replaced: repl.previous, warning: repl.warning}
 	if xid == "" && done.warning == "" {
 		done.warning = fmt.Sprintf("the Jawbone account of the new grant could not be checked (%v): it is not recorded", whyNot)
 	}
-	return done, nil
+	return done, reissued{}, nil
 }
 
 // sharedGrantForAnyone refuses a grant that other creds hold as it is

@@ -230,9 +230,11 @@ func writingReadOp(h handlerFunc, takes fieldSet) *framework.PathOperation {
 	return forwarded(replying(strict(logical.ReadOperation, takes, h)))
 }
 
-// listOp is a list; it takes no fields to check.
+// listOp is a list; it takes no fields to check. It is forwarded like a
+// write: the node that can write keeps every name in memory, in order,
+// while elsewhere a page would cost a listing of every creds entry.
 func listOp(h handlerFunc) *framework.PathOperation {
-	return &framework.PathOperation{Callback: replying(h)}
+	return forwarded(replying(h))
 }
 
 // writeOp is a forwarded write (or delete) that rejects fields it does not

@@ -318,6 +318,16 @@ func (g *grant) ofAccount(xid string) *grant {
 	return &a
 }
 
+// learned is g with the account Jawbone named in a check of its token,
+// if g's was not known (stored before accounts were recorded, or Jawbone
+// did not say then): a revoke of any account no longer concerns it.
+func (g *grant) learned(xid string) *grant {
+	if g.AccountXID != "" || xid == "" {
+		return g
+	}
+	return g.ofAccount(xid)
+}
+
 // attemptFailed is g, as it was before an attempt that Jawbone answered
 // with an error: the attempt replaced nothing, so it leaves no marker (an
 // earlier attempt still unsettled keeps its own: the answer says nothing of

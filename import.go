@@ -2,6 +2,7 @@ package jawbone
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -118,6 +119,18 @@ func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config
 			if _, err := b.mayReplace(tx, cfg, checked.xid, nil, imp.Replace, fixReplaceImport(name)); err != nil {
 				return err
 			}
+		}
+		if current != nil && current.RefreshToken == imp.RefreshToken && (imp.AccessToken == "" || imp.ExpiresAt.IsZero()) {
+			// Jawbone rejects both the creds' token and the imported one
+			// (holdsAlready, checkImportedToken): the import is a refresh of
+			// the creds' own grant, an attempt on their entry like any.
+			res := b.refreshLocked(tx, cfg, current, 0, true)
+			if err := errors.Join(res.fatal, res.err); err != nil {
+				return providerFailure(err, fixImportedRefreshToken, nil)
+			}
+			stored = tx.current
+			warnings = append(warnings, checked.warning)
+			return nil
 		}
 		g, warning, err := b.importedGrant(tx, cfg, client, imp, held)
 		if err != nil {

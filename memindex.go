@@ -64,6 +64,9 @@ const (
 	flagNeedsReauth uint8 = 1 << iota
 	flagFailing
 	flagBlind
+	// flagFailedSinceLanding: the last failure was recorded once the
+	// attempt could no longer land (its backoff holds: grant.attendAt).
+	flagFailedSinceLanding
 )
 
 // indexCounts are the figures of the grants the index holds.
@@ -128,6 +131,9 @@ func summarize(g *grant, key grantKey, account uint64) summary {
 	if g.AttemptBlind {
 		s.flags |= flagBlind
 	}
+	if g.attempting() && !g.LastErrorAt.Before(g.AttemptLandsBy) {
+		s.flags |= flagFailedSinceLanding
+	}
 	return s
 }
 
@@ -142,6 +148,9 @@ func (s summary) asGrant() *grant {
 	}
 	if s.flags&flagFailing != 0 {
 		g.LastError = "failing"
+	}
+	if s.flags&flagFailedSinceLanding != 0 {
+		g.LastErrorAt = g.AttemptLandsBy
 	}
 	return g
 }

@@ -6,8 +6,13 @@ package jawbone
 // one grant).
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -320,4 +325,102 @@ func TestAHugeRetryAfterIsCapped(t *testing.T) {
 	if next := e.stored("me").NextAttemptAt; next.Sub(e.clock.Now()) != retryAfterMax {
 		t.Fatalf("after Retry-After: 18446744073 the next attempt is at %s, %s from now; want %s", next, next.Sub(e.clock.Now()), retryAfterMax)
 	}
+}
+
+// An import of the grant the creds hold already, when Jawbone rejects both
+// their token and the imported one (an old app refreshed the grant twice),
+// refreshes that grant: an attempt on the creds like any, marked on them.
+// When its reply is lost, a forced refresh waits for it (409), and the
+// token it killed, landing late, is not handed out as if it worked.
+func TestAnImportThatRefreshesTheCredsOwnGrantIsTheirAttempt(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("me")
+	refresh := e.stored("me").RefreshToken
+	fileToken, _ := e.fake.RefreshOutside(refresh)
+	if _, ok := e.fake.RefreshOutside(refresh); !ok {
+		t.Fatal("the fake does not know the grant")
+	}
+	late := &lateTransport{}
+	e.b.transport = late
+	_, _ = e.request(logical.UpdateOperation, "creds/me", map[string]any{keyAccessToken: fileToken, keyRefreshToken: refresh,
+		keyExpiresAt: e.clock.Now().Add(300 * 24 * time.Hour).Format(time.RFC3339)})
+	if late.held == nil {
+		t.Fatal("the import did not refresh the grant")
+	}
+	e.mustFail(logical.UpdateOperation, "creds/me/refresh", nil, http.StatusConflict, "may still carry it out")
+	late.land(t)
+	requireNoDeadTokenUnwarned(t, e, "me", "after the import's refresh landed late")
+}
+
+// A refresh made because Jawbone rejects the token (a liveness check found
+// it dead), which Jawbone then refuses (its own 503), does not put the
+// token back as if it worked: reads say it could not be refreshed.
+func TestARefusedRefreshOfADeadTokenKeepsItFromBeingHandedOut(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("me")
+	if _, ok := e.fake.RefreshOutside(e.stored("me").RefreshToken); !ok {
+		t.Fatal("the fake does not know the grant")
+	}
+	e.clock.Advance(2 * time.Hour) // past check_interval
+	e.fake.InjectFault(fakejawbone.EndpointToken, fakejawbone.Fault{Status: http.StatusServiceUnavailable, Body: `{"error":"temporarily_unavailable"}`, Times: 1})
+	tick(t, e)
+	e.mustFail(logical.ReadOperation, "creds/me", nil, http.StatusBadGateway, "could not be checked or refreshed")
+}
+
+// reissuingTransport plays a Jawbone whose code exchange hands back a new
+// access token of an existing grant (the refresh token given), retiring
+// the grant's old one, as a refresh does.
+type reissuingTransport struct {
+	fake    *fakejawbone.Server
+	refresh string
+}
+
+func (x *reissuingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/token") && r.Body != nil {
+		body, _ := io.ReadAll(r.Body)
+		form, _ := url.ParseQuery(string(body))
+		if form.Get("grant_type") == "authorization_code" {
+			access, ok := x.fake.RefreshOutside(x.refresh)
+			if !ok {
+				return nil, errors.New("the fake does not know the grant")
+			}
+			reply, _ := json.Marshal(map[string]any{"access_token": access, "refresh_token": x.refresh, "token_type": "Bearer", "expires_in": 365 * 24 * 3600})
+			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(bytes.NewReader(reply)), Request: r}, nil
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// Should an authorization hand back a new token of a grant that creds hold
+// already (Jawbone's behaviour is not known), the token those creds hold
+// died with it: the name's own grant is stored with its new token even if
+// its account cannot be checked, and another name's is checked before it
+// is handed out again.
+func TestAnExchangeThatReissuesAHeldGrant(t *testing.T) {
+	t.Parallel()
+	t.Run("the name's own", func(t *testing.T) {
+		t.Parallel()
+		e := newConfiguredEnv(t)
+		e.authorize("me")
+		e.b.transport = &reissuingTransport{fake: e.fake, refresh: e.stored("me").RefreshToken}
+		auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: "me"})
+		landed := e.visit(auth.Data[keyURL].(string))
+		e.fake.InjectFault(fakejawbone.EndpointMe, fakejawbone.Fault{Status: http.StatusBadGateway, Times: 1})
+		e.mustOK(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: landed})
+		requireNoDeadTokenUnwarned(t, e, "me", "after an exchange of the name's own grant")
+	})
+	t.Run("another name's", func(t *testing.T) {
+		t.Parallel()
+		e := newConfiguredEnv(t)
+		e.authorize("other")
+		e.b.transport = &reissuingTransport{fake: e.fake, refresh: e.stored("other").RefreshToken}
+		auth := e.mustOK(logical.ReadOperation, "auth-url", map[string]any{keyName: "me"})
+		e.mustFail(logical.UpdateOperation, "exchange", map[string]any{keyRedirectURL: e.visit(auth.Data[keyURL].(string))},
+			http.StatusBadRequest, `this grant is stored as the creds "other" already`)
+		requireNoDeadTokenUnwarned(t, e, "other", "after an exchange got a new token of its grant")
+	})
 }

@@ -95,10 +95,10 @@ func (b *backend) checkLiveness(ctx context.Context, s logical.Storage, cfg *con
 		if g == nil || !g.checkDue(cfg.CheckInterval, now) {
 			return nil
 		}
-		works, err := b.check(ctx, cfg, g)
+		xid, works, err := b.check(ctx, cfg, g)
 		switch {
 		case works:
-			return tx.put(g.checked(now))
+			return tx.put(g.checked(now).learned(xid))
 		case jawbone.KindOf(err) != jawbone.TokenRejected:
 			// No reader waits on a liveness check: it is tried again later,
 			// without a warning on the creds.

@@ -181,12 +181,12 @@ const (
 
 // settleLocked decides an attempt in doubt.
 func (b *backend) settleLocked(tx *grantTx, cfg *config, g *grant, now time.Time) (attended, settleNext) {
-	works, err := b.check(tx.ctx, cfg, g)
+	xid, works, err := b.check(tx.ctx, cfg, g)
 	answeredAt := b.now() // a token may have expired while Jawbone was asked
 	mayLand := g.mayLand(now, cfg.RequestTimeout)
 	switch {
 	case works && !mayLand:
-		settled := g.settled(now)
+		settled := g.settled(now).learned(xid)
 		if err := tx.put(settled); err != nil {
 			return attended{grant: g, fatal: err}, settleDone
 		}
@@ -195,7 +195,7 @@ func (b *backend) settleLocked(tx *grantTx, cfg *config, g *grant, now time.Time
 	case works:
 		// It may still land, and then it kills whatever we hold: neither a
 		// new token nor this one can be handed out as if all were well.
-		alive := g.checked(now)
+		alive := g.checked(now).learned(xid)
 		if err := tx.put(alive); err != nil {
 			return attended{grant: g, fatal: err}, settleDone
 		}
@@ -215,10 +215,14 @@ func (b *backend) settleLocked(tx *grantTx, cfg *config, g *grant, now time.Time
 }
 
 // check asks Jawbone whether it accepts g's access token. works is true
-// only on Jawbone's own answer; err says why not.
-func (b *backend) check(ctx context.Context, cfg *config, g *grant) (works bool, err error) {
-	_, err = b.client(cfg).Me(ctx, g.AccessToken)
-	return err == nil, err
+// only on Jawbone's own answer, which names the account (xid); err says
+// why not.
+func (b *backend) check(ctx context.Context, cfg *config, g *grant) (xid string, works bool, err error) {
+	acct, err := b.client(cfg).Me(ctx, g.AccessToken)
+	if err != nil {
+		return "", false, err
+	}
+	return acct.XID, true, nil
 }
 
 // refreshLocked refreshes g, marking the attempt in storage first;
@@ -243,9 +247,12 @@ func (b *backend) refreshLocked(tx *grantTx, cfg *config, g *grant, retries int,
 		// refreshed the grant, the account disconnected the app). Asked
 		// once the attempt is marked, so that nothing of ours can kill the
 		// token in between; a crash before the call is harmless.
-		works, err := b.check(tx.ctx, cfg, g)
-		if jawbone.KindOf(err) == jawbone.TokenRejected && !g.expired(b.now()) {
-			b.metrics.foundDead()
+		_, works, err := b.check(tx.ctx, cfg, g)
+		if jawbone.KindOf(err) == jawbone.TokenRejected {
+			tokenDead = true
+			if !g.expired(b.now()) {
+				b.metrics.foundDead()
+			}
 		}
 		// The check took time, up to request_timeout: the mark must cover
 		// a refresh sent now.
@@ -257,21 +264,28 @@ func (b *backend) refreshLocked(tx *grantTx, cfg *config, g *grant, retries int,
 			marked = remarked
 		}
 	}
-	res := b.callRefresh(tx, cfg, g, marked, retries, sentAt)
+	res := b.callRefresh(tx, cfg, g, marked, retries, sentAt, tokenDead)
 	res.attempted = true
 	return res
 }
 
 // callRefresh makes the refresh marked on g (as marked) and records what
-// came of it.
-func (b *backend) callRefresh(tx *grantTx, cfg *config, g, marked *grant, retries int, sentAt time.Time) attended {
+// came of it. tokenDead says Jawbone no longer accepts g's token, or did
+// not say.
+func (b *backend) callRefresh(tx *grantTx, cfg *config, g, marked *grant, retries int, sentAt time.Time, tokenDead bool) attended {
 	tok, err := b.client(cfg).Refresh(tx.ctx, g.RefreshToken)
 	now := b.now()
 	switch {
 	case err == nil:
 		return b.storeRefreshed(tx, marked, tok, sentAt)
 	case !jawbone.MayHaveIssued(err):
-		return b.recordFailure(tx, marked, g.attemptFailed(err, now), err)
+		before := g
+		if tokenDead && !g.attempting() {
+			// What made the refresh needed stays known: the token is not
+			// handed out again before Jawbone says it accepts it.
+			before = g.tokenRejected(now)
+		}
+		return b.recordFailure(tx, marked, before.attemptFailed(err, now), err)
 	}
 	doubt := marked.attemptInDoubt(err, now)
 	res := b.recordFailure(tx, marked, doubt, err)
@@ -279,7 +293,7 @@ func (b *backend) callRefresh(tx *grantTx, cfg *config, g, marked *grant, retrie
 		return res
 	}
 	askedAt := b.now()
-	works, checkErr := b.check(tx.ctx, cfg, doubt)
+	xid, works, checkErr := b.check(tx.ctx, cfg, doubt)
 	switch {
 	case works && !doubt.mayLand(askedAt, cfg.RequestTimeout):
 		// Finished at Jawbone, and it replaced nothing: a failure like any.
@@ -288,7 +302,7 @@ func (b *backend) callRefresh(tx *grantTx, cfg *config, g, marked *grant, retrie
 			res.grant = failed
 		}
 	case works:
-		alive := doubt.checked(askedAt)
+		alive := doubt.checked(askedAt).learned(xid)
 		if err := tx.put(alive); err == nil {
 			res.grant = alive
 		}

@@ -22,7 +22,7 @@ package jawbone
 // across keys, so they are hints that every use verifies against the grant
 // they point to, and writes are ordered so that a crash leaves at worst a
 // stale entry (a claim written before the grant; an old one not yet
-// dropped), never a missing one: a paced repair (repair.go) drops the
+// dropped), never a missing one: a paced repair (reindex.go) drops the
 // stale ones. The hashes are keyed, so a storage key never holds a refresh
 // token or anything that leads to one.
 //
@@ -91,9 +91,9 @@ type registry struct {
 	// grant (index/meta); until then, whether another name holds a grant
 	// is answered by reading every grant, as v0.1 did.
 	indexed atomic.Bool
-	// load is the background load of the schedule (load.go).
+	// load is the background load of the schedule (reindex.go).
 	load loadState
-	// repairAt is where the index repair goes on from (repair.go).
+	// repairAt is where the index repair goes on from (reindex.go).
 	repairAt repairCursor
 }
 
@@ -233,22 +233,36 @@ func (r *registry) list(ctx context.Context, s logical.Storage, after string, li
 
 // namesOfAccount are the names other than except holding a grant of
 // account xid ("": whose account is not known), from the account index,
-// each verified against its grant.
+// each verified against its grant; from every grant, until the indexes
+// are complete (the first load after an upgrade from v0.1).
 func (r *registry) namesOfAccount(ctx context.Context, s logical.Storage, xid, except string) ([]string, error) {
 	sl, err := r.keys.get(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	listed, err := s.List(ctx, accountDir(accountHash(sl, xid)))
+	indexed, err := r.isIndexed(ctx, s)
 	if err != nil {
-		return nil, fmt.Errorf("listing the account index: %w", err)
+		return nil, err
+	}
+	var listed []string
+	if indexed {
+		listed, err = s.List(ctx, accountDir(accountHash(sl, xid)))
+	} else {
+		listed, err = s.List(ctx, credsStoragePrefix)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing the names of an account: %w", err)
+	}
+	read := r.get
+	if !indexed {
+		read = r.peek // a scan: not worth caching
 	}
 	var names []string
 	for _, n := range listed {
 		if n == except {
 			continue
 		}
-		g, err := r.get(ctx, s, n)
+		g, err := read(ctx, s, n)
 		if err != nil {
 			return nil, err
 		}
@@ -285,12 +299,29 @@ type grantTx struct {
 	s       logical.Storage
 	name    string
 	current *grant // as stored; nil: none
-	held    map[grantKey]func()
 	checked map[grantKey]heldBy
-	// beganAt is when tx began (see disconnects); account the unlock of
-	// the account locks tx holds, if any.
+	// beganAt is when tx began (see disconnects).
 	beganAt time.Time
-	account func()
+	// locks are the grant and account locks tx holds: shared by the
+	// transactions of one updateAll, which run in one goroutine and must
+	// not wait on a lock one of them holds.
+	locks *heldLocks
+}
+
+// heldLocks are the grant and account locks held by a transaction, or by
+// the transactions of one updateAll.
+type heldLocks struct {
+	grants   map[grantKey]func()
+	accounts map[string]func()
+	order    []func() // every unlock, in the order taken
+}
+
+// release unlocks everything, in reverse order, once.
+func (h *heldLocks) release() {
+	for _, unlock := range slices.Backward(h.order) {
+		unlock()
+	}
+	*h = heldLocks{}
 }
 
 // update runs fn inside name's critical section, with the grant as stored.
@@ -303,8 +334,8 @@ func (r *registry) update(ctx context.Context, s logical.Storage, name string, f
 	if err != nil {
 		return err
 	}
-	tx := &grantTx{r: r, ctx: ctx, s: s, name: name, current: current, beganAt: r.now()}
-	defer tx.release()
+	tx := &grantTx{r: r, ctx: ctx, s: s, name: name, current: current, beganAt: r.now(), locks: &heldLocks{}}
+	defer tx.locks.release()
 	return fn(tx)
 }
 
@@ -315,36 +346,31 @@ func (r *registry) updateAll(ctx context.Context, s logical.Storage, names []str
 	for _, name := range slices.Compact(slices.Sorted(slices.Values(names))) {
 		defer r.names.lock(name)()
 	}
+	locks := &heldLocks{}
+	defer locks.release()
 	txs := make([]*grantTx, len(names))
 	for i, name := range names {
 		current, err := r.get(ctx, s, name)
 		if err != nil {
 			return err
 		}
-		txs[i] = &grantTx{r: r, ctx: ctx, s: s, name: name, current: current, beganAt: r.now()}
-		defer txs[i].release()
+		txs[i] = &grantTx{r: r, ctx: ctx, s: s, name: name, current: current, beganAt: r.now(), locks: locks}
 	}
 	return fn(txs)
 }
 
-func (tx *grantTx) release() {
-	for _, unlock := range tx.held {
-		unlock()
-	}
-	if tx.account != nil {
-		tx.account()
-	}
-}
-
 // lockGrant takes the lock of the grant key k for the rest of tx.
 func (tx *grantTx) lockGrant(k grantKey) {
-	if _, ok := tx.held[k]; ok {
+	h := tx.locks
+	if _, ok := h.grants[k]; ok {
 		return
 	}
-	if tx.held == nil {
-		tx.held = map[grantKey]func(){}
+	if h.grants == nil {
+		h.grants = map[grantKey]func(){}
 	}
-	tx.held[k] = tx.r.grants.lock(string(k[:]))
+	unlock := tx.r.grants.lock(string(k[:]))
+	h.grants[k] = unlock
+	h.order = append(h.order, unlock)
 }
 
 // holder is who holds the grant of refresh, other than tx's name (name
@@ -512,7 +538,7 @@ func (tx *grantTx) put(g *grant) error {
 	tx.current = &stamped
 	tx.r.mem.set(tx.name, summarize(&stamped, newKey, newAccount))
 	if old != nil && oldKey != newKey && !keptOld {
-		tx.r.dropClaim(tx.ctx, tx.s, oldKey, tx.name, tx.held)
+		tx.r.dropClaim(tx.ctx, tx.s, oldKey, tx.name, tx.locks.grants)
 	}
 	if old != nil && oldAccount != newAccount {
 		tx.r.dropAccountEntry(tx.ctx, tx.s, oldAccount, tx.name)
@@ -536,19 +562,21 @@ func (tx *grantTx) markAttempt(refresh string, started, landsBy time.Time) error
 }
 
 // lockAccounts takes the locks of the accounts xids (in order: "", the
-// grants whose account is not known, first) for the rest of tx.
+// grants whose account is not known, first) for the rest of tx; those it
+// holds already are kept. Only a revoke holds more than one, and takes them
+// at once.
 func (tx *grantTx) lockAccounts(xids ...string) {
-	if tx.account != nil {
-		return
-	}
-	var unlocks []func()
+	h := tx.locks
 	for _, xid := range slices.Compact(slices.Sorted(slices.Values(xids))) {
-		unlocks = append(unlocks, tx.r.accounts.lock(xid))
-	}
-	tx.account = func() {
-		for _, unlock := range slices.Backward(unlocks) {
-			unlock()
+		if _, ok := h.accounts[xid]; ok {
+			continue
 		}
+		if h.accounts == nil {
+			h.accounts = map[string]func(){}
+		}
+		unlock := tx.r.accounts.lock(xid)
+		h.accounts[xid] = unlock
+		h.order = append(h.order, unlock)
 	}
 }
 
@@ -592,7 +620,7 @@ func (tx *grantTx) delete() error {
 	tx.current = nil
 	tx.r.mem.remove(tx.name)
 	if !kept {
-		tx.r.dropClaim(tx.ctx, tx.s, k, tx.name, tx.held)
+		tx.r.dropClaim(tx.ctx, tx.s, k, tx.name, tx.locks.grants)
 	}
 	tx.r.dropAccountEntry(tx.ctx, tx.s, accountHash(sl, old.AccountXID), tx.name)
 	return nil
@@ -656,7 +684,9 @@ func (r *registry) invalidated(key string) {
 	if strings.HasPrefix(key, disconnectPrefix) {
 		r.disconnects.forget()
 	}
-	if name, ok := strings.CutPrefix(key, credsStoragePrefix); ok && name != "" {
+	// Only a node that loads the schedule (the one that can write) keeps
+	// what changed: a performance standby would keep every name.
+	if name, ok := strings.CutPrefix(key, credsStoragePrefix); ok && name != "" && r.load.started.Load() {
 		r.load.markStale(name)
 	}
 }

@@ -393,6 +393,11 @@ func (r *registry) checkClaim(ctx context.Context, s logical.Storage, sl *salt.S
 		return 0 // being claimed right now: look again on the next pass
 	}
 	defer unlock()
+	// Read again under the lock: a claim may have been written meanwhile.
+	var now grantClaim
+	if found, err := getJSON(ctx, s, key, &now); err != nil || !found || now != claim {
+		return 0
+	}
 	g, err := r.peek(ctx, s, claim.Name)
 	if err != nil || (g != nil && grantKeyOf(sl, g.RefreshToken) == gk) {
 		return 1

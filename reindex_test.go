@@ -257,3 +257,87 @@ func TestRepairKeepsAnAttemptThatMayStillLand(t *testing.T) {
 		t.Fatal("the repair kept an attempt that can no longer land")
 	}
 }
+
+// A revoke before the first load after an upgrade from v0.1 has indexed
+// the account's other names finds them all the same (by reading every
+// grant, as the check for a shared grant does then): the disconnect ends
+// their tokens too, and they are marked.
+func TestARevokeDuringTheUpgradeLoadMarksTheAccountsOtherNames(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	if err := e.storage.Delete(context.Background(), indexMetaPath); err != nil { // as v0.1 left it
+		t.Fatal(err)
+	}
+	xid := e.fake.DefaultAccount()
+	for _, name := range []string{"a", "b"} {
+		access, refresh := e.fake.IssueTokensFor(xid, nil)
+		legacyGrant(t, e, name, &grant{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", Scopes: []string{"basic_read"},
+			ExpiresAt: e.clock.Now().Add(year), ObtainedAt: e.clock.Now(), AccountXID: xid})
+	}
+	restart(e)
+	resp := e.mustOK(logical.UpdateOperation, "creds/a/revoke", nil)
+	if !strings.Contains(strings.Join(resp.Warnings, " "), `"b"`) {
+		t.Fatalf("the revoke does not name the account's other creds: %v", resp.Warnings)
+	}
+	requireNoDeadTokenUnwarned(t, e, "b", "after a revoke of another name of its account before the load")
+}
+
+// onFirstGet runs then once, right after the first read of key.
+type onFirstGet struct {
+	logical.Storage
+	key  string
+	then func()
+	done bool
+}
+
+func (o *onFirstGet) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	entry, err := o.Storage.Get(ctx, key)
+	if key == o.key && !o.done {
+		o.done = true
+		o.then()
+	}
+	return entry, err
+}
+
+// The repair drops a stale claim only if it is still the one it read: an
+// import that claimed the grant for another name between the repair's read
+// and its lock keeps its claim (else a third name could import it too).
+func TestRepairKeepsAClaimWrittenWhileItLooked(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	ctx := context.Background()
+	sl, err := e.b.registry.keys.get(ctx, e.storage)
+	must(t, err)
+	access, refresh := e.fake.IssueTokens(nil)
+	k := grantKeyOf(sl, refresh)
+	must(t, putJSON(ctx, e.storage, k.storageKey(), grantClaim{Name: "gone"})) // left by a crash
+	s := &onFirstGet{Storage: e.storage, key: k.storageKey(), then: func() {
+		e.mustOK(logical.UpdateOperation, "creds/new", map[string]any{keyAccessToken: access, keyRefreshToken: refresh,
+			keyExpiresAt: e.clock.Now().Add(year).Format(time.RFC3339)})
+	}}
+	e.b.registry.checkClaim(ctx, s, sl, k.storageKey())
+	var claim grantClaim
+	if found, err := getJSON(ctx, e.storage, k.storageKey(), &claim); err != nil || !found || claim.Name != "new" {
+		t.Fatalf("the claim of the grant imported while the repair looked: %+v (found %v, %v)", claim, found, err)
+	}
+}
+
+// A node that does not load the schedule (a performance standby: it cannot
+// write) keeps no record of the creds other nodes change: it would grow to
+// every name of the mount.
+func TestANodeWithoutTheScheduleKeepsNoStaleNames(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	restart(e)
+	for i := range 100 {
+		e.b.invalidate(context.Background(), fmt.Sprintf("%suser-%d", credsStoragePrefix, i))
+	}
+	if n := len(e.b.registry.load.takeStale(1000)); n != 0 {
+		t.Fatalf("a node that has not loaded the schedule keeps %d stale names", n)
+	}
+	tick(t, e)
+	e.b.invalidate(context.Background(), credsStoragePrefix+"user-1")
+	if got := e.b.registry.load.takeStale(1000); !slices.Equal(got, []string{"user-1"}) {
+		t.Fatalf("the node with the schedule keeps %v as changed elsewhere", got)
+	}
+}

@@ -142,14 +142,8 @@ func (b *backend) disconnectLocked(tx *grantTx, siblings []*grantTx, cfg *config
 	all := append([]*grantTx{tx}, siblings...)
 	for refreshed := false; ; refreshed = true {
 		g := tx.current
-		before, err := markAll(all, b.now(), cfg.RequestTimeout)
+		before, err := b.markForDisconnect(all, g.AccountXID, cfg.RequestTimeout)
 		if err != nil {
-			return nil, err
-		}
-		landsBy := tx.current.sentAt(b.now(), cfg.RequestTimeout).landsBy(cfg.RequestTimeout)
-		if err := b.registry.noteDisconnect(tx.ctx, tx.s, g.AccountXID, landsBy); err != nil {
-			// Nothing was called: the marks are only checks more.
-			_ = restoreAll(all, before)
 			return nil, err
 		}
 		err = b.client(cfg).Disconnect(tx.ctx, g.AccessToken)
@@ -190,21 +184,48 @@ func (b *backend) disconnectLocked(tx *grantTx, siblings []*grantTx, cfg *config
 	}
 }
 
-// markAll stores each grant marked as in an attempt, and returns them as
-// they were.
-func markAll(txs []*grantTx, now time.Time, timeout time.Duration) ([]*grant, error) {
+// markForDisconnect marks every grant of txs as in an attempt, and records
+// the disconnect of account xid, so that the marks cover the disconnect
+// sent right after: Jawbone may carry it out until twice timeout after it
+// is sent, and the writes of many names take a while. The marks first
+// allow timeout for the writes; writes that took longer are made again
+// allowing twice as long, and so on, three times at most. It returns the
+// grants as they were.
+func (b *backend) markForDisconnect(txs []*grantTx, xid string, timeout time.Duration) ([]*grant, error) {
+	tx := txs[0]
 	before := make([]*grant, len(txs))
-	for i, tx := range txs {
-		before[i] = tx.current
-		if err := tx.put(tx.current.withAttempt(now, timeout, false)); err != nil {
-			// Nothing was called: a mark that cannot be taken back is only
-			// a check more.
-			_ = restoreAll(txs[:i], before)
+	for i, t := range txs {
+		before[i] = t.current
+	}
+	for round := range markRounds {
+		markedAt := b.now()
+		sendBy := markedAt.Add(timeout << round)
+		for i, t := range txs {
+			if err := t.put(before[i].withAttempt(markedAt, timeout, false).sentAt(sendBy, timeout)); err != nil {
+				// Nothing was called: a mark that cannot be taken back is
+				// only a check more.
+				marked := txs[:i]
+				if round > 0 {
+					marked = txs
+				}
+				_ = restoreAll(marked, before)
+				return nil, err
+			}
+		}
+		if err := b.registry.noteDisconnect(tx.ctx, tx.s, xid, tx.current.landsBy(timeout)); err != nil {
+			_ = restoreAll(txs, before)
 			return nil, err
 		}
+		if !b.now().After(sendBy) {
+			return before, nil
+		}
 	}
-	return before, nil
+	_ = restoreAll(txs, before)
+	return nil, fmt.Errorf("marking the %d creds of Jawbone account %s took longer than %s, so nothing was sent to Jawbone; try again", len(txs), xid, timeout<<(markRounds-1))
 }
+
+// markRounds bounds how often a revoke marks the account's names again.
+const markRounds = 3
 
 // restoreAll stores each grant as it was before markAll.
 func restoreAll(txs []*grantTx, before []*grant) error {

@@ -1,6 +1,7 @@
 package jawbone
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -77,7 +78,8 @@ func TestRevokeInDoubtKeepsTheMarks(t *testing.T) {
 	if len(resp.Warnings) == 0 {
 		t.Fatal("a token of the account was handed out without a warning while the revoke may land")
 	}
-	e.clock.Advance(landingFactor*defaultRequestTimeout + time.Second)
+	// The marks cover a disconnect sent within request_timeout of them.
+	e.clock.Advance((landingFactor+1)*defaultRequestTimeout + time.Second)
 	if resp := e.mustOK(logical.ReadOperation, "creds/same-account", nil); len(resp.Warnings) > 0 || e.stored("same-account").attempting() {
 		t.Fatalf("once the revoke can no longer land and the token works, the creds are settled: %v", resp.Warnings)
 	}
@@ -96,4 +98,77 @@ func TestRevokeWithADeadTokenRefreshesFirst(t *testing.T) {
 		t.Fatalf("creds left %v, %d disconnection calls (want the refused one and the one after the refresh)",
 			e.stored("me") != nil, e.fake.Calls(fakejawbone.EndpointMembership))
 	}
+}
+
+// A revoke whose account has a name whose grant is not stamped yet (v0.1
+// rewrote it after a rollback, or its stamp failed to be written) marks
+// that name in the same critical sections that hold the account's locks:
+// it does not wait on a lock its own transactions hold.
+func TestARevokeWithAnUnstampedSiblingCompletes(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	e.authorize("a")
+	e.authorize("b")
+	b := e.stored("b")
+	b.Layout = 0
+	if err := putJSON(context.Background(), e.storage, credsStoragePrefix+"b", b); err != nil {
+		t.Fatal(err)
+	}
+	e.b.invalidate(context.Background(), credsStoragePrefix+"b")
+	done := make(chan *logical.Response)
+	go func() {
+		resp, err := e.request(logical.UpdateOperation, "creds/a/revoke", nil)
+		if err != nil {
+			resp = logical.ErrorResponse(err.Error())
+		}
+		done <- resp
+	}()
+	select {
+	case resp := <-done:
+		if resp.IsError() || !strings.Contains(strings.Join(resp.Warnings, " "), `"b"`) {
+			t.Fatalf("the revoke: %v, warnings %v", resp.Data, resp.Warnings)
+		}
+	case <-time.After(10 * time.Second): // a deadlock: nothing would ever signal
+		t.Fatal("the revoke waits on an account lock its own transactions hold")
+	}
+}
+
+// slowWrites is storage whose writes of creds take a while on the
+// backend's clock.
+type slowWrites struct {
+	logical.Storage
+	clock *fakejawbone.ManualClock
+	took  time.Duration
+}
+
+func (s *slowWrites) Put(ctx context.Context, e *logical.StorageEntry) error {
+	if strings.HasPrefix(e.Key, credsStoragePrefix) {
+		s.clock.Advance(s.took)
+	}
+	return s.Storage.Put(ctx, e)
+}
+
+// The marks of a revoke cover its disconnect as it is sent, however long
+// marking the account's names took: a name marked first is not settled as
+// untouched while the disconnect, sent later, may still land.
+func TestARevokesMarksCoverItsDisconnectWhenSent(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	for _, name := range []string{"a", "b", "c"} {
+		e.authorize(name)
+	}
+	late := &lateTransport{path: "/PartnerAppMembership"}
+	e.b.transport = late
+	e.view = &slowWrites{Storage: e.storage, clock: e.clock, took: defaultRequestTimeout / 2}
+	sentAt := e.clock.Now()
+	e.mustFail(logical.UpdateOperation, "creds/b/revoke", nil, http.StatusBadGateway, "may have disconnected")
+	e.view = nil
+	if e.clock.Now().Sub(sentAt) <= defaultRequestTimeout {
+		t.Fatalf("the revoke's writes took %s: too little to show anything", e.clock.Now().Sub(sentAt))
+	}
+	// Just before the disconnect, sent last, can no longer land.
+	e.clock.Advance(landingFactor*defaultRequestTimeout - time.Second)
+	requireNoDeadTokenUnwarned(t, e, "a", "while the disconnect may still land")
+	late.land(t)
+	requireNoDeadTokenUnwarned(t, e, "a", "after the disconnect landed")
 }

@@ -163,6 +163,10 @@ func TestWritesOnAReadOnlyNodeAreForwarded(t *testing.T) {
 			if props := h.Properties(); writes && (!props.ForwardPerformanceStandby || !props.ForwardPerformanceSecondary) {
 				t.Errorf("%s %s writes storage but is not forwarded", op, p.Pattern)
 			}
+			// A list is served from the memory of the node that can write.
+			if props := h.Properties(); op == logical.ListOperation && !props.ForwardPerformanceStandby {
+				t.Errorf("%s %s is not forwarded: a page would list every creds entry", op, p.Pattern)
+			}
 		}
 	}
 }
