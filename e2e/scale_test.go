@@ -46,11 +46,11 @@
 //
 //	SCALE_N               mount sizes, comma-separated (default 1000,100000,1000000)
 //	SCALE_FILL_CLIENTS    concurrent importers (default 16)
-//	SCALE_SAMPLES         sequential samples of each latency (default 200)
+//	SCALE_SAMPLES         sequential samples of each latency (default 500)
 //	SCALE_LIST_ALL        timed unpaginated LISTs (default 3)
 //	SCALE_READ_CLIENTS    concurrent readers (default 8)
-//	SCALE_READ_DURATION   measured time of each read target (default 12s)
-//	SCALE_READ_ROUNDS     interleaved rounds it is split into (default 4)
+//	SCALE_READ_DURATION   measured time of each read target (default 20s)
+//	SCALE_READ_ROUNDS     interleaved rounds it is split into (default 5)
 //	SCALE_READ_WARM       names read in order before the reads are timed, to
 //	                      fill the cache (default 0: as many as the cache holds)
 //	SCALE_IDLE_TICKS      ticks the idle CPU is measured over (default 4)
@@ -166,8 +166,8 @@ type scaleSettings struct {
 func scaleSettingsFromEnv(t *testing.T) scaleSettings {
 	t.Helper()
 	s := scaleSettings{
-		sizes: []int{baseN, midN, bigN}, fillClients: 16, samples: 200, listAllRuns: 3,
-		readClients: 8, readDuration: 12 * time.Second, readRounds: 4,
+		sizes: []int{baseN, midN, bigN}, fillClients: 16, samples: 500, listAllRuns: 3,
+		readClients: 8, readDuration: 20 * time.Second, readRounds: 5,
 		idleTicks: 4, spreadTicks: 3, burst: 100, reloads: 3, bigCache: "512MiB", bigCacheFrom: midN,
 	}
 	if raw := os.Getenv("SCALE_N"); raw != "" {
@@ -843,12 +843,13 @@ func fmtP50P99(ds []time.Duration) string {
 // Reads: a random name against one name
 
 type readCell struct {
-	ops       int
-	measured  time.Duration
-	lats      []time.Duration
-	perRound  []float64
-	allOps    int
-	pluginCPU time.Duration
+	ops      int
+	measured time.Duration
+	lats     []time.Duration
+	perRound []float64
+	allOps   int
+	// CPU time of the plugin, of Vault and of this process (the readers).
+	pluginCPU, vaultCPU, harnessCPU time.Duration
 }
 
 func (c *readCell) opsPerSec() float64 { return float64(c.ops) / c.measured.Seconds() }
@@ -985,7 +986,7 @@ func (r *scaleRun) measureReads(t *testing.T, n int, cache string) *readResult {
 	r.warm(t, probe, res.warmed)
 	res.warmTook = time.Since(start)
 
-	pid := r.pluginPID(t)
+	pid, vpid, hpid := r.pluginPID(t), r.v.proc.cmd.Process.Pid, os.Getpid()
 	targets := []struct {
 		cell *readCell
 		pick func(*rand.Rand) int
@@ -999,13 +1000,15 @@ func (r *scaleRun) measureReads(t *testing.T, n int, cache string) *readResult {
 	for round := range r.set.readRounds {
 		for k := range targets {
 			tg := targets[(k+round)%len(targets)]
-			cpu0 := procCPU(t, pid)
+			cpu0, vcpu0, hcpu0 := procCPU(t, pid), procCPU(t, vpid), procCPU(t, hpid)
 			from := time.Now().Add(warmup)
 			lats, all, err := r.readLoop(r.set.readClients, from, from.Add(perRound), tg.pick)
 			if err != nil {
 				t.Fatal(err)
 			}
 			tg.cell.pluginCPU += procCPU(t, pid) - cpu0
+			tg.cell.vaultCPU += procCPU(t, vpid) - vcpu0
+			tg.cell.harnessCPU += procCPU(t, hpid) - hcpu0
 			tg.cell.ops += len(lats)
 			tg.cell.allOps += all
 			tg.cell.measured += perRound
@@ -1017,9 +1020,9 @@ func (r *scaleRun) measureReads(t *testing.T, n int, cache string) *readResult {
 	res.cacheEntries, res.cacheBytes = st["cache_entries"], st["cache_bytes"]
 	res.hitRateBound = min(res.cacheEntries/float64(n), 1)
 	res.pluginRSS = procRSS(t, pid)
-	t.Logf("reads (%s cache, %s warmed in %s): one name %.0f/s, random %.0f/s, ratio %.2f (rounds %s); cache %s entries, %s",
+	t.Logf("reads (%s cache, %s warmed in %s): one name %.0f/s, random %.0f/s, ratio %.2f (rounds %s), CPU ratio %.2f; cache %s entries, %s",
 		cache, thousands(res.warmed), res.warmTook.Round(time.Second), res.one.opsPerSec(), res.random.opsPerSec(), res.ratio(),
-		fmtFloats(res.roundRatios(), "%.2f"), thousands(int(res.cacheEntries)), mib(res.cacheBytes))
+		fmtFloats(res.roundRatios(), "%.2f"), res.cpuRatio(), thousands(int(res.cacheEntries)), mib(res.cacheBytes))
 	return res
 }
 
@@ -1033,6 +1036,18 @@ func (r *readResult) roundRatios() []float64 {
 
 func (c *readCell) pluginCPUPerOp() time.Duration {
 	return c.pluginCPU / time.Duration(max(c.allOps, 1))
+}
+
+// cpuPerOp is the CPU time of every process (plugin, Vault, readers) per
+// read: on a shared machine a steadier measure than ops/s.
+func (c *readCell) cpuPerOp() time.Duration {
+	return (c.pluginCPU + c.vaultCPU + c.harnessCPU) / time.Duration(max(c.allOps, 1))
+}
+
+// cpuRatio is one name's CPU time per read over a random name's: what the
+// ratio of ops/s would be on a quiet machine.
+func (r *readResult) cpuRatio() float64 {
+	return float64(r.one.cpuPerOp()) / float64(r.random.cpuPerOp())
 }
 
 // ---------------------------------------------------------------------------
@@ -1484,7 +1499,7 @@ func (rep *scaleReport) writeTargets(w func(string, ...any)) {
 			notRun(target, c.n)
 			continue
 		}
-		w("| %s | %.2f (rounds %s) | %s |\n", target, c.l.reads.ratio(), fmtFloats(c.l.reads.roundRatios(), "%.2f"), verdict(c.l.reads.ratio() >= c.target))
+		w("| %s | %.2f (rounds %s; CPU ratio %.2f) | %s |\n", target, c.l.reads.ratio(), fmtFloats(c.l.reads.roundRatios(), "%.2f"), c.l.reads.cpuRatio(), verdict(c.l.reads.ratio() >= c.target))
 	}
 	if big != nil {
 		l50, l99 := p50p99(big.flows["list"])
@@ -1539,9 +1554,9 @@ func (rep *scaleReport) writeLatency(w func(string, ...any)) {
 
 func (rep *scaleReport) writeReads(w func(string, ...any)) {
 	s := rep.settings
-	w("#### Reads: a random name against one name\n\n%d clients read `jawbone/creds/user-0000001` (one name) or a uniformly random user-i (random), %s each, in %d interleaved rounds after a 200 ms warm-up each, once the cache was warmed by reading names in order (as many as it holds); every reply is checked for the grant's token. Plugin CPU per read is the plugin's utime+stime over the rounds, divided by the reads. Cache entries and bytes are status's `cache_entries` and `cache_bytes` after the rounds; RSS is the plugin's VmRSS then.\n\n",
+	w("#### Reads: a random name against one name\n\n%d clients read `jawbone/creds/user-0000001` (one name) or a uniformly random user-i (random), %s each, in %d interleaved rounds after a 200 ms warm-up each, once the cache was warmed by reading names in order (as many as it holds); every reply is checked for the grant's token. CPU per read is each process's utime+stime over the rounds (warm-ups included), divided by the reads; the CPU ratio is one name's CPU time per read over a random name's, all processes counted (plugin, Vault, readers): what random/one would be on a quiet machine. Cache entries and bytes are status's `cache_entries` and `cache_bytes` after the rounds; RSS is the plugin's VmRSS then.\n\n",
 		s.readClients, s.readDuration, s.readRounds)
-	w("| N | cache_size | warmed | one name ops/s | random ops/s | random/one | per round | p50 one / random | p99 one / random | plugin CPU/read one / random | cache entries | cache bytes | plugin RSS |\n|--:|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|\n")
+	w("| N | cache_size | warmed | one name ops/s | random ops/s | random/one | per round | CPU ratio | p50 one / random | p99 one / random | plugin CPU/read one / random | all CPU/read one / random | cache entries | cache bytes | plugin RSS |\n|--:|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, l := range rep.levels {
 		for _, rr := range []*readResult{l.reads, l.big} {
 			if rr == nil {
@@ -1549,9 +1564,10 @@ func (rep *scaleReport) writeReads(w func(string, ...any)) {
 			}
 			o50, o99 := p50p99(rr.one.lats)
 			r50, r99 := p50p99(rr.random.lats)
-			w("| %s | %s | %s | %.0f | %.0f | %.2f | %s | %s / %s | %s / %s | %s / %s | %s | %s | %s |\n", thousands(l.n), rr.cache, thousands(rr.warmed),
-				rr.one.opsPerSec(), rr.random.opsPerSec(), rr.ratio(), fmtFloats(rr.roundRatios(), "%.2f"), fmtLatency(o50), fmtLatency(r50), fmtLatency(o99), fmtLatency(r99),
-				micros(rr.one.pluginCPUPerOp()), micros(rr.random.pluginCPUPerOp()), thousands(int(rr.cacheEntries)), mib(rr.cacheBytes), mib(float64(rr.pluginRSS)))
+			w("| %s | %s | %s | %.0f | %.0f | %.2f | %s | %.2f | %s / %s | %s / %s | %s / %s | %s / %s | %s | %s | %s |\n", thousands(l.n), rr.cache, thousands(rr.warmed),
+				rr.one.opsPerSec(), rr.random.opsPerSec(), rr.ratio(), fmtFloats(rr.roundRatios(), "%.2f"), rr.cpuRatio(), fmtLatency(o50), fmtLatency(r50), fmtLatency(o99), fmtLatency(r99),
+				micros(rr.one.pluginCPUPerOp()), micros(rr.random.pluginCPUPerOp()), micros(rr.one.cpuPerOp()), micros(rr.random.cpuPerOp()),
+				thousands(int(rr.cacheEntries)), mib(rr.cacheBytes), mib(float64(rr.pluginRSS)))
 		}
 	}
 	w("\nMemory after the reads with the default cache:\n\n| N | plugin RSS | Vault RSS |\n|--:|--:|--:|\n")
