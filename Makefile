@@ -32,7 +32,7 @@ BENCH_GO_END   := <!-- END make bench-go -->
 DIST        ?= $(CURDIR)/dist/$(VERSION)
 PLATFORMS   ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 
-.PHONY: all build test unit sim fuzz e2e dev vault fmt vet lint release clean bench bench-go
+.PHONY: all build test unit sim fuzz e2e dev vault fmt vet lint release clean bench bench-go bench-scale
 
 all: build
 
@@ -95,6 +95,11 @@ bench: build vault
 	cd $(E2E_DIR) && VAULT_BIN=$(VAULT_BIN) PLUGIN_DIR=$(PLUGIN_DIR) PLUGIN_VERSION=$(VERSION) NOOP_PLUGIN_BIN=$(BIN)/bench/$(NOOP_PLUGIN) \
 		go test -tags bench -count=1 -run '^TestLoad$$' -v -timeout 20m .
 	$(MAKE) --no-print-directory bench-go
+
+## bench-scale: the scale harness against a real vault server: fills jawbone/ to each of SCALE_N creds (default 1000,100000,1000000) and measures fill rate, latencies, reads, the background tick's CPU, reload and memory at each; writes into BENCHMARKS.md (about 2 h on 2 cores; SCALE_N=1000,10000 takes 20 min)
+bench-scale: build vault
+	cd $(E2E_DIR) && VAULT_BIN=$(VAULT_BIN) PLUGIN_DIR=$(PLUGIN_DIR) PLUGIN_VERSION=$(VERSION) \
+		go test -tags bench -count=1 -run '^TestScale$$' -v -timeout 8h .
 
 ## bench-go: the in-process Go benchmarks, BENCH_COUNT runs each, summarised by benchstat (pinned, into .cache/bin/) into BENCHMARKS.md
 bench-go:

@@ -8,7 +8,8 @@
 //	VAULT_BIN=/path/to/vault PLUGIN_DIR=bin/plugins PLUGIN_VERSION=v0.1.0 \
 //	    go test -count=1 -v ./...
 //
-// The load harness (load_test.go) builds only with -tags bench: `make bench`.
+// The load harness (load_test.go) and the scale harness (scale_test.go) build
+// only with -tags bench: `make bench` and `make bench-scale`.
 //
 // The harness every test uses is split by concern:
 //

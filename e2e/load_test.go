@@ -832,9 +832,16 @@ func (r *loadReport) markdown() string {
 	return b.String()
 }
 
-// writeLoadReport puts md between the load markers of BENCHMARKS.md (or of
-// BENCH_REPORT; "-" writes nothing), appending the section if absent.
+// writeLoadReport puts md between the load markers of BENCHMARKS.md.
 func writeLoadReport(t *testing.T, root, md string) {
+	t.Helper()
+	writeReportSection(t, root, loadMarkerBegin, loadMarkerEnd, md)
+}
+
+// writeReportSection puts md between the markers begin and end of
+// BENCHMARKS.md (or of BENCH_REPORT; "-" writes nothing), appending the
+// section if absent.
+func writeReportSection(t *testing.T, root, begin, end, md string) {
 	t.Helper()
 	path := os.Getenv("BENCH_REPORT")
 	switch {
@@ -849,10 +856,10 @@ func writeLoadReport(t *testing.T, root, md string) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
-	section := loadMarkerBegin + "\n" + md + loadMarkerEnd
+	section := begin + "\n" + md + end
 	text := string(old)
-	before, rest, found := strings.Cut(text, loadMarkerBegin)
-	_, after, foundEnd := strings.Cut(rest, loadMarkerEnd)
+	before, rest, found := strings.Cut(text, begin)
+	_, after, foundEnd := strings.Cut(rest, end)
 	switch {
 	case found && foundEnd:
 		text = before + section + after
