@@ -110,6 +110,8 @@ func registryMetrics(reg *registry, now func() time.Time) []prometheus.Collector
 			func() float64 { n, _ := reg.cache.size(); return float64(n) }),
 		gauge("jawbone_cache_bytes", "What the cached entries count against the cache's budget (the mount option cache_size).",
 			func() float64 { _, b := reg.cache.size(); return float64(b) }),
+		gauge("jawbone_cache_budget_bytes", "The cache's budget in force on this node: the mount option cache_size as the plugin last started with it (a tune takes effect at the next plugin reload).",
+			func() float64 { return float64(reg.cache.budget) }),
 	}
 }
 

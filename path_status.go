@@ -59,6 +59,9 @@ The creds on the mount, kept with every write (no scan):
   creds_sharing_a_grant                creds found holding another's grant
   index_entries_repaired_total         index entries the repair fixed
   cache_entries, cache_bytes           what this node caches
+  cache_budget_bytes                   the cache's budget in force: the
+                                       mount option cache_size as the
+                                       plugin last started with it
 
 The counters are this node's, since the plugin last started: each node of a
 cluster counts what it did, and a restart or plugin reload resets them. The

@@ -45,6 +45,7 @@ func TestStatusCountsWhatHappens(t *testing.T) {
 		"last_refresh_timestamp_seconds": float64(e.clock.Now().Add(-time.Hour).Unix()),
 		"creds":                          2, "creds_needing_reauthorization": 1,
 		"background_scan_timestamp_seconds": float64(e.clock.Now().Unix()),
+		"cache_budget_bytes":                defaultCacheBytes,
 	}
 	for k, v := range want {
 		if got[k] != v {

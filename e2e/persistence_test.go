@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -66,6 +68,37 @@ func TestPluginReload(t *testing.T) {
 	}
 	if cfg := v.ReadJSON(mountPath + "/config").Data; cfg["client_secret_set"] != true || cfg["client_id"] != f.ClientID {
 		t.Errorf("config after reloads = %v", cfg)
+	}
+}
+
+// TestCacheSizeTune: the documented way to change an existing mount's
+// cache budget (docs/operations.md, Large mounts): a tune alone leaves the
+// running plugin's budget as it was; the mount's reload after it puts the
+// new one in force, and the creds are still there.
+func TestCacheSizeTune(t *testing.T) {
+	f := StartFake(t)
+	v := StartVaultWithPlugin(t)
+	v.ConfigureFor(f)
+	v.Authorize(f, "me")
+	before := v.AccessToken("me")
+	budget := func() int64 {
+		n, _ := strconv.ParseFloat(fmt.Sprint(v.ReadJSON(mountPath + "/status").Data["cache_budget_bytes"]), 64)
+		return int64(n)
+	}
+	const defaultBudget, tuned = 64 << 20, 512 << 20
+	if got := budget(); got != defaultBudget {
+		t.Fatalf("cache_budget_bytes of a new mount = %d, want 64 MiB", got)
+	}
+	v.MustCLI("secrets", "tune", "-options=cache_size=512MiB", mountPath+"/")
+	if got := budget(); got != defaultBudget {
+		t.Errorf("cache_budget_bytes after the tune alone = %d, want still 64 MiB (the plugin reads the option when it starts)", got)
+	}
+	v.MustCLI("write", "sys/plugins/reload/backend", "mounts="+mountPath+"/")
+	if got := budget(); got != tuned {
+		t.Errorf("cache_budget_bytes after the reload = %d, want 512 MiB", got)
+	}
+	if got := v.AccessToken("me"); got != before {
+		t.Errorf("after the tune and reload creds/me returns %q, want the same token %q", got, before)
 	}
 }
 
