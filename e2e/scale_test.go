@@ -276,7 +276,10 @@ func startScale(t *testing.T, set scaleSettings) *scaleRun {
 	t.Helper()
 	v := StartVaultWithPlugin(t)
 	cb := v.Addr + "/v1/" + mountPath + "/callback"
-	f := startBareFake(t, withRedirect(cb))
+	// The fake lets the browser go back to the mount's callback (the
+	// callback's samples) or to a page of the application (the exchange's:
+	// a state issued for the callback is not completed by exchange).
+	f := startBareFake(t, withRedirect(v.Addr+"/"))
 	f.RedirectURI = cb
 	v.ConfigureFor(f, "refresh_ahead=0", "check_interval="+idleCheckInterval)
 	r := &scaleRun{
@@ -704,12 +707,22 @@ func (r *scaleRun) sampleLatencies(t *testing.T, n int) (map[string][]time.Durat
 			t.Fatal(err)
 		}
 		out["import"] = append(out["import"], took)
-
-		name = fmt.Sprintf("probe-e-%04d", k)
+		probes = append(probes, name)
+	}
+	// Exchange completes what was started with redirect_uri elsewhere (the
+	// paste flow); the callback what was started with the mount's callback.
+	callback := r.f.RedirectURI
+	r.setRedirectURI(t, r.v.Addr+"/landed")
+	for k := range r.set.samples {
+		name := fmt.Sprintf("probe-e-%04d", k)
 		out["exchange"] = append(out["exchange"], r.timedExchange(t, name, &buf))
-		name = fmt.Sprintf("probe-c-%04d", k)
+		probes = append(probes, name)
+	}
+	r.setRedirectURI(t, callback)
+	for k := range r.set.samples {
+		name := fmt.Sprintf("probe-c-%04d", k)
 		out["callback"] = append(out["callback"], r.timedCallback(t, name, &buf))
-		probes = append(probes, fmt.Sprintf("probe-i-%04d", k), fmt.Sprintf("probe-e-%04d", k), name)
+		probes = append(probes, name)
 	}
 	for _, name := range probes {
 		r.api.must(t, http.MethodDelete, mountPath+"/creds/"+name, nil)
@@ -737,6 +750,14 @@ func (r *scaleRun) sampleLatencies(t *testing.T, n int) (map[string][]time.Durat
 	}
 	t.Logf("unpaginated LIST of %s names: %s", thousands(n), fmtDurations(all))
 	return out, all
+}
+
+// setRedirectURI makes uri the mount's redirect_uri and where the fake
+// sends the browser back to.
+func (r *scaleRun) setRedirectURI(t *testing.T, uri string) {
+	t.Helper()
+	r.api.must(t, http.MethodPost, mountPath+"/config", map[string]any{"redirect_uri": uri})
+	r.f.RedirectURI = uri
 }
 
 // authorizeAs reads auth-url for name, and has the fake approve it for
