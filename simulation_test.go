@@ -124,6 +124,7 @@ var (
 // nodes, and the model the invariants are checked against.
 type simWorld struct {
 	t       *testing.T
+	seed    uint64
 	rng     *rand.Rand
 	verbose bool
 	trace   []string
@@ -182,7 +183,7 @@ func newSimWorld(t *testing.T, seed uint64, verbose bool) *simWorld {
 		Now: clock.Now, Random: rand.NewChaCha8(seedBytes(seed)), AccountXID: simAccounts[0], TokenLifetime: lifetime,
 	})
 	w := &simWorld{
-		t: t, rng: rng, verbose: verbose, clock: clock, fake: fake, lifetime: lifetime,
+		t: t, seed: seed, rng: rng, verbose: verbose, clock: clock, fake: fake, lifetime: lifetime,
 		given: map[string][]string{}, writes: map[string]simWrite{}, deletes: map[string]int{},
 		busy: map[string]int{}, rejected: map[string]bool{}, codeFor: map[string]string{},
 	}
@@ -324,7 +325,8 @@ func (s *simSched) waitForLock() {
 		panic("a lock is held outside the schedule")
 	}
 	if s.waits++; s.waits > maxLockWaits {
-		panic(fmt.Sprintf("deadlock: a worker waited for a lock %d times in a row\n\nsteps:\n%s", s.waits, strings.Join(s.w.trace, "\n")))
+		panic(fmt.Sprintf("schedule with seed %d: deadlock: a worker waited for a lock %d times in a row (replay it with: go test -run TestSimulatedFaultSchedules -sim.seed=%d -v .)\n\nsteps:\n%s",
+			s.w.seed, s.waits, s.w.seed, strings.Join(s.w.trace, "\n")))
 	}
 	s.yield()
 }

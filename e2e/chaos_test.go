@@ -167,8 +167,9 @@ type chaos struct {
 	cancel context.CancelFunc
 
 	// writes is held shared by every request that may store or forget a
-	// grant, and alone by the checks of what storage holds, which so see no
-	// write half done.
+	// grant and by a kill of the plugin until the mount answers again, and
+	// alone by the checks of what storage holds, which so see no write half
+	// done and get their answers from a running plugin.
 	writes sync.RWMutex
 	// signIn is held while a client signs in at the fake as an account and
 	// visits the consent page: the fake has one signed-in account.
@@ -716,6 +717,8 @@ func (c *chaos) until(t time.Time) bool {
 // killPlugin kills every plugin process of Vault by its PID, and waits until
 // the mount answers again (Vault starts the plugin on the next request).
 func (c *chaos) killPlugin(n int) {
+	c.writes.RLock()
+	defer c.writes.RUnlock()
 	vaultPID := c.v.proc.cmd.Process.Pid
 	k := &chaosKill{from: time.Now()}
 	c.mu.Lock()

@@ -514,11 +514,20 @@ func (r *scaleRun) setRefreshAhead(t *testing.T, d time.Duration) {
 	t.Helper()
 	secs := int64(d / time.Second)
 	r.api.must(t, http.MethodPost, mountPath+"/config", map[string]any{"refresh_ahead": secs})
+	// A config read shows durations as a write takes them ("23h54m").
 	got := r.api.must(t, http.MethodGet, mountPath+"/config", nil).Data["refresh_ahead"]
-	if f, ok := got.(float64); !ok || int64(f) != secs {
+	if str, _ := got.(string); parseDurationOr(str, -1) != time.Duration(secs)*time.Second {
 		t.Fatalf("config refresh_ahead is %v after writing %d", got, secs)
 	}
 	r.refreshAhead = time.Duration(secs) * time.Second
+}
+
+func parseDurationOr(s string, or time.Duration) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return or
+	}
+	return d
 }
 
 // ---------------------------------------------------------------------------
