@@ -481,6 +481,13 @@ func sharedGrant(other string) *requestError {
 // then the grant, then the old grant's claim and account entry are
 // dropped (a crash leaves them stale, the same). A grant another name
 // holds is refused, whether or not fn asked holder first.
+//
+// The locks are taken grants first, then the account, which is held only
+// for this write: a transaction may store twice, under two accounts (an
+// exchange that learns the account of the grant it replaces, then stores
+// one whose account it could not check), and holding the first while
+// waiting for the second would wait on a revoke that holds the second and
+// waits for the first.
 func (tx *grantTx) put(g *grant) error {
 	sl, err := tx.r.keys.get(tx.ctx, tx.s)
 	if err != nil {
@@ -503,10 +510,16 @@ func (tx *grantTx) put(g *grant) error {
 			g = g.withInheritedAttempt(held.attemptStartedAt, held.attemptLandsBy)
 		}
 	}
+	keptOld := false
+	if old != nil && oldKey != newKey {
+		if keptOld, err = tx.keepAttempt(oldKey, old); err != nil {
+			return err
+		}
+	}
 	if !indexedOld || oldAccount != newAccount {
 		// The name joins the account: under the account's lock, so that a
 		// revoke of the account sees it, or it sees the revoke.
-		tx.lockAccounts(g.AccountXID)
+		defer tx.lockAccountForWrite(g.AccountXID)()
 		if err := putJSON(tx.ctx, tx.s, accountKey(newAccount, tx.name), struct{}{}); err != nil {
 			return err
 		}
@@ -522,12 +535,6 @@ func (tx *grantTx) put(g *grant) error {
 			// or die. It is stored in doubt, and checked before it is
 			// handed out, until the disconnect can no longer land.
 			g = g.withInheritedAttempt(tx.r.now(), later(until, tx.r.now()))
-		}
-	}
-	keptOld := false
-	if old != nil && oldKey != newKey {
-		if keptOld, err = tx.keepAttempt(oldKey, old); err != nil {
-			return err
 		}
 	}
 	stamped := *g
@@ -563,8 +570,8 @@ func (tx *grantTx) markAttempt(refresh string, started, landsBy time.Time) error
 
 // lockAccounts takes the locks of the accounts xids (in order: "", the
 // grants whose account is not known, first) for the rest of tx; those it
-// holds already are kept. Only a revoke holds more than one, and takes them
-// at once.
+// holds already are kept. Only a revoke holds account locks beyond one
+// write, and takes them at once.
 func (tx *grantTx) lockAccounts(xids ...string) {
 	h := tx.locks
 	for _, xid := range slices.Compact(slices.Sorted(slices.Values(xids))) {
@@ -578,6 +585,15 @@ func (tx *grantTx) lockAccounts(xids ...string) {
 		h.accounts[xid] = unlock
 		h.order = append(h.order, unlock)
 	}
+}
+
+// lockAccountForWrite takes the lock of account xid for one write of tx,
+// unless tx holds it already (a revoke's accounts); it returns the unlock.
+func (tx *grantTx) lockAccountForWrite(xid string) (unlock func()) {
+	if _, ok := tx.locks.accounts[xid]; ok {
+		return func() {}
+	}
+	return tx.r.accounts.lock(xid)
 }
 
 // claim records in the grant index that tx's name holds the grant k,
