@@ -816,16 +816,23 @@ func (r *scaleRun) timedCallback(t *testing.T, name string, buf *bytes.Buffer) t
 	return took
 }
 
-// timedList LISTs creds/ with the query and returns its time and names.
-func (r *scaleRun) timedList(t *testing.T, query string, buf *bytes.Buffer) (time.Duration, []string) {
+// timedGet GETs path (below the mount) with query into buf, and returns
+// how long Vault took to answer.
+func (r *scaleRun) timedGet(t *testing.T, path, query string, buf *bytes.Buffer) (time.Duration, int, error) {
 	t.Helper()
-	req, err := r.api.newRequest(http.MethodGet, mountPath+"/creds", query, nil)
+	req, err := r.api.newRequest(http.MethodGet, mountPath+"/"+path, query, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
 	status, _, err := r.api.send(req, buf)
-	took := time.Since(t0)
+	return time.Since(t0), status, err
+}
+
+// timedList LISTs creds/ with the query and returns its time and names.
+func (r *scaleRun) timedList(t *testing.T, query string, buf *bytes.Buffer) (time.Duration, []string) {
+	t.Helper()
+	took, status, err := r.timedGet(t, "creds", query, buf)
 	var reply struct {
 		Data struct {
 			Keys []string `json:"keys"`
@@ -839,13 +846,7 @@ func (r *scaleRun) timedList(t *testing.T, query string, buf *bytes.Buffer) (tim
 
 func (r *scaleRun) timedStatus(t *testing.T, n int, buf *bytes.Buffer) time.Duration {
 	t.Helper()
-	req, err := r.api.newRequest(http.MethodGet, mountPath+"/status", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Now()
-	status, _, err := r.api.send(req, buf)
-	took := time.Since(t0)
+	took, status, err := r.timedGet(t, "status", "", buf)
 	var reply struct {
 		Data struct {
 			Creds  float64 `json:"creds"`
