@@ -20,6 +20,7 @@ package jawbone
 //
 //	transition        from                 to
 //	newGrant          (exchange, import)   fresh
+//	unverified        (import as is)       unsettled: Jawbone could not be asked about the token
 //	attempting        any but rejected     attempting (marker stored before the call)
 //	refreshed         attempting           fresh: marker, errors and backoff cleared
 //	attemptFailed     attempting           a clean error reply: its marker cleared (an
@@ -285,6 +286,12 @@ func (g *grant) withInheritedAttempt(started, landsBy time.Time) *grant {
 func (g *grant) tokenRejected(now time.Time) *grant {
 	return g.withAttempt(now, 0, false)
 }
+
+// unverified is g, whose access token was taken as is (an import) while
+// Jawbone could not be asked whether it accepts it: it may be dead already,
+// so like a token Jawbone rejected it is checked before it is handed out
+// (kept if Jawbone accepts it, else the grant is refreshed).
+func (g *grant) unverified(now time.Time) *grant { return g.tokenRejected(now) }
 
 // landed is g with its attempt known to be over: Jawbone carried it out
 // (a disconnect it confirmed), so a check now tells what it did. before is

@@ -144,12 +144,19 @@ func (b *backend) importInto(ctx context.Context, s logical.Storage, cfg *config
 		if err != nil {
 			return err
 		}
+		keptUnasked := g.AccessToken == imp.AccessToken && checked.xid == ""
+		if keptUnasked {
+			g = g.unverified(b.now())
+		}
 		if err := tx.put(g.ofAccount(xid)); err != nil {
 			return err
 		}
 		stored = tx.current
 		warnings = appendNonEmpty(warnings, checked.warning, warning, repl.warning, replacedWarning(name, g, repl.previous))
-		if xid == "" && repl.warning == "" {
+		switch {
+		case keptUnasked:
+			warnings = append(warnings, fmt.Sprintf("Jawbone could not be asked about the imported access_token (%v), so its account is not recorded and the token is checked with Jawbone before it is handed out", whyNot))
+		case xid == "" && repl.warning == "":
 			warnings = append(warnings, fmt.Sprintf("the Jawbone account of the imported grant could not be checked (%v): it is not recorded", whyNot))
 		}
 		b.log().Info("creds imported", "name", name, "account", xid, "replaced_account", repl.previous, "expires_at", g.ExpiresAt)

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -191,6 +192,39 @@ func TestAnImportedTokenJawboneRejectsIsNotKept(t *testing.T) {
 	_, _ = e.request(logical.UpdateOperation, "creds/me", map[string]any{keyAccessToken: dead, keyRefreshToken: refresh,
 		keyExpiresAt: e.clock.Now().Add(year).Format(time.RFC3339)})
 	requireNoDeadTokenUnwarned(t, e, "me", "after importing a token Jawbone rejects")
+}
+
+// Scenario 5, when Jawbone cannot be asked: an access token imported as is
+// whose check got no clear answer (a captive portal, an outage) may be dead
+// already. Found by the long search (seed 49331): the import warned, and
+// every read after it handed the dead token out without one. It is checked
+// before it is handed out: the read finds it dead and refreshes.
+func TestAnImportedTokenJawboneCouldNotBeAskedAboutIsCheckedFirst(t *testing.T) {
+	t.Parallel()
+	for name, fault := range map[string]fakejawbone.Fault{
+		"captive portal": {Body: "<html>sign in to the hotel wifi</html>", ContentType: "text/html"},
+		"gateway 503":    {Status: http.StatusServiceUnavailable},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newConfiguredEnv(t)
+			dead, refresh := e.fake.IssueTokens(nil)
+			if _, ok := e.fake.RefreshOutside(refresh); !ok {
+				t.Fatal("premise: refreshing outside")
+			}
+			fault.Times = 1
+			e.fake.InjectFault(fakejawbone.EndpointMe, fault)
+			resp := e.mustOK(logical.UpdateOperation, "creds/me", map[string]any{keyAccessToken: dead, keyRefreshToken: refresh,
+				keyExpiresAt: e.clock.Now().Add(year).Format(time.RFC3339)})
+			if !slices.ContainsFunc(resp.Warnings, func(w string) bool { return strings.Contains(w, "checked with Jawbone before it is handed out") }) {
+				t.Errorf("the import's warnings %q do not say the token is checked before it is handed out", resp.Warnings)
+			}
+			read := requireNoDeadTokenUnwarned(t, e, "me", "after importing a token Jawbone could not be asked about")
+			if read.IsError() || read.Data[keyAccessToken] == dead {
+				t.Fatalf("the first read after the import: %v; want the grant refreshed, the dead token replaced", read.Data)
+			}
+		})
+	}
 }
 
 // Scenario 6: a liveness check finds the token dead and refreshes, and that
