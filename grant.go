@@ -60,24 +60,24 @@ type grant struct {
 	// AccountXID is the Jawbone account behind the grant (users/@me's
 	// user_xid); "" when it could not be learned.
 	AccountXID      string    `json:"account_xid,omitempty"`
-	LastRefreshedAt time.Time `json:"last_refreshed_at,omitempty"`
+	LastRefreshedAt time.Time `json:"last_refreshed_at,omitzero"`
 
 	// NeedsReauth is set when Jawbone said invalid_grant; only a new
 	// authorization, an import or a forced refresh that works clears it.
 	NeedsReauth    bool      `json:"needs_reauth,omitempty"`
 	LastError      string    `json:"last_error,omitempty"`
-	LastErrorAt    time.Time `json:"last_error_at,omitempty"`
+	LastErrorAt    time.Time `json:"last_error_at,omitzero"`
 	FailedAttempts int       `json:"failed_attempts,omitempty"`
 	// NextAttemptAt holds automatic attempts back after failures, so an
 	// outage is not met with a call on every read.
-	NextAttemptAt time.Time `json:"next_attempt_at,omitempty"`
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 
 	// AttemptStartedAt marks an attempt that may replace the access token.
 	// It is stored before the call and cleared by a known outcome; while it
 	// is set, the stored access token is not trusted without a check.
-	AttemptStartedAt time.Time `json:"refresh_started_at,omitempty"`
+	AttemptStartedAt time.Time `json:"refresh_started_at,omitzero"`
 	// AttemptLandsBy is when Jawbone can no longer complete the attempt.
-	AttemptLandsBy time.Time `json:"refresh_lands_by,omitempty"`
+	AttemptLandsBy time.Time `json:"refresh_lands_by,omitzero"`
 	// AttemptBlind is set when the attempt began on an access token that
 	// was already in doubt or dead: then a check that finds the token dead
 	// says nothing of whether the attempt landed.
@@ -85,7 +85,7 @@ type grant struct {
 
 	// CheckedAt is when Jawbone last accepted the access token in a
 	// liveness check.
-	CheckedAt time.Time `json:"checked_at,omitempty"`
+	CheckedAt time.Time `json:"checked_at,omitzero"`
 
 	// Layout is the storage layout the grant was written in (registry.go):
 	// 0 by v0.1.x, which kept no indexes.

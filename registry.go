@@ -176,8 +176,8 @@ func accountHash(sl *salt.Salt, xid string) uint64 {
 // inherits the attempt.
 type grantClaim struct {
 	Name             string    `json:"name"`
-	AttemptStartedAt time.Time `json:"attempt_started_at,omitempty"`
-	AttemptLandsBy   time.Time `json:"attempt_lands_by,omitempty"`
+	AttemptStartedAt time.Time `json:"attempt_started_at,omitzero"`
+	AttemptLandsBy   time.Time `json:"attempt_lands_by,omitzero"`
 }
 
 // heldBy is what the grant index says of a grant: the name that holds it

@@ -170,3 +170,23 @@ func TestWritesOnAReadOnlyNodeAreForwarded(t *testing.T) {
 		}
 	}
 }
+
+// A grant is stored without the times it has not set: zero times would
+// be most of an entry (548 bytes of a fresh import, 310 without them), at
+// a million grants 240 MB of Vault's storage, and as much again in what
+// every read of a creds entry carries over gRPC.
+func TestStoredEntriesOmitUnsetTimes(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	access, refresh := e.fake.IssueTokens(nil)
+	e.mustOK(logical.UpdateOperation, "creds/me", map[string]any{keyAccessToken: access, keyRefreshToken: refresh,
+		keyExpiresAt: e.clock.Now().Add(year).Format(time.RFC3339)})
+	for key, value := range e.snapshot() {
+		if strings.Contains(value, `"0001-01-01T00:00:00Z"`) {
+			t.Errorf("%s stores a zero time: %s", key, value)
+		}
+	}
+	if g := e.stored("me"); g == nil || !g.CheckedAt.IsZero() || !g.ExpiresAt.Equal(e.clock.Now().Add(year).Truncate(time.Second)) {
+		t.Fatalf("the grant read back: %+v", g)
+	}
+}
