@@ -3,19 +3,51 @@ package jawbone
 import (
 	"context"
 	"sync"
+	"unsafe"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // defaultCacheBytes is the cache's budget when the mount sets none: about
-// 85,000 creds entries of the usual size (785 bytes each as counted, in
-// the scale harness); a larger mount caches the ones read most recently,
-// and a mount option (cache_size) buys more.
+// 105,000 creds entries of the usual size (about 640 bytes of heap each,
+// TestCacheCountsWhatItHolds); a larger mount caches the ones read most
+// recently, and a mount option (cache_size) buys more.
 const defaultCacheBytes = 64 << 20
 
-// entryOverhead is what a cached entry costs beyond its stored size: the
-// decoded struct, its strings' headers and the LRU's own bookkeeping.
-const entryOverhead = 256
+// Costs of a cached entry, in bytes of heap, beyond what its value says of
+// itself (memSize): the LRU's element and map slot with the key's header
+// (lruEntryBytes), and for a value that cannot say, its decoded struct and
+// strings' headers beyond its stored size (entryOverhead).
+const (
+	lruEntryBytes = 128
+	entryOverhead = 256
+)
+
+// memSize is about what a decoded grant holds of the heap: the struct, and
+// its strings rounded up as the allocator rounds them.
+func (g *grant) memSize() int {
+	n := int(unsafe.Sizeof(*g)) + allocated(len(g.AccessToken)) + allocated(len(g.RefreshToken)) +
+		allocated(len(g.TokenType)) + allocated(len(g.AccountXID)) + allocated(len(g.LastError))
+	if len(g.Scopes) > 0 {
+		n += allocated(len(g.Scopes) * int(unsafe.Sizeof("")))
+	}
+	for _, s := range g.Scopes {
+		n += allocated(len(s))
+	}
+	return n
+}
+
+// allocated is about what the allocator hands out for n bytes: n rounded
+// up to 16 (its small size classes are 8, 16, 24, 32, 48, …).
+func allocated(n int) int { return (n + 15) &^ 15 }
+
+// entryCost is what caching value under key costs against the budget.
+func entryCost(key string, value any, stored int) int {
+	if v, ok := value.(interface{ memSize() int }); ok {
+		return v.memSize() + allocated(len(key)) + lruEntryBytes
+	}
+	return stored + entryOverhead
+}
 
 // entryCache keeps decoded storage entries (config and creds) in memory, up
 // to a budget of bytes, dropping the least recently used. For an external
@@ -67,7 +99,7 @@ func (c *entryCache) get(key string) (value any, ok bool, gen uint64) {
 // fill caches value, which was stored in size bytes, if nothing was
 // invalidated since gen was read.
 func (c *entryCache) fill(key string, gen uint64, value any, size int) {
-	cost := size + entryOverhead
+	cost := entryCost(key, value, size)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen || cost > c.budget {

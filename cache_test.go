@@ -3,8 +3,10 @@ package jawbone
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -129,4 +131,52 @@ func TestCacheSizeOption(t *testing.T) {
 			t.Errorf("cache_size=%q: %v", raw, err)
 		}
 	}
+}
+
+// What the cache counts against its budget is what its entries hold of
+// the heap (within a tenth), for grants such as a mount of a million
+// holds: the default budget then means what it says in memory, and the
+// number of entries it holds is what the docs say.
+func TestCacheCountsWhatItHolds(t *testing.T) {
+	// Not parallel: the heap is measured, and other tests would add to it.
+	const n = 20_000
+	ctx := context.Background()
+	s := &logical.InmemStorage{}
+	obtained := time.Date(2026, 12, 7, 15, 33, 31, 34095094, time.UTC)
+	for i := range n {
+		g := &grant{AccessToken: fmt.Sprintf("9OX7Pf0f0KxUwI-lMP9i3JKi5KeRG161Lv6E%07d", i),
+			RefreshToken: fmt.Sprintf("Y1gGtb2w2ox84koFGMcE17VB9hTGkr9x8wKz%07d", i), TokenType: "Bearer",
+			Scopes: []string{"basic_read"}, ExpiresAt: obtained.Add(year), ObtainedAt: obtained,
+			AccountXID: fmt.Sprintf("acct-%07d", i), Layout: grantLayout}
+		if err := putJSON(ctx, s, fmt.Sprintf("creds/user-%07d", i), g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newEntryCache(1 << 30)
+	before := liveHeap()
+	for i := range n {
+		if _, err := cachedGet[grant](ctx, c, s, fmt.Sprintf("creds/user-%07d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := liveHeap() - before
+	entries, counted := c.size()
+	if entries != n {
+		t.Fatalf("%d entries cached, want %d", entries, n)
+	}
+	perEntry, countedPerEntry := float64(held)/n, float64(counted)/n
+	t.Logf("an entry holds %.0f bytes of heap; the cache counts %.0f; the default budget holds %d", perEntry, countedPerEntry, int(defaultCacheBytes/countedPerEntry))
+	if countedPerEntry < 0.9*perEntry || countedPerEntry > 1.1*perEntry {
+		t.Fatalf("the cache counts %.0f bytes an entry, which hold %.0f of the heap", countedPerEntry, perEntry)
+	}
+	runtime.KeepAlive(c)
+	runtime.KeepAlive(s)
+}
+
+// liveHeap is the bytes the heap holds after a collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }

@@ -72,6 +72,10 @@ type grant struct {
 	// outage is not met with a call on every read.
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 
+	// CheckedAt is when Jawbone last accepted the access token in a
+	// liveness check.
+	CheckedAt time.Time `json:"checked_at,omitzero"`
+
 	// AttemptStartedAt marks an attempt that may replace the access token.
 	// It is stored before the call and cleared by a known outcome; while it
 	// is set, the stored access token is not trusted without a check.
@@ -82,14 +86,10 @@ type grant struct {
 	// was already in doubt or dead: then a check that finds the token dead
 	// says nothing of whether the attempt landed.
 	AttemptBlind bool `json:"refresh_blind,omitempty"`
-
-	// CheckedAt is when Jawbone last accepted the access token in a
-	// liveness check.
-	CheckedAt time.Time `json:"checked_at,omitzero"`
-
 	// Layout is the storage layout the grant was written in (registry.go):
-	// 0 by v0.1.x, which kept no indexes.
-	Layout int `json:"layout,omitempty"`
+	// 0 by v0.1.x, which kept no indexes. (A byte beside AttemptBlind: the
+	// struct is what every cached grant costs.)
+	Layout uint8 `json:"layout,omitempty"`
 }
 
 const (
