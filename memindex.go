@@ -4,6 +4,7 @@ import (
 	"math"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/google/btree"
 )
@@ -21,8 +22,9 @@ import (
 // skips them), with times in Unix seconds. About 120 bytes a grant (BenchmarkScheduleLoad).
 type memIndex struct {
 	mu sync.Mutex
-	// names[id] is the name of slots[id]; byName orders the ids by name.
-	// Id 0 is no grant's: it is the probe a name is looked up with.
+	// names[id] is the name of slots[id] ("": a free slot); byName orders
+	// the ids by name. Id 0 is no grant's: it is the probe a name is
+	// looked up with.
 	names  []string
 	byName *btree.BTreeG[uint32]
 	slots  []slot
@@ -39,12 +41,14 @@ type queued struct {
 	id uint32
 }
 
-// slot is what the index keeps of one grant.
+// slot is what the index keeps of one grant: 64 bytes (checked below, as
+// a million of them are most of the index).
 type slot struct {
 	summary
 	attendAt, checkAt uint32 // its keys in the queues; 0: not queued
-	used              bool
 }
+
+var _ [64]byte = [unsafe.Sizeof(slot{})]byte{}
 
 // summary is what the schedule, the counts and the index repair need of a
 // grant, in a few bytes.
@@ -179,8 +183,8 @@ func (m *memIndex) configure(refreshAhead, checkInterval time.Duration) {
 	m.refreshAhead, m.checkInterval = refreshAhead, checkInterval
 	m.attend.Clear(false)
 	m.checks.Clear(false)
-	for id := range m.slots {
-		if m.slots[id].used {
+	for id := 1; id < len(m.slots); id++ {
+		if m.names[id] != "" {
 			m.queueLocked(uint32(id))
 		}
 	}
@@ -198,7 +202,7 @@ func (m *memIndex) set(name string, s summary) {
 		id = m.newIDLocked(name)
 		m.byName.ReplaceOrInsert(id)
 	}
-	m.slots[id] = slot{summary: s, used: true}
+	m.slots[id] = slot{summary: s}
 	m.counts.add(s, 1)
 	m.queueLocked(id)
 }
