@@ -12,7 +12,8 @@
 //     unpaginated LIST's time, for information;
 //   - reads: a random name against one name, SCALE_READ_CLIENTS clients: the
 //     ratio of throughputs, with the default cache (64 MiB) and, from
-//     SCALE_BIG_CACHE_FROM creds on, with cache_size=SCALE_BIG_CACHE;
+//     SCALE_BIG_CACHE_FROM to SCALE_BIG_CACHE_UPTO creds, with
+//     cache_size=SCALE_BIG_CACHE;
 //   - memory: VmRSS of the plugin and of Vault;
 //   - the background tick: the plugin's CPU time per minute with nothing
 //     due, then with the realistic spread of expiries (a year's worth of
@@ -59,6 +60,8 @@
 //	SCALE_RELOADS         plugin reloads timed to the first read (default 3)
 //	SCALE_BIG_CACHE       the larger cache_size tried (default 512MiB; "-": none)
 //	SCALE_BIG_CACHE_FROM  the smallest N it is tried at (default 100000)
+//	SCALE_BIG_CACHE_UPTO  the largest N it is tried at (default: every N; at a
+//	                      million the phase takes about 25 minutes)
 package e2e
 
 import (
@@ -66,6 +69,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -161,6 +165,7 @@ type scaleSettings struct {
 	reloads      int
 	bigCache     string
 	bigCacheFrom int
+	bigCacheUpTo int
 }
 
 func scaleSettingsFromEnv(t *testing.T) scaleSettings {
@@ -169,6 +174,7 @@ func scaleSettingsFromEnv(t *testing.T) scaleSettings {
 		sizes: []int{baseN, midN, bigN}, fillClients: 16, samples: 500, listAllRuns: 3,
 		readClients: 8, readDuration: 20 * time.Second, readRounds: 5,
 		idleTicks: 4, spreadTicks: 3, burst: 100, reloads: 3, bigCache: "512MiB", bigCacheFrom: midN,
+		bigCacheUpTo: math.MaxInt,
 	}
 	if raw := os.Getenv("SCALE_N"); raw != "" {
 		s.sizes = nil
@@ -190,7 +196,7 @@ func scaleSettingsFromEnv(t *testing.T) scaleSettings {
 		{"SCALE_FILL_CLIENTS", &s.fillClients, 1}, {"SCALE_SAMPLES", &s.samples, 1}, {"SCALE_LIST_ALL", &s.listAllRuns, 1},
 		{"SCALE_READ_CLIENTS", &s.readClients, 1}, {"SCALE_READ_ROUNDS", &s.readRounds, 1}, {"SCALE_READ_WARM", &s.readWarm, 0},
 		{"SCALE_IDLE_TICKS", &s.idleTicks, 1}, {"SCALE_SPREAD_TICKS", &s.spreadTicks, 1}, {"SCALE_BURST", &s.burst, 0},
-		{"SCALE_RELOADS", &s.reloads, 1}, {"SCALE_BIG_CACHE_FROM", &s.bigCacheFrom, 1},
+		{"SCALE_RELOADS", &s.reloads, 1}, {"SCALE_BIG_CACHE_FROM", &s.bigCacheFrom, 1}, {"SCALE_BIG_CACHE_UPTO", &s.bigCacheUpTo, 1},
 	} {
 		if raw := os.Getenv(k.env); raw != "" {
 			n, err := strconv.Atoi(raw)
@@ -384,7 +390,7 @@ func (r *scaleRun) measure(t *testing.T, lvl *scaleLevel, last bool) {
 	}
 	r.setRefreshAhead(t, 0)
 	phase("reload", func() { lvl.reload = r.measureReloads(t, lvl.n) })
-	if r.set.bigCache != "" && lvl.n >= r.set.bigCacheFrom {
+	if r.set.bigCache != "" && lvl.n >= r.set.bigCacheFrom && lvl.n <= r.set.bigCacheUpTo {
 		phase("larger cache", func() { lvl.big, lvl.tuneNote = r.measureBigCache(t, lvl.n, last) })
 	}
 	r.requireCount(t, lvl.n)
