@@ -298,6 +298,7 @@ func startScale(t *testing.T, set scaleSettings) *scaleRun {
 		expires: []int64{0}, tokens: []string{""}, cacheBudget: defaultCacheBytes,
 	}
 	r.frontier = r.t0.Add(expiryOffset).Unix()
+	r.api.must(t, http.MethodPost, "sys/mounts/"+kvControlMount, map[string]any{"type": "kv"})
 	t.Cleanup(r.api.client.CloseIdleConnections)
 	t.Cleanup(r.anon.client.CloseIdleConnections)
 	// The first tick loads the (empty) schedule and records that every grant
@@ -714,33 +715,46 @@ func (r *scaleRun) sampleLatencies(t *testing.T, n int) (map[string][]time.Durat
 	var probes []string
 	var buf bytes.Buffer
 	defer r.f.SetSignedIn("")
-	for k := range r.set.samples {
-		name := fmt.Sprintf("probe-i-%04d", k)
-		access, refresh := r.f.IssueTokensFor(name, scaleScopes)
-		took, err := r.timedImport(name, access, refresh, r.t0.Add(expiryOffset+tokenYear/2).Unix(), &buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out["import"] = append(out["import"], took)
-		probes = append(probes, name)
-	}
-	// Exchange completes what was started with redirect_uri elsewhere (the
-	// paste flow); the callback what was started with the mount's callback.
+	// In rounds, each flow a block of each: a pause of Vault's (its
+	// collector, at a million grants, marks gigabytes) falls on every flow
+	// alike rather than on whichever block it met.
 	callback := r.f.RedirectURI
-	r.setRedirectURI(t, r.v.Addr+"/landed")
-	for k := range r.set.samples {
-		name := fmt.Sprintf("probe-e-%04d", k)
-		out["exchange"] = append(out["exchange"], r.timedExchange(t, name, &buf))
-		probes = append(probes, name)
-	}
-	r.setRedirectURI(t, callback)
-	for k := range r.set.samples {
-		name := fmt.Sprintf("probe-c-%04d", k)
-		out["callback"] = append(out["callback"], r.timedCallback(t, name, &buf))
-		probes = append(probes, name)
+	for round := range latencyRounds {
+		from, to := round*r.set.samples/latencyRounds, (round+1)*r.set.samples/latencyRounds
+		for k := from; k < to; k++ {
+			name := fmt.Sprintf("probe-i-%04d", k)
+			access, refresh := r.f.IssueTokensFor(name, scaleScopes)
+			took, err := r.timedImport(name, access, refresh, r.t0.Add(expiryOffset+tokenYear/2).Unix(), &buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out["import"] = append(out["import"], took)
+			probes = append(probes, name)
+		}
+		// Exchange completes what was started with redirect_uri elsewhere
+		// (the paste flow); the callback what was started with the mount's
+		// callback.
+		r.setRedirectURI(t, r.v.Addr+"/landed")
+		for k := from; k < to; k++ {
+			name := fmt.Sprintf("probe-e-%04d", k)
+			out["exchange"] = append(out["exchange"], r.timedExchange(t, name, &buf))
+			probes = append(probes, name)
+		}
+		r.setRedirectURI(t, callback)
+		for k := from; k < to; k++ {
+			name := fmt.Sprintf("probe-c-%04d", k)
+			out["callback"] = append(out["callback"], r.timedCallback(t, name, &buf))
+			probes = append(probes, name)
+		}
+		for k := from; k < to; k++ {
+			out["kv put"] = append(out["kv put"], r.timedKVPut(t, fmt.Sprintf("probe-%04d", k), &buf))
+		}
 	}
 	for _, name := range probes {
 		r.api.must(t, http.MethodDelete, mountPath+"/creds/"+name, nil)
+	}
+	for k := range r.set.samples {
+		r.api.must(t, http.MethodDelete, fmt.Sprintf("%s/probe-%04d", kvControlMount, k), nil)
 	}
 
 	first, last := credsName(1), credsName(min(n, listPage))
@@ -760,7 +774,7 @@ func (r *scaleRun) sampleLatencies(t *testing.T, n int) (map[string][]time.Durat
 		}
 		all = append(all, took)
 	}
-	for _, k := range []string{"import", "exchange", "callback", "list", "status"} {
+	for _, k := range []string{"import", "exchange", "callback", "kv put", "list", "status"} {
 		t.Logf("%-8s %s", k, fmtP50P99(out[k]))
 	}
 	t.Logf("unpaginated LIST of %s names: %s", thousands(n), fmtDurations(all))
@@ -818,6 +832,32 @@ func (r *scaleRun) timedCallback(t *testing.T, name string, buf *bytes.Buffer) t
 	took := time.Since(t0)
 	if err != nil || status != http.StatusOK || !bytes.Contains(buf.Bytes(), []byte(callbackStoredSentence)) || !bytes.Contains(buf.Bytes(), []byte(name)) {
 		t.Fatalf("callback for %s: status %d, %v: %.800s", name, status, err, buf.String())
+	}
+	return took
+}
+
+// kvControlMount is a KV version 1 mount beside the plugin's: a write to
+// it is Vault's own cost of a write request (one storage write), at the
+// same mount size, with no plugin involved: the control the latencies of
+// import, exchange and callback are read against.
+const kvControlMount = "kv-control"
+
+// latencyRounds is how many rounds the latency samples are taken in.
+const latencyRounds = 5
+
+// timedKVPut writes key on the control mount and returns how long Vault
+// took to answer.
+func (r *scaleRun) timedKVPut(t *testing.T, key string, buf *bytes.Buffer) time.Duration {
+	t.Helper()
+	req, err := r.api.newRequest(http.MethodPut, kvControlMount+"/"+key, "", `{"value":"x"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	status, _, err := r.api.send(req, buf)
+	took := time.Since(t0)
+	if err != nil || status/100 != 2 {
+		t.Fatalf("PUT %s/%s: status %d, %v: %.500s", kvControlMount, key, status, err, buf.String())
 	}
 	return took
 }
@@ -1520,6 +1560,12 @@ func (rep *scaleReport) writeTargets(w func(string, ...any)) {
 		w("| %s | p50 %s → %s (×%.2f), p99 %s → %s (×%.2f) | %s |\n", target, fmtLatency(b50), fmtLatency(g50), r50, fmtLatency(b99), fmtLatency(g99), r99,
 			verdict(r50 <= latencyFactorTarget && r99 <= latencyFactorTarget))
 	}
+	if base != nil && big != nil && len(base.flows["kv put"]) > 0 && len(big.flows["kv put"]) > 0 {
+		b50, b99 := p50p99(base.flows["kv put"])
+		g50, g99 := p50p99(big.flows["kv put"])
+		w("| control, no target: a KV version 1 write (Vault alone) at N = 1,000,000 against N = 1,000 | p50 %s → %s (×%.2f), p99 %s → %s (×%.2f) | – |\n",
+			fmtLatency(b50), fmtLatency(g50), float64(g50)/float64(b50), fmtLatency(b99), fmtLatency(g99), float64(g99)/float64(b99))
+	}
 	if big != nil {
 		w("| idle plugin CPU at N = 1,000,000, nothing due, under 1 s a minute | %s a minute (%s over %d ticks in %s) | %s |\n",
 			seconds(big.idle.perMinute()), seconds(big.idle.cpu), len(big.idle.ticks), big.idle.wall.Round(time.Second), verdict(big.idle.perMinute() < idleCPUTarget))
@@ -1579,12 +1625,12 @@ func (rep *scaleReport) writeFill(w func(string, ...any)) {
 }
 
 func (rep *scaleReport) writeLatency(w func(string, ...any)) {
-	w("#### Latency\n\np50 / p99 of %d requests each, one at a time, on a quiet mount: an import of a new name (kept as is: one account check at the fake), an exchange and a callback (each after its own `auth-url` and the fake's consent; the time is the exchange write, or the callback GET without a token), each of a new account, all deleted again afterwards; `LIST creds/?list=true&limit=1000` and `status`. The unpaginated LIST: median (min–max) of %d.\n\n",
-		rep.settings.samples, rep.settings.listAllRuns)
-	w("| N | import | exchange | callback | LIST first page | status | unpaginated LIST |\n|--:|--:|--:|--:|--:|--:|--:|\n")
+	w("#### Latency\n\np50 / p99 of %d requests each, one at a time, on a quiet mount, taken in %d rounds (in each, a block of each flow in turn): an import of a new name (kept as is: one account check at the fake), an exchange and a callback (each after its own `auth-url` and the fake's consent; the time is the exchange write, or the callback GET without a token), each of a new account, all deleted again afterwards; a write of a new key to a KV version 1 mount beside the plugin's (`kv-control/`: Vault's own cost of a write request, with no plugin, the control); `LIST creds/?list=true&limit=1000` and `status`. The unpaginated LIST: median (min–max) of %d.\n\n",
+		rep.settings.samples, latencyRounds, rep.settings.listAllRuns)
+	w("| N | import | exchange | callback | KV put (control) | LIST first page | status | unpaginated LIST |\n|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, l := range rep.levels {
-		w("| %s | %s | %s | %s | %s | %s | %s |\n", thousands(l.n), fmtP50P99(l.flows["import"]), fmtP50P99(l.flows["exchange"]), fmtP50P99(l.flows["callback"]),
-			fmtP50P99(l.flows["list"]), fmtP50P99(l.flows["status"]), fmtDurations(l.listAll))
+		w("| %s | %s | %s | %s | %s | %s | %s | %s |\n", thousands(l.n), fmtP50P99(l.flows["import"]), fmtP50P99(l.flows["exchange"]), fmtP50P99(l.flows["callback"]),
+			fmtP50P99(l.flows["kv put"]), fmtP50P99(l.flows["list"]), fmtP50P99(l.flows["status"]), fmtDurations(l.listAll))
 	}
 	w("\n")
 }
