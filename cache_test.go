@@ -153,30 +153,22 @@ func TestCacheCountsWhatItHolds(t *testing.T) {
 		}
 	}
 	c := newEntryCache(1 << 30)
-	before := liveHeap()
+	before := liveHeapMiB()
 	for i := range n {
 		if _, err := cachedGet[grant](ctx, c, s, fmt.Sprintf("creds/user-%07d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	held := liveHeap() - before
+	held := (liveHeapMiB() - before) * (1 << 20)
 	entries, counted := c.size()
 	if entries != n {
 		t.Fatalf("%d entries cached, want %d", entries, n)
 	}
-	perEntry, countedPerEntry := float64(held)/n, float64(counted)/n
+	perEntry, countedPerEntry := held/n, float64(counted)/n
 	t.Logf("an entry holds %.0f bytes of heap; the cache counts %.0f; the default budget holds %d", perEntry, countedPerEntry, int(defaultCacheBytes/countedPerEntry))
 	if countedPerEntry < 0.9*perEntry || countedPerEntry > 1.1*perEntry {
 		t.Fatalf("the cache counts %.0f bytes an entry, which hold %.0f of the heap", countedPerEntry, perEntry)
 	}
 	runtime.KeepAlive(c)
 	runtime.KeepAlive(s)
-}
-
-// liveHeap is the bytes the heap holds after a collection.
-func liveHeap() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }
