@@ -31,7 +31,7 @@ package jawbone
 // and with the config (refresh_ahead, check_interval); kept in storage it
 // would double the writes of every refresh and need a rewrite of every
 // entry on a config change. In memory it is exact, ordered and costs about
-// 120 bytes a grant (BenchmarkScheduleLoad). Only the node that can write
+// 130–160 bytes a grant (memindex.go). Only the node that can write
 // keeps it (the background runs nowhere else); it is rebuilt from storage
 // in the background when the plugin starts, while reads, which never need
 // it, are served at once.
