@@ -715,13 +715,7 @@ func (r *scaleRun) importGrant(name, access, refresh string, expires int64, buf 
 // timedImport writes creds/name and returns how long Vault took to answer.
 func (r *scaleRun) timedImport(name, access, refresh string, expires int64, buf *bytes.Buffer) (time.Duration, error) {
 	body := fmt.Sprintf(`{"access_token":%q,"refresh_token":%q,"expires_at":%q}`, access, refresh, rfc3339(expires))
-	req, err := r.api.newRequest(http.MethodPost, mountPath+"/creds/"+name, "", body)
-	if err != nil {
-		return 0, err
-	}
-	t0 := time.Now()
-	status, _, err := r.api.send(req, buf)
-	took := time.Since(t0)
+	took, status, err := r.timedRequest(http.MethodPost, mountPath+"/creds/"+name, "", body, buf)
 	switch {
 	case err != nil:
 		return 0, fmt.Errorf("importing %s: %w", name, err)
@@ -879,13 +873,7 @@ const latencyRounds = 5
 // took to answer.
 func (r *scaleRun) timedKVPut(t *testing.T, key string, buf *bytes.Buffer) time.Duration {
 	t.Helper()
-	req, err := r.api.newRequest(http.MethodPut, kvControlMount+"/"+key, "", `{"value":"x"}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Now()
-	status, _, err := r.api.send(req, buf)
-	took := time.Since(t0)
+	took, status, err := r.timedRequest(http.MethodPut, kvControlMount+"/"+key, "", `{"value":"x"}`, buf)
 	if err != nil || status/100 != 2 {
 		t.Fatalf("PUT %s/%s: status %d, %v: %.500s", kvControlMount, key, status, err, buf.String())
 	}
@@ -896,9 +884,15 @@ func (r *scaleRun) timedKVPut(t *testing.T, key string, buf *bytes.Buffer) time.
 // how long Vault took to answer.
 func (r *scaleRun) timedGet(t *testing.T, path, query string, buf *bytes.Buffer) (time.Duration, int, error) {
 	t.Helper()
-	req, err := r.api.newRequest(http.MethodGet, mountPath+"/"+path, query, nil)
+	return r.timedRequest(http.MethodGet, mountPath+"/"+path, query, nil, buf)
+}
+
+// timedRequest sends one request, its reply into buf, and returns how long
+// Vault took to answer (the request's building not counted).
+func (r *scaleRun) timedRequest(method, path, query string, body any, buf *bytes.Buffer) (time.Duration, int, error) {
+	req, err := r.api.newRequest(method, path, query, body)
 	if err != nil {
-		t.Fatal(err)
+		return 0, 0, err
 	}
 	t0 := time.Now()
 	status, _, err := r.api.send(req, buf)
