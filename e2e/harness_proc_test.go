@@ -1,5 +1,6 @@
 // The harness: child processes and ports. Every process the suite starts is
-// a proc, stopped by its own PID when the test ends; plugin processes are
+// a proc, stopped by its own PID when the test ends, and on Linux sent
+// SIGTERM by the kernel if the test binary dies first; plugin processes are
 // found (and, in the crash tests, killed) by PID through /proc.
 
 package e2e
@@ -80,7 +81,7 @@ func startProc(t *testing.T, name, logPath string, env []string, bin string, arg
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.Dir = filepath.Dir(logPath)
-	if err := cmd.Start(); err != nil {
+	if err := startOwned(cmd); err != nil {
 		logf.Close()
 		t.Fatalf("starting %s: %v", name, err)
 	}
