@@ -808,8 +808,11 @@ type latencies struct {
 // each round right after Vault's collector has run to the end (the
 // runtime.GC of Vault's sys/pprof/heap?gc=1): what a request costs Vault
 // and the plugin without that mark, which the storage of a production
-// server (Raft, a file) does not put in Vault's heap. Vault's collections
-// are counted in both, so the second can be seen to have had none.
+// server (Raft, a file) does not put in Vault's heap. After a collection
+// Go's next one waits until the heap has doubled: at a million grants
+// gigabytes of allocation away, more than a round makes; at a thousand a
+// few MiB, so that Vault still collects (cheaply) within the rounds.
+// Vault's collections are counted in both passes.
 func (r *scaleRun) sampleLatencies(t *testing.T, n int) *latencies {
 	l := &latencies{sampled: map[string][]time.Duration{}, collected: map[string][]time.Duration{}}
 	var probes []string
@@ -1785,7 +1788,7 @@ func (rep *scaleReport) writeFill(w func(string, ...any)) {
 func (rep *scaleReport) writeLatency(w func(string, ...any)) {
 	w("#### Latency\n\np50 / p99 of %d requests each, one at a time, on a quiet mount (after the fill, the harness waits until Vault and the plugin use under a tenth of a core: the *settle* phase under Sizes), taken in %d rounds (in each, a block of each flow in turn): an import of a new name (kept as is: one account check at the fake), an exchange and a callback (each after its own `auth-url` and the fake's consent; the time is the exchange write, or the callback GET without a token), each of a new account, all deleted again afterwards; a write of a new key to a KV version 1 mount beside the plugin's (`kv-control/`: Vault's own cost of a write request, with no plugin, the control); `LIST creds/?list=true&limit=1000` and `status`. The unpaginated LIST: median (min–max) of %d.\n\n",
 		rep.settings.samples, latencyRounds, rep.settings.listAllRuns)
-	w("The flows are sampled twice. First **as they came**. Then **after Vault's collection**: before each round the harness has Vault's runtime collect its heap to the end (`sys/pprof/heap?gc=1`, Go's `runtime.GC`), so that Vault's collector does not mark during the round. On `vault server -dev` the whole storage is Vault's heap (gigabytes at a million grants), and Go collects it at least every two minutes, for several CPU-seconds each time; the storage of a production server is a file. The plugin's collector is left alone in both. *Vault's collections* is how many Vault's runtime completed during the rounds (its heap profile's `NumGC`, not counting the ones the harness asked for).\n\n")
+	w("The flows are sampled twice. First **as they came**. Then **after Vault's collection**: before each round the harness has Vault's runtime collect its heap to the end (`sys/pprof/heap?gc=1`, Go's `runtime.GC`). On `vault server -dev` the whole storage is Vault's heap (gigabytes at a million grants), which Go marks at least every two minutes, for several CPU-seconds each time; the storage of a production server is a file. After a collection Go starts the next one when the heap has doubled: at a million grants that is gigabytes of allocation away, more than a round makes, so none falls within a round; at a thousand it is a few MiB, and Vault still collects, cheaply, several times a round. The plugin's collector is left alone in both. *Vault's collections* is how many Vault's runtime completed during the rounds (its heap profile's `NumGC`, not counting the ones the harness asked for).\n\n")
 	w("| N | | import | exchange | callback | KV put (control) | Vault's collections |\n|--:|---|--:|--:|--:|--:|--:|\n")
 	for _, l := range rep.levels {
 		for i, pass := range []struct {
