@@ -15,6 +15,7 @@
 //
 //	harness_test.go        the environment, the bounds, small utilities
 //	harness_proc_test.go   ports, child processes, plugin processes in /proc
+//	harness_proc_linux_test.go  the parent-death signal that ends them with the test binary
 //	harness_vault_test.go  Vault servers (dev, file storage), crashes, the plugin's registration
 //	harness_raft_test.go   a Raft cluster of Vault servers
 //	harness_cli_test.go    the vault CLI, and the plugin's flow through it
