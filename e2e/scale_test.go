@@ -257,6 +257,15 @@ func (s scaleSettings) vaultKind() string {
 	return "`vault server -dev` (in-memory storage)"
 }
 
+// reportMarkers are the markers of the run's section of BENCHMARKS.md: a
+// section for each storage.
+func (s scaleSettings) reportMarkers() (begin, end string) {
+	if s.storage == storageRaft {
+		return scaleRaftMarkerBegin, scaleRaftMarkerEnd
+	}
+	return scaleMarkerBegin, scaleMarkerEnd
+}
+
 // command is the make invocation that reproduces a run with these
 // settings: SCALE_N, and every other SCALE_ knob that was set.
 func (s scaleSettings) command() string {
@@ -379,10 +388,7 @@ func TestScale(t *testing.T) {
 	rep.loadAvgEnd = loadAverage()
 	md := rep.markdown()
 	fmt.Printf("\n%s\n", md)
-	begin, end := scaleMarkerBegin, scaleMarkerEnd
-	if set.storage == storageRaft {
-		begin, end = scaleRaftMarkerBegin, scaleRaftMarkerEnd
-	}
+	begin, end := set.reportMarkers()
 	writeReportSection(t, r.v.env.RepoRoot, begin, end, md)
 }
 
@@ -392,23 +398,17 @@ type scaleLevel struct {
 	took   time.Duration
 	phases []phaseTime
 
-	fill    fillResult
-	flows   map[string][]time.Duration // import, exchange, callback, kv put, list, status
-	listAll []time.Duration
-	// collected is the flows again, each round right after Vault's
-	// collector ran; vaultGCs, Vault's collections during the rounds of
-	// each.
-	collected map[string][]time.Duration
-	vaultGCs  [2]int
-	reads     *readResult
-	big       *readResult
-	rss       memory
-	idle      *tickWindow
-	reorder   *tickWindow
-	spread    *tickWindow
-	burst     *tickWindow
-	reload    *reloadResult
-	tuneNote  string
+	fill     fillResult
+	lat      *latencies
+	reads    *readResult
+	big      *readResult
+	rss      memory
+	idle     *tickWindow
+	reorder  *tickWindow
+	spread   *tickWindow
+	burst    *tickWindow
+	reload   *reloadResult
+	tuneNote string
 }
 
 type phaseTime struct {
@@ -438,11 +438,7 @@ func (r *scaleRun) measure(t *testing.T, lvl *scaleLevel, last bool) {
 	phase("fill", func() { lvl.fill = r.fillTo(t, lvl.n) })
 	r.requireCount(t, lvl.n)
 	phase("settle", func() { r.settle(t) })
-	phase("latency", func() {
-		lat := r.sampleLatencies(t, lvl.n)
-		lvl.flows, lvl.collected, lvl.listAll = lat.sampled, lat.collected, lat.listAll
-		lvl.vaultGCs = [2]int{lat.gcsSampled, lat.gcsLate}
-	})
+	phase("latency", func() { lvl.lat = r.sampleLatencies(t, lvl.n) })
 	phase("reads", func() {
 		lvl.reads = r.measureReads(t, lvl.n, "64 MiB (default)")
 		lvl.rss = r.memory(t)
@@ -786,8 +782,9 @@ func (r *scaleRun) timedImport(name, access, refresh string, expires int64, buf 
 // ---------------------------------------------------------------------------
 // Latency: import, exchange, callback, LIST, status
 
-// latencies is what the latency phase measured: each flow's samples taken
-// as they came, and taken again with every round right after Vault's
+// latencies is what the latency phase measured: each flow's samples
+// (import, exchange, callback, kv put; list and status in sampled only)
+// taken as they came, and taken again with every round right after Vault's
 // collector ran; how many of Vault's collections fell in each.
 type latencies struct {
 	sampled, collected  map[string][]time.Duration
@@ -1702,8 +1699,8 @@ func (rep *scaleReport) writeTargets(w func(string, ...any)) {
 		how  string
 		pick func(*scaleLevel) map[string][]time.Duration
 	}{
-		{"as they came", func(l *scaleLevel) map[string][]time.Duration { return l.flows }},
-		{"each round right after Vault's collection", func(l *scaleLevel) map[string][]time.Duration { return l.collected }},
+		{"as they came", func(l *scaleLevel) map[string][]time.Duration { return l.lat.sampled }},
+		{"each round right after Vault's collection", func(l *scaleLevel) map[string][]time.Duration { return l.lat.collected }},
 	} {
 		for _, k := range []string{"import", "exchange", "callback"} {
 			target := fmt.Sprintf("%s p50 and p99 at N = 1,000,000 within %.1f× of N = 1,000, %s", k, latencyFactorTarget, pass.how)
@@ -1738,8 +1735,8 @@ func (rep *scaleReport) writeTargets(w func(string, ...any)) {
 		w("| %s | %.2f (rounds %s; CPU ratio %.2f) | %s |\n", target, c.l.reads.ratio(), fmtFloats(c.l.reads.roundRatios(), "%.2f"), c.l.reads.cpuRatio(), verdict(c.l.reads.ratio() >= c.target))
 	}
 	if big != nil {
-		l50, l99 := p50p99(big.flows["list"])
-		s50, s99 := p50p99(big.flows["status"])
+		l50, l99 := p50p99(big.lat.sampled["list"])
+		s50, s99 := p50p99(big.lat.sampled["status"])
 		w("| `LIST creds/?limit=1000` at N = 1,000,000 under 100 ms (p99) | p50 %s, p99 %s | %s |\n", fmtLatency(l50), fmtLatency(l99), verdict(l99 < listStatusTarget))
 		w("| `status` at N = 1,000,000 under 100 ms (p99) | p50 %s, p99 %s | %s |\n", fmtLatency(s50), fmtLatency(s99), verdict(s99 < listStatusTarget))
 		med := median(big.reload.total)
@@ -1791,17 +1788,18 @@ func (rep *scaleReport) writeLatency(w func(string, ...any)) {
 	w("The flows are sampled twice. First **as they came**. Then **after Vault's collection**: before each round the harness has Vault's runtime collect its heap to the end (`sys/pprof/heap?gc=1`, Go's `runtime.GC`). On `vault server -dev` the whole storage is Vault's heap (gigabytes at a million grants), which Go marks at least every two minutes, for several CPU-seconds each time; the storage of a production server is a file. After a collection Go starts the next one when the heap has doubled: at a million grants that is gigabytes of allocation away, more than a round makes, so none falls within a round; at a thousand it is a few MiB, and Vault still collects, cheaply, several times a round. The plugin's collector is left alone in both. *Vault's collections* is how many Vault's runtime completed during the rounds (its heap profile's `NumGC`, not counting the ones the harness asked for).\n\n")
 	w("| N | | import | exchange | callback | KV put (control) | Vault's collections |\n|--:|---|--:|--:|--:|--:|--:|\n")
 	for _, l := range rep.levels {
-		for i, pass := range []struct {
+		for _, pass := range []struct {
 			how   string
 			flows map[string][]time.Duration
-		}{{"as they came", l.flows}, {"after Vault's collection", l.collected}} {
+			gcs   int
+		}{{"as they came", l.lat.sampled, l.lat.gcsSampled}, {"after Vault's collection", l.lat.collected, l.lat.gcsLate}} {
 			w("| %s | %s | %s | %s | %s | %s | %d |\n", thousands(l.n), pass.how, fmtP50P99(pass.flows["import"]), fmtP50P99(pass.flows["exchange"]), fmtP50P99(pass.flows["callback"]),
-				fmtP50P99(pass.flows["kv put"]), l.vaultGCs[i])
+				fmtP50P99(pass.flows["kv put"]), pass.gcs)
 		}
 	}
 	w("\n| N | LIST first page | status | unpaginated LIST |\n|--:|--:|--:|--:|\n")
 	for _, l := range rep.levels {
-		w("| %s | %s | %s | %s |\n", thousands(l.n), fmtP50P99(l.flows["list"]), fmtP50P99(l.flows["status"]), fmtDurations(l.listAll))
+		w("| %s | %s | %s | %s |\n", thousands(l.n), fmtP50P99(l.lat.sampled["list"]), fmtP50P99(l.lat.sampled["status"]), fmtDurations(l.lat.listAll))
 	}
 	w("\n")
 }
