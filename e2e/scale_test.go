@@ -10,8 +10,10 @@
 //   - fill: imports per second, for each 100,000 imports (it must stay flat);
 //   - latency (p50, p99; one request at a time) of an import, an exchange and
 //     a callback, and of a KV write beside the mount (Vault alone, the
-//     control), as they come and again right after Vault's collector ran;
-//     of LIST creds/ (a first page of 1,000) and of status; the unpaginated
+//     control), as they come and again right after Vault's collector ran,
+//     each round beside the same round on a reference: a second Vault
+//     whose mount holds 1,000 grants throughout (SCALE_REFERENCE); of LIST
+//     creds/ (a first page of 1,000) and of status; the unpaginated
 //     LIST's time, for information;
 //   - reads: a random name against one name, SCALE_READ_CLIENTS clients: the
 //     ratio of throughputs, with the default cache (64 MiB) and, from
@@ -65,6 +67,9 @@
 //	SCALE_BIG_CACHE_FROM  the smallest N it is tried at (default 100000)
 //	SCALE_BIG_CACHE_UPTO  the largest N it is tried at (default: every N; at a
 //	                      million the phase takes about 25 minutes)
+//	SCALE_REFERENCE       1 (default): the latencies are also taken, round
+//	                      for round, on a second Vault of the same kind kept
+//	                      at 1,000 grants; 0: no reference
 //	SCALE_STORAGE         inmem (default): `vault server -dev`; raft: a
 //	                      one-node `vault server` with integrated storage,
 //	                      whose data is not in Vault's Go heap (its report
@@ -187,6 +192,7 @@ type scaleSettings struct {
 	bigCacheFrom int
 	bigCacheUpTo int
 	storage      string // "inmem" (vault server -dev) or "raft"
+	reference    bool   // a reference Vault at baseN, sampled in the same rounds
 }
 
 func scaleSettingsFromEnv(t *testing.T) scaleSettings {
@@ -195,7 +201,7 @@ func scaleSettingsFromEnv(t *testing.T) scaleSettings {
 		sizes: []int{baseN, midN, bigN}, fillClients: 16, samples: 500, listAllRuns: 3,
 		readClients: 8, readDuration: 20 * time.Second, readRounds: 5,
 		idleTicks: 4, spreadTicks: 3, burst: 100, reloads: 3, bigCache: "512MiB", bigCacheFrom: midN,
-		bigCacheUpTo: math.MaxInt, storage: storageInmem,
+		bigCacheUpTo: math.MaxInt, storage: storageInmem, reference: true,
 	}
 	if raw := os.Getenv("SCALE_N"); raw != "" {
 		s.sizes = nil
@@ -239,6 +245,12 @@ func scaleSettingsFromEnv(t *testing.T) scaleSettings {
 			t.Fatalf("SCALE_STORAGE=%q: want %s (vault server -dev) or %s (a one-node Raft server)", raw, storageInmem, storageRaft)
 		}
 		s.storage = raw
+	}
+	if raw := os.Getenv("SCALE_REFERENCE"); raw != "" {
+		if raw != "0" && raw != "1" {
+			t.Fatalf("SCALE_REFERENCE=%q: want 1 (a reference Vault at %s grants, sampled in the same rounds) or 0 (none)", raw, thousands(baseN))
+		}
+		s.reference = raw == "1"
 	}
 	if raw, ok := os.LookupEnv("SCALE_BIG_CACHE"); ok {
 		s.bigCache = strings.TrimSpace(raw)
@@ -295,6 +307,10 @@ type scaleRun struct {
 	f    *Fake
 	api  *jbAPI // root token, a keep-alive pool for every client
 	anon *jbAPI // no token: the browser coming back to the callback
+	// ref is the reference: a Vault and fake of their own, the mount kept
+	// at baseN grants, whose latencies are sampled in the same rounds as
+	// this run's (nil: none).
+	ref *scaleRun
 
 	t0      time.Time
 	rng     *rand.Rand
@@ -373,6 +389,9 @@ func TestScale(t *testing.T) {
 	set := scaleSettingsFromEnv(t)
 	rep := &scaleReport{settings: set, started: time.Now(), loadAvgStart: loadAverage()}
 	r := startScale(t, set)
+	if set.reference {
+		r.ref = startReference(t, set)
+	}
 	rep.vaultVersion = vaultVersion(r.v.MustCLI("version"))
 	rep.pluginVersion = r.v.env.PluginVersion
 	for i, n := range set.sizes {
@@ -390,6 +409,21 @@ func TestScale(t *testing.T) {
 	fmt.Printf("\n%s\n", md)
 	begin, end := set.reportMarkers()
 	writeReportSection(t, r.v.env.RepoRoot, begin, end, md)
+}
+
+// startReference starts the reference run and fills it to baseN grants,
+// where it stays: whatever a latency at N costs beyond it, in the same
+// minutes, on the same machine, is what N costs. Latencies compared across
+// levels alone were taken an hour or more apart, as the harness and Vault
+// grew; on two cores their tails moved with whatever else the machine
+// was doing (BENCHMARKS.md, Scale: a million creds).
+func startReference(t *testing.T, set scaleSettings) *scaleRun {
+	t.Helper()
+	ref := startScale(t, set)
+	ref.fillTo(t, baseN)
+	ref.requireCount(t, baseN)
+	t.Logf("the reference Vault (pid %d) holds %s grants", ref.v.proc.cmd.Process.Pid, thousands(baseN))
+	return ref
 }
 
 // scaleLevel is everything measured at one N.
@@ -785,11 +819,17 @@ func (r *scaleRun) timedImport(name, access, refresh string, expires int64, buf 
 // latencies is what the latency phase measured: each flow's samples
 // (import, exchange, callback, kv put; list and status in sampled only)
 // taken as they came, and taken again with every round right after Vault's
-// collector ran; how many of Vault's collections fell in each.
+// collector ran; how many of Vault's collections fell in each; and the
+// reference's, taken in the same rounds (nil without one).
 type latencies struct {
 	sampled, collected  map[string][]time.Duration
 	gcsSampled, gcsLate int // Vault's collections during the rounds
 	listAll             []time.Duration
+	ref                 *latencies
+}
+
+func newLatencies() *latencies {
+	return &latencies{sampled: map[string][]time.Duration{}, collected: map[string][]time.Duration{}}
 }
 
 // sampleLatencies times, one request at a time, samples of each: an
@@ -810,28 +850,53 @@ type latencies struct {
 // gigabytes of allocation away, more than a round makes; at a thousand a
 // few MiB, so that Vault still collects (cheaply) within the rounds.
 // Vault's collections are counted in both passes.
+//
+// With a reference, each round is also taken on it, in the same pass, its
+// turn first in every other round so that neither always follows the
+// other.
 func (r *scaleRun) sampleLatencies(t *testing.T, n int) *latencies {
-	l := &latencies{sampled: map[string][]time.Duration{}, collected: map[string][]time.Duration{}}
-	var probes []string
+	l := newLatencies()
+	runs, outs := []*scaleRun{r}, []*latencies{l}
+	if r.ref != nil {
+		l.ref = newLatencies()
+		runs, outs = append(runs, r.ref), append(outs, l.ref)
+	}
+	probes := make([][]string, len(runs))
 	var buf bytes.Buffer
-	defer r.f.SetSignedIn("")
-	before := r.vaultGCs(t, false)
-	for round := range latencyRounds {
-		probes = r.latencyRound(t, "probe-", round, l.sampled, probes, &buf)
+	for _, run := range runs {
+		defer run.f.SetSignedIn("")
 	}
-	l.gcsSampled = r.vaultGCs(t, false) - before
-	for round := range latencyRounds {
-		before := r.vaultGCs(t, true)
-		probes = r.latencyRound(t, "probe-gc-", round, l.collected, probes, &buf)
-		l.gcsLate += r.vaultGCs(t, false) - before
+	for _, collect := range []bool{false, true} {
+		prefix := "probe-"
+		if collect {
+			prefix = "probe-gc-"
+		}
+		for round := range latencyRounds {
+			for k := range runs {
+				i := (k + round) % len(runs)
+				run, out := runs[i], outs[i]
+				flows, gcs := out.sampled, &out.gcsSampled
+				if collect {
+					flows, gcs = out.collected, &out.gcsLate
+				}
+				before := run.vaultGCs(t, collect)
+				probes[i] = run.latencyRound(t, prefix, round, flows, probes[i], &buf)
+				*gcs += run.vaultGCs(t, false) - before
+			}
+		}
 	}
-	for _, name := range probes {
-		r.api.must(t, http.MethodDelete, name, nil)
+	for i, run := range runs {
+		for _, name := range probes[i] {
+			run.api.must(t, http.MethodDelete, name, nil)
+		}
 	}
 	l.sampled["list"], l.sampled["status"] = r.sampleListStatus(t, n, &buf)
 	l.listAll = r.sampleListAll(t, n, &buf)
 	for _, k := range []string{"import", "exchange", "callback", "kv put"} {
 		t.Logf("%-8s %s (after Vault's collection: %s)", k, fmtP50P99(l.sampled[k]), fmtP50P99(l.collected[k]))
+		if l.ref != nil {
+			t.Logf("%-8s reference: %s (after Vault's collection: %s)", "", fmtP50P99(l.ref.sampled[k]), fmtP50P99(l.ref.collected[k]))
+		}
 	}
 	t.Logf("list     %s; status %s", fmtP50P99(l.sampled["list"]), fmtP50P99(l.sampled["status"]))
 	t.Logf("Vault's collections during the rounds: %d as they came, %d after its collection", l.gcsSampled, l.gcsLate)
@@ -1656,7 +1721,11 @@ func (rep *scaleReport) markdown() string {
 	w("| Plugin | %s %s at `jawbone/`, against the fake Jawbone in the harness's process |\n", pluginName, rep.pluginVersion)
 	w("| Grants | user-i, each of its own account, imported kept as is (access and refresh token, expires_at) from %d clients; one-year tokens whose expiries are spread uniformly over a year starting a day after the run started; config `refresh_ahead=0`, `check_interval=%s`, so that nothing falls due unless a phase below makes it |\n",
 		s.fillClients, idleCheckInterval)
-	w("| Sizes | %s, each filled from the one before; phases took: %s |\n\n", rep.sizesText(), rep.phasesText())
+	w("| Sizes | %s, each filled from the one before; phases took: %s |\n", rep.sizesText(), rep.phasesText())
+	if s.reference {
+		w("| Reference | a second server of the same kind with the plugin, kept at %s grants filled the same way, its own fake; the latency rounds are taken on it beside each size's (see Latency) |\n", thousands(baseN))
+	}
+	w("\n")
 
 	rep.writeTargets(w)
 	rep.writeFill(w)
@@ -1697,22 +1766,22 @@ func (rep *scaleReport) writeTargets(w func(string, ...any)) {
 	}
 	for _, pass := range []struct {
 		how  string
-		pick func(*scaleLevel) map[string][]time.Duration
+		pick func(*latencies) map[string][]time.Duration
 	}{
-		{"as they came", func(l *scaleLevel) map[string][]time.Duration { return l.lat.sampled }},
-		{"each round right after Vault's collection", func(l *scaleLevel) map[string][]time.Duration { return l.lat.collected }},
+		{"as they came", func(l *latencies) map[string][]time.Duration { return l.sampled }},
+		{"each round right after Vault's collection", func(l *latencies) map[string][]time.Duration { return l.collected }},
 	} {
 		for _, k := range []string{"import", "exchange", "callback"} {
 			target := fmt.Sprintf("%s p50 and p99 at N = 1,000,000 within %.1f× of N = 1,000, %s", k, latencyFactorTarget, pass.how)
-			if base == nil || big == nil {
+			if big == nil || (base == nil && big.lat.ref == nil) {
 				notRun(target, baseN, bigN)
 				continue
 			}
-			text, r50, r99 := growth(pass.pick(base)[k], pass.pick(big)[k])
-			w("| %s | %s | %s |\n", target, text, verdict(r50 <= latencyFactorTarget && r99 <= latencyFactorTarget))
+			text, met := latencyAgainst(base, big, func(l *latencies) []time.Duration { return pass.pick(l)[k] })
+			w("| %s | %s | %s |\n", target, text, verdict(met))
 		}
-		if base != nil && big != nil {
-			text, _, _ := growth(pass.pick(base)["kv put"], pass.pick(big)["kv put"])
+		if big != nil && (base != nil || big.lat.ref != nil) {
+			text, _ := latencyAgainst(base, big, func(l *latencies) []time.Duration { return pass.pick(l)["kv put"] })
 			w("| control, no target: a KV version 1 write (Vault alone) at N = 1,000,000 against N = 1,000, %s | %s | – |\n", pass.how, text)
 		}
 	}
@@ -1751,6 +1820,27 @@ func (rep *scaleReport) writeTargets(w func(string, ...any)) {
 	w("\n")
 }
 
+// latencyAgainst compares big's samples (pick) with the reference's taken
+// in the same rounds, which the verdict goes by, and with the N = 1,000
+// level's, taken earlier (either may be missing).
+func latencyAgainst(base, big *scaleLevel, pick func(*latencies) []time.Duration) (text string, met bool) {
+	var parts []string
+	judged := false
+	if big.lat.ref != nil {
+		g, r50, r99 := growth(pick(big.lat.ref), pick(big.lat))
+		parts = append(parts, "against the reference in the same rounds: "+g)
+		met, judged = r50 <= latencyFactorTarget && r99 <= latencyFactorTarget, true
+	}
+	if base != nil {
+		g, r50, r99 := growth(pick(base.lat), pick(big.lat))
+		parts = append(parts, "against the N = 1,000 level: "+g)
+		if !judged {
+			met = r50 <= latencyFactorTarget && r99 <= latencyFactorTarget
+		}
+	}
+	return strings.Join(parts, "; "), met
+}
+
 // growth is p50 and p99 of base → big, and the factor of each.
 func growth(base, big []time.Duration) (text string, r50, r99 float64) {
 	b50, b99 := p50p99(base)
@@ -1786,15 +1876,14 @@ func (rep *scaleReport) writeLatency(w func(string, ...any)) {
 	w("#### Latency\n\np50 / p99 of %d requests each, one at a time, on a quiet mount (after the fill, the harness waits until Vault and the plugin use under a tenth of a core: the *settle* phase under Sizes), taken in %d rounds (in each, a block of each flow in turn): an import of a new name (kept as is: one account check at the fake), an exchange and a callback (each after its own `auth-url` and the fake's consent; the time is the exchange write, or the callback GET without a token), each of a new account, all deleted again afterwards; a write of a new key to a KV version 1 mount beside the plugin's (`kv-control/`: Vault's own cost of a write request, with no plugin, the control); `LIST creds/?list=true&limit=1000` and `status`. The unpaginated LIST: median (min–max) of %d.\n\n",
 		rep.settings.samples, latencyRounds, rep.settings.listAllRuns)
 	w("The flows are sampled twice. First **as they came**. Then **after Vault's collection**: before each round the harness has Vault's runtime collect its heap to the end (`sys/pprof/heap?gc=1`, Go's `runtime.GC`). On `vault server -dev` the whole storage is Vault's heap (gigabytes at a million grants), which Go marks at least every two minutes, for several CPU-seconds each time; the storage of a production server is a file. After a collection Go starts the next one when the heap has doubled: at a million grants that is gigabytes of allocation away, more than a round makes, so none falls within a round; at a thousand it is a few MiB, and Vault still collects, cheaply, several times a round. The plugin's collector is left alone in both. *Vault's collections* is how many Vault's runtime completed during the rounds (its heap profile's `NumGC`, not counting the ones the harness asked for).\n\n")
+	if rep.settings.reference {
+		w("**The reference** (rows in parentheses): a second Vault of the same kind, with its own plugin process and its own fake, whose mount holds %s grants throughout. Every round of both passes is also taken on it, right beside the same round at N, in turns (the reference first in every other round). The targets compare N = 1,000,000 with it: the same minutes on the same machine, where N is all that differs. The N = 1,000 level, measured when the run began, is compared as well; on two cores the tails taken an hour apart moved with what else the machine was doing.\n\n", thousands(baseN))
+	}
 	w("| N | | import | exchange | callback | KV put (control) | Vault's collections |\n|--:|---|--:|--:|--:|--:|--:|\n")
 	for _, l := range rep.levels {
-		for _, pass := range []struct {
-			how   string
-			flows map[string][]time.Duration
-			gcs   int
-		}{{"as they came", l.lat.sampled, l.lat.gcsSampled}, {"after Vault's collection", l.lat.collected, l.lat.gcsLate}} {
-			w("| %s | %s | %s | %s | %s | %s | %d |\n", thousands(l.n), pass.how, fmtP50P99(pass.flows["import"]), fmtP50P99(pass.flows["exchange"]), fmtP50P99(pass.flows["callback"]),
-				fmtP50P99(pass.flows["kv put"]), pass.gcs)
+		writeLatencyRows(w, thousands(l.n), "", l.lat)
+		if l.lat.ref != nil {
+			writeLatencyRows(w, "("+thousands(baseN)+")", "reference, ", l.lat.ref)
 		}
 	}
 	w("\n| N | LIST first page | status | unpaginated LIST |\n|--:|--:|--:|--:|\n")
@@ -1802,6 +1891,19 @@ func (rep *scaleReport) writeLatency(w func(string, ...any)) {
 		w("| %s | %s | %s | %s |\n", thousands(l.n), fmtP50P99(l.lat.sampled["list"]), fmtP50P99(l.lat.sampled["status"]), fmtDurations(l.lat.listAll))
 	}
 	w("\n")
+}
+
+// writeLatencyRows writes the rows of l's two passes, as N n, each pass
+// named after prefix.
+func writeLatencyRows(w func(string, ...any), n, prefix string, l *latencies) {
+	for _, pass := range []struct {
+		how   string
+		flows map[string][]time.Duration
+		gcs   int
+	}{{"as they came", l.sampled, l.gcsSampled}, {"after Vault's collection", l.collected, l.gcsLate}} {
+		w("| %s | %s%s | %s | %s | %s | %s | %d |\n", n, prefix, pass.how, fmtP50P99(pass.flows["import"]), fmtP50P99(pass.flows["exchange"]),
+			fmtP50P99(pass.flows["callback"]), fmtP50P99(pass.flows["kv put"]), pass.gcs)
+	}
 }
 
 func (rep *scaleReport) writeReads(w func(string, ...any)) {
