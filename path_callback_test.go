@@ -63,7 +63,7 @@ func (e *testEnv) callbackData(data map[string]any) callbackReply {
 	e.t.Helper()
 	resp, err := e.handle(&logical.Request{
 		Operation: logical.ReadOperation, Path: callbackPath, Data: data,
-		Storage: e.storage, MountPoint: "jawbone/", Unauthenticated: true,
+		Storage: e.store(), MountPoint: "jawbone/", Unauthenticated: true,
 	})
 	if err != nil {
 		e.t.Fatalf("callback: the handler returned an error instead of a page: %v", err)
