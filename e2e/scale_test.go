@@ -1139,6 +1139,9 @@ type readCell struct {
 	allOps   int
 	// CPU time of the plugin, of Vault and of this process (the readers).
 	pluginCPU, vaultCPU, harnessCPU time.Duration
+	// vaultGCs is how many collections Vault's runtime completed during
+	// the rounds (warm-ups included).
+	vaultGCs int
 }
 
 func (c *readCell) opsPerSec() float64 { return float64(c.ops) / c.measured.Seconds() }
@@ -1289,6 +1292,7 @@ func (r *scaleRun) measureReads(t *testing.T, n int, cache string) *readResult {
 	for round := range r.set.readRounds {
 		for k := range targets {
 			tg := targets[(k+round)%len(targets)]
+			gcs0 := r.vaultGCs(t, false)
 			cpu0, vcpu0, hcpu0 := procCPU(t, pid), procCPU(t, vpid), procCPU(t, hpid)
 			from := time.Now().Add(warmup)
 			lats, all, err := r.readLoop(r.set.readClients, from, from.Add(perRound), tg.pick)
@@ -1298,6 +1302,7 @@ func (r *scaleRun) measureReads(t *testing.T, n int, cache string) *readResult {
 			tg.cell.pluginCPU += procCPU(t, pid) - cpu0
 			tg.cell.vaultCPU += procCPU(t, vpid) - vcpu0
 			tg.cell.harnessCPU += procCPU(t, hpid) - hcpu0
+			tg.cell.vaultGCs += r.vaultGCs(t, false) - gcs0
 			tg.cell.ops += len(lats)
 			tg.cell.allOps += all
 			tg.cell.measured += perRound
@@ -1309,9 +1314,10 @@ func (r *scaleRun) measureReads(t *testing.T, n int, cache string) *readResult {
 	res.cacheEntries, res.cacheBytes = st["cache_entries"], st["cache_bytes"]
 	res.hitRateBound = min(res.cacheEntries/float64(n), 1)
 	res.pluginRSS = procRSS(t, pid)
-	t.Logf("reads (%s cache, %s warmed in %s): one name %.0f/s, random %.0f/s, ratio %.2f (rounds %s), CPU ratio %.2f; cache %s entries, %s",
+	t.Logf("reads (%s cache, %s warmed in %s): one name %.0f/s, random %.0f/s, ratio %.2f (rounds %s), CPU ratio %.2f; Vault CPU/read %s / %s, its collections %d / %d; cache %s entries, %s",
 		cache, thousands(res.warmed), res.warmTook.Round(time.Second), res.one.opsPerSec(), res.random.opsPerSec(), res.ratio(),
-		fmtFloats(res.roundRatios(), "%.2f"), res.cpuRatio(), thousands(int(res.cacheEntries)), mib(res.cacheBytes))
+		fmtFloats(res.roundRatios(), "%.2f"), res.cpuRatio(), micros(res.one.vaultCPUPerOp()), micros(res.random.vaultCPUPerOp()),
+		res.one.vaultGCs, res.random.vaultGCs, thousands(int(res.cacheEntries)), mib(res.cacheBytes))
 	return res
 }
 
@@ -1325,6 +1331,10 @@ func (r *readResult) roundRatios() []float64 {
 
 func (c *readCell) pluginCPUPerOp() time.Duration {
 	return c.pluginCPU / time.Duration(max(c.allOps, 1))
+}
+
+func (c *readCell) vaultCPUPerOp() time.Duration {
+	return c.vaultCPU / time.Duration(max(c.allOps, 1))
 }
 
 // cpuPerOp is the CPU time of every process (plugin, Vault, readers) per
@@ -1908,9 +1918,9 @@ func writeLatencyRows(w func(string, ...any), n, prefix string, l *latencies) {
 
 func (rep *scaleReport) writeReads(w func(string, ...any)) {
 	s := rep.settings
-	w("#### Reads: a random name against one name\n\n%d clients read `jawbone/creds/user-0000001` (one name) or a uniformly random user-i (random), %s each, in %d interleaved rounds after a 200 ms warm-up each, once the cache was warmed by reading names in order (as many as it holds); every reply is checked for the grant's token. CPU per read is each process's utime+stime over the rounds (warm-ups included), divided by the reads; the CPU ratio is one name's CPU time per read over a random name's, all processes counted (plugin, Vault, readers): what random/one would be on a quiet machine. Cache entries and bytes are status's `cache_entries` and `cache_bytes` after the rounds; RSS is the plugin's VmRSS then.\n\n",
+	w("#### Reads: a random name against one name\n\n%d clients read `jawbone/creds/user-0000001` (one name) or a uniformly random user-i (random), %s each, in %d interleaved rounds after a 200 ms warm-up each, once the cache was warmed by reading names in order (as many as it holds); every reply is checked for the grant's token. CPU per read is each process's utime+stime over the rounds (warm-ups included), divided by the reads (*all*: the plugin, Vault and the readers); *Vault's collections* are those its runtime completed during the rounds (its heap profile's `NumGC`); the CPU ratio is one name's CPU time per read over a random name's, all processes counted (plugin, Vault, readers): what random/one would be on a quiet machine. Cache entries and bytes are status's `cache_entries` and `cache_bytes` after the rounds; RSS is the plugin's VmRSS then.\n\n",
 		s.readClients, s.readDuration, s.readRounds)
-	w("| N | cache_size | warmed | one name ops/s | random ops/s | random/one | per round | CPU ratio | p50 one / random | p99 one / random | plugin CPU/read one / random | all CPU/read one / random | cache entries | cache bytes | plugin RSS |\n|--:|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	w("| N | cache_size | warmed | one name ops/s | random ops/s | random/one | per round | CPU ratio | p50 one / random | p99 one / random | plugin CPU/read one / random | Vault CPU/read one / random | all CPU/read one / random | Vault's collections one / random | cache entries | cache bytes | plugin RSS |\n|--:|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, l := range rep.levels {
 		for _, rr := range []*readResult{l.reads, l.big} {
 			if rr == nil {
@@ -1918,9 +1928,10 @@ func (rep *scaleReport) writeReads(w func(string, ...any)) {
 			}
 			o50, o99 := p50p99(rr.one.lats)
 			r50, r99 := p50p99(rr.random.lats)
-			w("| %s | %s | %s | %.0f | %.0f | %.2f | %s | %.2f | %s / %s | %s / %s | %s / %s | %s / %s | %s | %s | %s |\n", thousands(l.n), rr.cache, thousands(rr.warmed),
+			w("| %s | %s | %s | %.0f | %.0f | %.2f | %s | %.2f | %s / %s | %s / %s | %s / %s | %s / %s | %s / %s | %d / %d | %s | %s | %s |\n", thousands(l.n), rr.cache, thousands(rr.warmed),
 				rr.one.opsPerSec(), rr.random.opsPerSec(), rr.ratio(), fmtFloats(rr.roundRatios(), "%.2f"), rr.cpuRatio(), fmtLatency(o50), fmtLatency(r50), fmtLatency(o99), fmtLatency(r99),
-				micros(rr.one.pluginCPUPerOp()), micros(rr.random.pluginCPUPerOp()), micros(rr.one.cpuPerOp()), micros(rr.random.cpuPerOp()),
+				micros(rr.one.pluginCPUPerOp()), micros(rr.random.pluginCPUPerOp()), micros(rr.one.vaultCPUPerOp()), micros(rr.random.vaultCPUPerOp()),
+				micros(rr.one.cpuPerOp()), micros(rr.random.cpuPerOp()), rr.one.vaultGCs, rr.random.vaultGCs,
 				thousands(int(rr.cacheEntries)), mib(rr.cacheBytes), mib(float64(rr.pluginRSS)))
 		}
 	}
