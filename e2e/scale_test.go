@@ -52,7 +52,9 @@
 //
 //	SCALE_N               mount sizes, comma-separated (default 1000,100000,1000000)
 //	SCALE_FILL_CLIENTS    concurrent importers (default 16)
-//	SCALE_SAMPLES         sequential samples of each latency (default 500)
+//	SCALE_SAMPLES         sequential samples of each latency (default 2000:
+//	                      its p99 is the 20th slowest, steadier on 2 cores
+//	                      than the 5th of 500)
 //	SCALE_LIST_ALL        timed unpaginated LISTs (default 3)
 //	SCALE_READ_CLIENTS    concurrent readers (default 8)
 //	SCALE_READ_DURATION   measured time of each read target (default 20s)
@@ -129,11 +131,15 @@ const (
 	loadTimeout   = 30 * time.Minute // the schedule's load after a reload
 
 	// After a fill, the measurements wait until Vault and the plugin are
-	// quiet: together under quietCPU of CPU time in each quietWindow (a
-	// tenth of a core), for at most settleTimeout.
-	quietWindow   = 5 * time.Second
-	quietCPU      = quietWindow / 10
-	settleTimeout = 10 * time.Minute
+	// quiet: together under a tenth of a core over quietWindow, for at most
+	// settleTimeout. After each collection the latency rounds ask Vault
+	// for, the same over afterCollectionWindow, for at most
+	// afterCollectionTimeout: the round measures requests, not the
+	// collection's wake.
+	quietWindow            = 5 * time.Second
+	settleTimeout          = 10 * time.Minute
+	afterCollectionWindow  = 250 * time.Millisecond
+	afterCollectionTimeout = 20 * time.Second
 
 	defaultCacheBytes = 64 << 20 // the plugin's defaultCacheBytes
 	listPage          = 1000
@@ -198,7 +204,7 @@ type scaleSettings struct {
 func scaleSettingsFromEnv(t *testing.T) scaleSettings {
 	t.Helper()
 	s := scaleSettings{
-		sizes: []int{baseN, midN, bigN}, fillClients: 16, samples: 500, listAllRuns: 3,
+		sizes: []int{baseN, midN, bigN}, fillClients: 16, samples: 2000, listAllRuns: 3,
 		readClients: 8, readDuration: 20 * time.Second, readRounds: 5,
 		idleTicks: 4, spreadTicks: 3, burst: 100, reloads: 3, bigCache: "512MiB", bigCacheFrom: midN,
 		bigCacheUpTo: math.MaxInt, storage: storageInmem, reference: true,
@@ -495,24 +501,32 @@ func (r *scaleRun) measure(t *testing.T, lvl *scaleLevel, last bool) {
 // ---------------------------------------------------------------------------
 // Vault, the plugin process, status
 
-// settle waits until Vault and the plugin are quiet (see quietCPU). After
+// settle waits until Vault and the plugin are quiet (see quietWindow). After
 // a fill, Vault's collector goes on marking its heap, which holds all of
 // the in-memory storage (gigabytes at a million grants), for a minute or
 // more on all the CPU it finds idle: what is timed meanwhile is that.
 func (r *scaleRun) settle(t *testing.T) {
 	t.Helper()
+	r.untilQuiet(t, quietWindow, settleTimeout)
+}
+
+// untilQuiet waits until Vault and the plugin together use under a tenth
+// of a core over a window, for at most timeout, and returns how long it
+// waited.
+func (r *scaleRun) untilQuiet(t *testing.T, window, timeout time.Duration) time.Duration {
+	t.Helper()
 	vault, plugin := r.v.proc.cmd.Process.Pid, r.pluginPID(t)
-	deadline := time.Now().Add(settleTimeout)
+	began := time.Now()
 	for {
 		before := procCPU(t, vault) + procCPU(t, plugin)
-		time.Sleep(quietWindow)
+		time.Sleep(window)
 		used := procCPU(t, vault) + procCPU(t, plugin) - before
-		if used < quietCPU {
-			return
+		if used < window/10 {
+			return time.Since(began)
 		}
-		if time.Now().After(deadline) {
-			t.Logf("Vault and the plugin were not quiet within %s (%s of CPU in the last %s); measuring anyway", settleTimeout, seconds(used), quietWindow)
-			return
+		if time.Since(began) > timeout {
+			t.Logf("Vault and the plugin were not quiet within %s (%s of CPU in the last %s); measuring anyway", timeout, seconds(used), window)
+			return time.Since(began)
 		}
 	}
 }
@@ -817,28 +831,50 @@ func (r *scaleRun) timedImport(name, access, refresh string, expires int64, buf 
 // Latency: import, exchange, callback, LIST, status
 
 // latencies is what the latency phase measured: each flow's samples
-// (import, exchange, callback, kv put; list and status in sampled only)
+// (import, exchange, callback, kv put; list and status as they came only)
 // taken as they came, and taken again with every round right after Vault's
-// collector ran; how many of Vault's collections fell in each; and the
-// reference's, taken in the same rounds (nil without one).
+// collector ran; and the reference's, taken in the same rounds (nil
+// without one).
 type latencies struct {
-	sampled, collected  map[string][]time.Duration
-	gcsSampled, gcsLate int // Vault's collections during the rounds
-	listAll             []time.Duration
-	ref                 *latencies
+	sampled, collected latencyPass
+	listAll            []time.Duration
+	ref                *latencies
+}
+
+// latencyPass is one pass of the rounds: the samples of each flow, how many
+// collections Vault's runtime completed meanwhile, the CPU time Vault and
+// the plugin used in the rounds (so that a slower pass shows whether it
+// cost more work or only waited longer), and, after each collection the
+// harness asked for, how long Vault and the plugin took to be quiet again.
+type latencyPass struct {
+	flows               map[string][]time.Duration
+	gcs                 int
+	vaultCPU, pluginCPU time.Duration
+	requests            int
+	quietAfter          []time.Duration
 }
 
 func newLatencies() *latencies {
-	return &latencies{sampled: map[string][]time.Duration{}, collected: map[string][]time.Duration{}}
+	return &latencies{sampled: latencyPass{flows: map[string][]time.Duration{}}, collected: latencyPass{flows: map[string][]time.Duration{}}}
 }
 
-// pass is the samples of one pass and its count of Vault's collections:
-// as they came, or (collected) each round right after Vault's collection.
-func (l *latencies) pass(collected bool) (map[string][]time.Duration, *int) {
+// pass is one pass: as they came, or (collected) each round right after
+// Vault's collection.
+func (l *latencies) pass(collected bool) *latencyPass {
 	if collected {
-		return l.collected, &l.gcsLate
+		return &l.collected
 	}
-	return l.sampled, &l.gcsSampled
+	return &l.sampled
+}
+
+// cpuPerRequest is the CPU time of Vault and of the plugin per timed
+// request of the pass (an exchange's and a callback's own auth-url and
+// consent included).
+func (p *latencyPass) cpuPerRequest() (vault, plugin time.Duration) {
+	if p.requests == 0 {
+		return 0, 0
+	}
+	return p.vaultCPU / time.Duration(p.requests), p.pluginCPU / time.Duration(p.requests)
 }
 
 // sampleLatencies times, one request at a time, samples of each: an
@@ -852,7 +888,8 @@ func (l *latencies) pass(collected bool) (map[string][]time.Duration, *int) {
 // collector marks at least every two minutes (Go's forced period) for
 // several CPU-seconds, and whatever is timed meanwhile pays for it. Then
 // each round right after Vault's collector has run to the end (the
-// runtime.GC of Vault's sys/pprof/heap?gc=1): what a request costs Vault
+// runtime.GC of Vault's sys/pprof/heap?gc=1) and Vault and the plugin are
+// quiet again (untilQuiet): what a request costs Vault
 // and the plugin without that mark, which the storage of a production
 // server (Raft, a file) does not put in Vault's heap. After a collection
 // Go's next one waits until the heap has doubled: at a million grants
@@ -883,11 +920,7 @@ func (r *scaleRun) sampleLatencies(t *testing.T, n int) *latencies {
 		for round := range latencyRounds {
 			for k := range runs {
 				i := (k + round) % len(runs)
-				run := runs[i]
-				flows, gcs := outs[i].pass(collect)
-				before := run.vaultGCs(t, collect)
-				probes[i] = run.latencyRound(t, prefix, round, flows, probes[i], &buf)
-				*gcs += run.vaultGCs(t, false) - before
+				probes[i] = runs[i].timedRound(t, outs[i].pass(collect), collect, prefix, round, probes[i], &buf)
 			}
 		}
 	}
@@ -896,18 +929,42 @@ func (r *scaleRun) sampleLatencies(t *testing.T, n int) *latencies {
 			run.api.must(t, http.MethodDelete, name, nil)
 		}
 	}
-	l.sampled["list"], l.sampled["status"] = r.sampleListStatus(t, n, &buf)
+	l.sampled.flows["list"], l.sampled.flows["status"] = r.sampleListStatus(t, n, &buf)
 	l.listAll = r.sampleListAll(t, n, &buf)
 	for _, k := range []string{"import", "exchange", "callback", "kv put"} {
-		t.Logf("%-8s %s (after Vault's collection: %s)", k, fmtP50P99(l.sampled[k]), fmtP50P99(l.collected[k]))
+		t.Logf("%-8s %s (after Vault's collection: %s)", k, fmtP50P99(l.sampled.flows[k]), fmtP50P99(l.collected.flows[k]))
 		if l.ref != nil {
-			t.Logf("%-8s reference: %s (after Vault's collection: %s)", "", fmtP50P99(l.ref.sampled[k]), fmtP50P99(l.ref.collected[k]))
+			t.Logf("%-8s reference: %s (after Vault's collection: %s)", "", fmtP50P99(l.ref.sampled.flows[k]), fmtP50P99(l.ref.collected.flows[k]))
 		}
 	}
-	t.Logf("list     %s; status %s", fmtP50P99(l.sampled["list"]), fmtP50P99(l.sampled["status"]))
-	t.Logf("Vault's collections during the rounds: %d as they came, %d after its collection", l.gcsSampled, l.gcsLate)
+	t.Logf("list     %s; status %s", fmtP50P99(l.sampled.flows["list"]), fmtP50P99(l.sampled.flows["status"]))
+	vault, plugin := l.sampled.cpuPerRequest()
+	t.Logf("as they came: Vault's collections during the rounds %d; CPU a request: Vault %s, plugin %s", l.sampled.gcs, micros(vault), micros(plugin))
+	vault, plugin = l.collected.cpuPerRequest()
+	t.Logf("after Vault's collection: Vault's collections during the rounds %d; CPU a request: Vault %s, plugin %s; quiet after the collection in %s",
+		l.collected.gcs, micros(vault), micros(plugin), fmtDurations(l.collected.quietAfter))
 	t.Logf("unpaginated LIST of %s names: %s", thousands(n), fmtDurations(l.listAll))
 	return l
+}
+
+// timedRound runs one round into pass, with Vault's collection run to the
+// end first (collect) and the processes left to go quiet after it, and
+// counts Vault's collections and the CPU time of Vault and the plugin
+// during the round.
+func (r *scaleRun) timedRound(t *testing.T, pass *latencyPass, collect bool, prefix string, round int, probes []string, buf *bytes.Buffer) []string {
+	gcs := r.vaultGCs(t, collect)
+	if collect {
+		pass.quietAfter = append(pass.quietAfter, r.untilQuiet(t, afterCollectionWindow, afterCollectionTimeout))
+	}
+	vault, plugin := r.v.proc.cmd.Process.Pid, r.pluginPID(t)
+	vaultCPU, pluginCPU := procCPU(t, vault), procCPU(t, plugin)
+	before := len(pass.flows["import"])
+	probes = r.latencyRound(t, prefix, round, pass.flows, probes, buf)
+	pass.vaultCPU += procCPU(t, vault) - vaultCPU
+	pass.pluginCPU += procCPU(t, plugin) - pluginCPU
+	pass.requests += 4 * (len(pass.flows["import"]) - before)
+	pass.gcs += r.vaultGCs(t, false) - gcs
+	return probes
 }
 
 // latencyRound times one round: a block of each flow in turn, so that a
@@ -1785,7 +1842,7 @@ func (rep *scaleReport) writeTargets(w func(string, ...any)) {
 		collected bool
 	}{{"as they came", false}, {"each round right after Vault's collection", true}} {
 		flow := func(k string) func(*latencies) []time.Duration {
-			return func(l *latencies) []time.Duration { flows, _ := l.pass(pass.collected); return flows[k] }
+			return func(l *latencies) []time.Duration { return l.pass(pass.collected).flows[k] }
 		}
 		for _, k := range []string{"import", "exchange", "callback"} {
 			target := fmt.Sprintf("%s p50 and p99 at N = 1,000,000 within %.1f× of N = 1,000, %s", k, latencyFactorTarget, pass.how)
@@ -1820,8 +1877,8 @@ func (rep *scaleReport) writeTargets(w func(string, ...any)) {
 		w("| %s | %.2f (rounds %s; CPU ratio %.2f) | %s |\n", target, c.l.reads.ratio(), fmtFloats(c.l.reads.roundRatios(), "%.2f"), c.l.reads.cpuRatio(), verdict(c.l.reads.ratio() >= c.target))
 	}
 	if big != nil {
-		l50, l99 := p50p99(big.lat.sampled["list"])
-		s50, s99 := p50p99(big.lat.sampled["status"])
+		l50, l99 := p50p99(big.lat.sampled.flows["list"])
+		s50, s99 := p50p99(big.lat.sampled.flows["status"])
 		w("| `LIST creds/?limit=1000` at N = 1,000,000 under 100 ms (p99) | p50 %s, p99 %s | %s |\n", fmtLatency(l50), fmtLatency(l99), verdict(l99 < listStatusTarget))
 		w("| `status` at N = 1,000,000 under 100 ms (p99) | p50 %s, p99 %s | %s |\n", fmtLatency(s50), fmtLatency(s99), verdict(s99 < listStatusTarget))
 		med := median(big.reload.total)
@@ -1896,11 +1953,11 @@ func (rep *scaleReport) writeFill(w func(string, ...any)) {
 func (rep *scaleReport) writeLatency(w func(string, ...any)) {
 	w("#### Latency\n\np50 / p99 of %d requests each, one at a time, on a quiet mount (after the fill, the harness waits until Vault and the plugin use under a tenth of a core: the *settle* phase under Sizes), taken in %d rounds (in each, a block of each flow in turn): an import of a new name (kept as is: one account check at the fake), an exchange and a callback (each after its own `auth-url` and the fake's consent; the time is the exchange write, or the callback GET without a token), each of a new account, all deleted again afterwards; a write of a new key to a KV version 1 mount beside the plugin's (`kv-control/`: Vault's own cost of a write request, with no plugin, the control); `LIST creds/?list=true&limit=1000` and `status`. The unpaginated LIST: median (min–max) of %d.\n\n",
 		rep.settings.samples, latencyRounds, rep.settings.listAllRuns)
-	w("The flows are sampled twice. First **as they came**. Then **after Vault's collection**: before each round the harness has Vault's runtime collect its heap to the end (`sys/pprof/heap?gc=1`, Go's `runtime.GC`). On `vault server -dev` the whole storage is Vault's heap (gigabytes at a million grants), which Go marks at least every two minutes, for several CPU-seconds each time; the storage of a production server is a file. After a collection Go starts the next one when the heap has doubled: at a million grants that is gigabytes of allocation away, more than a round makes, so none falls within a round; at a thousand it is a few MiB, and Vault still collects, cheaply, several times a round. The plugin's collector is left alone in both. *Vault's collections* is how many Vault's runtime completed during the rounds (its heap profile's `NumGC`, not counting the ones the harness asked for).\n\n")
+	w("The flows are sampled twice. First **as they came**. Then **after Vault's collection**: before each round the harness has Vault's runtime collect its heap to the end (`sys/pprof/heap?gc=1`, Go's `runtime.GC`). On `vault server -dev` the whole storage is Vault's heap (gigabytes at a million grants), which Go marks at least every two minutes, for several CPU-seconds each time; the storage of a production server is a file. After a collection Go starts the next one when the heap has doubled: at a million grants that is gigabytes of allocation away, more than a round makes, so none falls within a round; at a thousand it is a few MiB, and Vault still collects, cheaply, several times a round. After each collection it asked for, the harness waits until Vault and the plugin together use under a tenth of a core over %s (*quiet after the collection*: median (min–max) of the waits), so that a round times requests and not the collection's wake. The plugin's collector is left alone in both. *Vault's collections* is how many Vault's runtime completed during the rounds (its heap profile's `NumGC`, not counting the ones the harness asked for). *CPU a request* is the utime+stime each process used during the rounds, over the timed requests (an exchange's and a callback's own `auth-url` and consent included).\n\n", afterCollectionWindow)
 	if rep.settings.reference {
 		w("**The reference** (rows in parentheses): a second Vault of the same kind, with its own plugin process and its own fake, whose mount holds %s grants throughout. Every round of both passes is also taken on it, right beside the same round at N, in turns (the reference first in every other round). The targets compare N = 1,000,000 with it: the same minutes on the same machine, where N is all that differs. The N = 1,000 level, measured when the run began, is compared as well; on two cores the tails taken an hour apart moved with what else the machine was doing.\n\n", thousands(baseN))
 	}
-	w("| N | | import | exchange | callback | KV put (control) | Vault's collections |\n|--:|---|--:|--:|--:|--:|--:|\n")
+	w("| N | | import | exchange | callback | KV put (control) | Vault's collections | CPU a request: Vault, plugin | quiet after the collection |\n|--:|---|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, l := range rep.levels {
 		writeLatencyRows(w, thousands(l.n), "", l.lat)
 		if l.lat.ref != nil {
@@ -1909,7 +1966,7 @@ func (rep *scaleReport) writeLatency(w func(string, ...any)) {
 	}
 	w("\n| N | LIST first page | status | unpaginated LIST |\n|--:|--:|--:|--:|\n")
 	for _, l := range rep.levels {
-		w("| %s | %s | %s | %s |\n", thousands(l.n), fmtP50P99(l.lat.sampled["list"]), fmtP50P99(l.lat.sampled["status"]), fmtDurations(l.lat.listAll))
+		w("| %s | %s | %s | %s |\n", thousands(l.n), fmtP50P99(l.lat.sampled.flows["list"]), fmtP50P99(l.lat.sampled.flows["status"]), fmtDurations(l.lat.listAll))
 	}
 	w("\n")
 }
@@ -1921,9 +1978,14 @@ func writeLatencyRows(w func(string, ...any), n, prefix string, l *latencies) {
 		how       string
 		collected bool
 	}{{"as they came", false}, {"after Vault's collection", true}} {
-		flows, gcs := l.pass(pass.collected)
-		w("| %s | %s%s | %s | %s | %s | %s | %d |\n", n, prefix, pass.how, fmtP50P99(flows["import"]), fmtP50P99(flows["exchange"]),
-			fmtP50P99(flows["callback"]), fmtP50P99(flows["kv put"]), *gcs)
+		p := l.pass(pass.collected)
+		vault, plugin := p.cpuPerRequest()
+		quiet := "–"
+		if pass.collected {
+			quiet = fmtDurations(p.quietAfter)
+		}
+		w("| %s | %s%s | %s | %s | %s | %s | %d | %s, %s | %s |\n", n, prefix, pass.how, fmtP50P99(p.flows["import"]), fmtP50P99(p.flows["exchange"]),
+			fmtP50P99(p.flows["callback"]), fmtP50P99(p.flows["kv put"]), p.gcs, micros(vault), micros(plugin), quiet)
 	}
 }
 
