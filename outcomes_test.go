@@ -83,12 +83,10 @@ func TestConcurrentImportsOfOneGrantUnderTwoNames(t *testing.T) {
 // waitForCalls waits until the fake has received n calls to endpoint.
 func waitForCalls(t *testing.T, f *fakejawbone.Server, endpoint string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for f.Calls(endpoint) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("the fake got %d calls to %s, want %d", f.Calls(endpoint), endpoint, n)
-		}
-		time.Sleep(time.Millisecond) // the fake has no other signal for a call begun
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := f.WaitForCalls(ctx, endpoint, n); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -32,12 +32,40 @@ type loadState struct {
 	loaded  atomic.Int64 // of those, read so far
 
 	mu sync.Mutex
+	// finished is closed once done is set (made by the first to ask).
+	finished chan struct{}
 	// stale are names to read again: another node changed them, or the
 	// load could not read them.
 	stale map[string]struct{}
 	// duplicates counts grants found held by two names (written by an
 	// older version that did not refuse it, or by hand).
 	duplicates atomic.Int64
+}
+
+// finish records that the schedule is loaded.
+func (l *loadState) finish() {
+	l.done.Store(true)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.finishedLocked():
+	default:
+		close(l.finished)
+	}
+}
+
+// whenDone is closed once the schedule is loaded.
+func (l *loadState) whenDone() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.finishedLocked()
+}
+
+func (l *loadState) finishedLocked() chan struct{} {
+	if l.finished == nil {
+		l.finished = make(chan struct{})
+	}
+	return l.finished
 }
 
 func (l *loadState) markStale(name string) {
@@ -98,7 +126,7 @@ func (r *registry) loadAll(ctx context.Context, s logical.Storage) error {
 		}
 		r.indexed.Store(true)
 	}
-	r.load.done.Store(true)
+	r.load.finish()
 	return nil
 }
 

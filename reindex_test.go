@@ -107,12 +107,10 @@ func TestUpgradeFromV01IndexesEveryGrant(t *testing.T) {
 // waitForLoad waits for the background load a tick started.
 func waitForLoad(t *testing.T, e *testEnv) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !e.b.registry.load.done.Load() {
-		if time.Now().After(deadline) {
-			t.Fatal("the schedule did not load")
-		}
-		time.Sleep(time.Millisecond) // the load runs in its own goroutine and signals nothing else
+	select {
+	case <-e.b.registry.load.whenDone():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the schedule did not load")
 	}
 }
 

@@ -620,6 +620,32 @@ func TestCalls(t *testing.T) {
 	}
 }
 
+// WaitForCalls returns once a call it waits for has come (one begun while
+// it waits, as one counted before), and says how many came when ctx ends
+// first.
+func TestWaitForCalls(t *testing.T) {
+	s, ts := NewTestServer(t, testConfig())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.InjectFault(EndpointMe, Fault{Status: http.StatusServiceUnavailable})
+	waited := make(chan error, 1)
+	go func() { waited <- s.WaitForCalls(ctx, EndpointMe, 2) }()
+	meStatus(t, ts.URL, "a")
+	meStatus(t, ts.URL, "b")
+	if err := <-waited; err != nil {
+		t.Fatalf("waiting for 2 calls that came: %v", err)
+	}
+	if err := s.WaitForCalls(ctx, EndpointMe, 1); err != nil {
+		t.Fatalf("waiting for a call counted before: %v", err)
+	}
+	short, stop := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer stop()
+	err := s.WaitForCalls(short, EndpointMe, 3)
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "2 calls to me, want 3") {
+		t.Fatalf("waiting for a call that never came: %v", err)
+	}
+}
+
 func TestFaults(t *testing.T) {
 	cases := []struct {
 		name       string

@@ -13,7 +13,9 @@
 package fakejawbone
 
 import (
+	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -91,6 +93,10 @@ type Server struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+
+	// callSignal, while someone waits for calls (WaitForCalls), is closed
+	// at the next counted call (under mu).
+	callSignal chan struct{}
 }
 
 // New returns a fake Jawbone for the app described by cfg.
@@ -222,6 +228,34 @@ func (s *Server) countCall(endpoint string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls[endpoint]++
+	if s.callSignal != nil {
+		close(s.callSignal)
+		s.callSignal = nil
+	}
+}
+
+// WaitForCalls waits until the endpoint has received n requests since New
+// or the last ResetCalls (those a fault answered included), or ctx ends: a
+// test's signal that a request it started has reached Jawbone.
+func (s *Server) WaitForCalls(ctx context.Context, endpoint string, n int) error {
+	for {
+		s.mu.Lock()
+		got := s.calls[endpoint]
+		if got >= n {
+			s.mu.Unlock()
+			return nil
+		}
+		if s.callSignal == nil {
+			s.callSignal = make(chan struct{})
+		}
+		signal := s.callSignal
+		s.mu.Unlock()
+		select {
+		case <-signal:
+		case <-ctx.Done():
+			return fmt.Errorf("fakejawbone: %d calls to %s, want %d: %w", got, endpoint, n, ctx.Err())
+		}
+	}
 }
 
 // Close releases every request waiting in a fault's Delay or DripInterval,
