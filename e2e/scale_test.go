@@ -931,7 +931,7 @@ func (r *scaleRun) sampleLatencies(t *testing.T, n int) *latencies {
 	}
 	l.sampled.flows["list"], l.sampled.flows["status"] = r.sampleListStatus(t, n, &buf)
 	l.listAll = r.sampleListAll(t, n, &buf)
-	for _, k := range []string{"import", "exchange", "callback", "kv put"} {
+	for _, k := range latencyFlows {
 		t.Logf("%-8s %s (after Vault's collection: %s)", k, fmtP50P99(l.sampled.flows[k]), fmtP50P99(l.collected.flows[k]))
 		if l.ref != nil {
 			t.Logf("%-8s reference: %s (after Vault's collection: %s)", "", fmtP50P99(l.ref.sampled.flows[k]), fmtP50P99(l.ref.collected.flows[k]))
@@ -962,7 +962,7 @@ func (r *scaleRun) timedRound(t *testing.T, pass *latencyPass, collect bool, pre
 	probes = r.latencyRound(t, prefix, round, pass.flows, probes, buf)
 	pass.vaultCPU += procCPU(t, vault) - vaultCPU
 	pass.pluginCPU += procCPU(t, plugin) - pluginCPU
-	pass.requests += 4 * (len(pass.flows["import"]) - before)
+	pass.requests += len(latencyFlows) * (len(pass.flows["import"]) - before)
 	pass.gcs += r.vaultGCs(t, false) - gcs
 	return probes
 }
@@ -1116,6 +1116,9 @@ func (r *scaleRun) timedCallback(t *testing.T, name string, buf *bytes.Buffer) t
 // same mount size, with no plugin involved: the control the latencies of
 // import, exchange and callback are read against.
 const kvControlMount = "kv-control"
+
+// latencyFlows are the flows each latency round times, a block of each.
+var latencyFlows = []string{"import", "exchange", "callback", "kv put"}
 
 // latencyRounds is how many rounds the latency samples are taken in.
 const latencyRounds = 5
