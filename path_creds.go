@@ -176,7 +176,7 @@ func (b *backend) handleCredsRead(ctx context.Context, req *logical.Request, d *
 // answerCreds returns a token that works, or an error that says what to do.
 // A token is handed out without a warning only when nothing is in doubt.
 func (b *backend) answerCreds(name string, read *credsRead) (*logical.Response, error) {
-	g, now, timeout := read.grant, b.now(), read.cfg.RequestTimeout
+	g, now, timeout := read.grant, read.at, read.cfg.RequestTimeout
 	switch {
 	case g.NeedsReauth:
 		return nil, badRequest("creds %q need re-authorization: Jawbone rejected the refresh token (%s)", name, g.LastError).withFix(fixReauth(name))

@@ -18,6 +18,10 @@ import (
 type credsRead struct {
 	cfg   *config
 	grant *grant
+	// at is when the read judged the grant: its answer is judged at the
+	// same time, so that a landing time or a due time passing meanwhile
+	// cannot turn a token the read chose to hand out into an error.
+	at time.Time
 	// refreshErr is why an attempt the read made failed.
 	refreshErr error
 }
@@ -29,8 +33,8 @@ func (b *backend) readCreds(ctx context.Context, s logical.Storage, name string)
 	if err != nil {
 		return nil, err
 	}
-	read := &credsRead{cfg: cfg, grant: g}
-	if g.wantsAttention(cfg.RefreshAhead, b.now()) {
+	read := &credsRead{cfg: cfg, grant: g, at: b.now()}
+	if g.wantsAttention(cfg.RefreshAhead, read.at) {
 		res := b.refreshShared(ctx, s, cfg, name)
 		if res.fatal != nil {
 			return nil, res.fatal
@@ -64,7 +68,7 @@ func (b *backend) forceRefresh(ctx context.Context, s logical.Storage, name stri
 	case res.err != nil:
 		return nil, providerFailure(res.err, fixReauth(name), nil)
 	}
-	return &credsRead{cfg: cfg, grant: res.grant}, nil
+	return &credsRead{cfg: cfg, grant: res.grant, at: b.now()}, nil
 }
 
 // refreshInDoubt answers a forced refresh whose own outcome Jawbone's

@@ -422,6 +422,41 @@ func TestInterruptedRefreshThatReplacedNothingKeepsTheToken(t *testing.T) {
 	}
 }
 
+// A read judges the grant once: one that found the token accepted while
+// the attempt could still land hands it out with the warning, even if the
+// landing time passes before it answers (CI once saw a 502 with no cause
+// in that instant).
+func TestAReadAnswersAsItJudgedAcrossTheLandingTime(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredEnv(t)
+	token := e.authorize("me")
+	markStored(t, e, "me", func(c *grant) { c.AttemptStartedAt = e.clock.Now() })
+	e.b.invalidate(context.Background(), credsStoragePrefix+"me")
+	e.mustOK(logical.ReadOperation, "creds/me", nil) // Jawbone accepts the token: handed out with a warning
+	landsBy := e.stored("me").landsBy(defaultRequestTimeout)
+	e.clock.Advance(landsBy.Sub(e.clock.Now()) - time.Millisecond)
+	// Jawbone's answer to the next check takes 2 ms, in which the attempt's
+	// landing time passes.
+	e.b.transport = slowReplyTransport{clock: e.clock, took: 2 * time.Millisecond}
+	resp := e.mustOK(logical.ReadOperation, "creds/me", nil)
+	if resp.Data[keyAccessToken] != token || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "may replace it until") {
+		t.Fatalf("token kept %v, warnings %q", resp.Data[keyAccessToken] == token, resp.Warnings)
+	}
+}
+
+// slowReplyTransport passes each request to Jawbone, whose reply takes took
+// on the test's clock.
+type slowReplyTransport struct {
+	clock *fakejawbone.ManualClock
+	took  time.Duration
+}
+
+func (s slowReplyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	s.clock.Advance(s.took)
+	return resp, err
+}
+
 // replyLosingTransport lets Jawbone process the request, then loses the reply.
 type replyLosingTransport struct{}
 
