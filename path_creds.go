@@ -176,14 +176,16 @@ func (b *backend) handleCredsRead(ctx context.Context, req *logical.Request, d *
 // answerCreds returns a token that works, or an error that says what to do.
 // A token is handed out without a warning only when nothing is in doubt.
 func (b *backend) answerCreds(name string, read *credsRead) (*logical.Response, error) {
-	g, now, timeout := read.grant, read.at, read.cfg.RequestTimeout
+	// Expiry is judged now, however long the read waited; the attempt in
+	// doubt by the time the read judged it (credsRead.at).
+	g, now, timeout := read.grant, b.now(), read.cfg.RequestTimeout
 	switch {
 	case g.NeedsReauth:
 		return nil, badRequest("creds %q need re-authorization: Jawbone rejected the refresh token (%s)", name, g.LastError).withFix(fixReauth(name))
 	case g.expired(now):
 		return nil, badGateway("creds %q expired at %s and could not be refreshed%s",
 			name, g.ExpiresAt.UTC().Format(time.RFC3339), because(g.LastError)).withFix(fixRetryRefresh(name))
-	case g.attempting() && !g.acceptedInDoubt(now, timeout):
+	case g.attempting() && !g.acceptedInDoubt(read.at, timeout):
 		return nil, badGateway("the last refresh of creds %q did not complete, so Jawbone may have replaced the stored access token, and it could not be checked or refreshed%s",
 			name, because(g.LastError)).withFix(fixRetryRefresh(name))
 	}

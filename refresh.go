@@ -18,9 +18,10 @@ import (
 type credsRead struct {
 	cfg   *config
 	grant *grant
-	// at is when the read judged the grant: its answer is judged at the
-	// same time, so that a landing time or a due time passing meanwhile
-	// cannot turn a token the read chose to hand out into an error.
+	// at is when the read judged the grant: whether a token in doubt may
+	// be handed out is answered for that time, so that a landing time
+	// passing meanwhile cannot turn a token the read chose to hand out
+	// into an error.
 	at time.Time
 	// refreshErr is why an attempt the read made failed.
 	refreshErr error
