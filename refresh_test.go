@@ -403,17 +403,11 @@ func TestInterruptedRefreshNeverServesTheStoredToken(t *testing.T) {
 // cannot, the marker is settled by asking Jawbone.
 func TestInterruptedRefreshThatReplacedNothingKeepsTheToken(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
-	token := e.authorize("me")
-	markStored(t, e, "me", func(c *grant) { c.AttemptStartedAt = e.clock.Now() })
-	e.b.invalidate(context.Background(), credsStoragePrefix+"me")
+	e, token := interruptedBeforeJawbone(t)
 	e.fake.ResetCalls()
-	resp := e.mustOK(logical.ReadOperation, "creds/me", nil)
-	if resp.Data[keyAccessToken] != token || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "may replace it until") {
-		t.Fatalf("while the attempt could still land: token kept %v, warnings %q", resp.Data[keyAccessToken] == token, resp.Warnings)
-	}
+	requireInDoubtWarning(t, e.mustOK(logical.ReadOperation, "creds/me", nil), token, "while the attempt could still land")
 	e.clock.Advance(landingFactor * defaultRequestTimeout)
-	resp = e.mustOK(logical.ReadOperation, "creds/me", nil)
+	resp := e.mustOK(logical.ReadOperation, "creds/me", nil)
 	if resp.Data[keyAccessToken] != token || len(resp.Warnings) != 0 {
 		t.Fatal("a working token was replaced, or still warned about, after an interrupted refresh")
 	}
@@ -428,19 +422,34 @@ func TestInterruptedRefreshThatReplacedNothingKeepsTheToken(t *testing.T) {
 // in that instant).
 func TestAReadAnswersAsItJudgedAcrossTheLandingTime(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredEnv(t)
-	token := e.authorize("me")
-	markStored(t, e, "me", func(c *grant) { c.AttemptStartedAt = e.clock.Now() })
-	e.b.invalidate(context.Background(), credsStoragePrefix+"me")
+	e, token := interruptedBeforeJawbone(t)
 	e.mustOK(logical.ReadOperation, "creds/me", nil) // Jawbone accepts the token: handed out with a warning
 	landsBy := e.stored("me").landsBy(defaultRequestTimeout)
 	e.clock.Advance(landsBy.Sub(e.clock.Now()) - time.Millisecond)
 	// Jawbone's answer to the next check takes 2 ms, in which the attempt's
 	// landing time passes.
 	e.b.transport = slowReplyTransport{clock: e.clock, took: 2 * time.Millisecond}
-	resp := e.mustOK(logical.ReadOperation, "creds/me", nil)
+	requireInDoubtWarning(t, e.mustOK(logical.ReadOperation, "creds/me", nil), token, "across the landing time")
+}
+
+// interruptedBeforeJawbone is a mount whose creds me hold token with a
+// refresh marked in doubt that never reached Jawbone (a crash before it
+// was sent), as the next start finds them.
+func interruptedBeforeJawbone(t *testing.T) (e *testEnv, token string) {
+	t.Helper()
+	e = newConfiguredEnv(t)
+	token = e.authorize("me")
+	markStored(t, e, "me", func(c *grant) { c.AttemptStartedAt = e.clock.Now() })
+	e.b.invalidate(context.Background(), credsStoragePrefix+"me")
+	return e, token
+}
+
+// requireInDoubtWarning requires that resp hands out token with the one
+// warning of an attempt in doubt.
+func requireInDoubtWarning(t *testing.T, resp *logical.Response, token, when string) {
+	t.Helper()
 	if resp.Data[keyAccessToken] != token || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "may replace it until") {
-		t.Fatalf("token kept %v, warnings %q", resp.Data[keyAccessToken] == token, resp.Warnings)
+		t.Fatalf("%s: token kept %v, warnings %q", when, resp.Data[keyAccessToken] == token, resp.Warnings)
 	}
 }
 
