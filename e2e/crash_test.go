@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -42,9 +43,11 @@ func (c *backgroundCall) wait(t *testing.T) (jbReply, error) {
 // waitTokenCalls waits until the fake has received want token calls.
 func waitTokenCalls(t *testing.T, f *Fake, want int, what string) {
 	t.Helper()
-	waitFor(t, 30*time.Second, what, func() (bool, error) {
-		return f.Calls(fakejawbone.EndpointToken) >= want, nil
-	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := f.WaitForCalls(ctx, fakejawbone.EndpointToken, want); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
 }
 
 // restartAfterCrash starts the crashed file-storage server again on the
